@@ -1,0 +1,3 @@
+"""Ringpilot controller: the Kubernetes side of Ringpilot (CR models, operator, planes, emulator)."""
+
+__version__ = "0.1.0"
