@@ -1,0 +1,58 @@
+"""Kubernetes-style conditions: set by type, keep transition times, compute status deltas.
+
+Used by every reconciler to write `status.conditions` the way the API conventions ask
+(one entry per type, lastTransitionTime only moves when status changes).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from controller.api.meta import Condition, ConditionStatus, utcnow
+
+
+def make(
+    type_: str,
+    status: ConditionStatus | bool,
+    reason: str,
+    message: str = "",
+    generation: int | None = None,
+    now: datetime | None = None,
+) -> Condition:
+    if isinstance(status, bool):
+        status = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message[:2048],
+        observed_generation=generation,
+        last_transition_time=now or utcnow(),
+    )
+
+
+def set_condition(conditions: list[Condition], new: Condition) -> list[Condition]:
+    """Replace by type; keep lastTransitionTime when the status did not change."""
+    old = find(conditions, new.type)
+    if old is not None and old.status == new.status:
+        new = new.model_copy(update={"last_transition_time": old.last_transition_time})
+    return [c for c in conditions if c.type != new.type] + [new]
+
+
+def find(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: list[Condition], type_: str) -> bool:
+    cond = find(conditions, type_)
+    return cond is not None and cond.status is ConditionStatus.TRUE
+
+
+def delta(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """The top-level status keys whose values differ (a merge patch; None deletes)."""
+    patch: dict[str, Any] = {}
+    for key, value in desired.items():
+        if current.get(key) != value:
+            patch[key] = value
+    return patch

@@ -1,0 +1,53 @@
+"""Enqueue slow steps by actor name, so the controller never imports a worker module.
+
+Every message carries the correlation ID in its options and payload; the message id is
+derived from an idempotency key, so enqueuing the same step twice is harmless (actors
+claim the key in PostgreSQL before acting).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import Broker
+
+logger = logging.getLogger(__name__)
+
+_NAMESPACE = uuid.UUID("6f1d7a3e-8c7b-4f43-9a57-0d1c2b3a4e5f")
+
+
+def message_id_for(key: str) -> str:
+    """A stable message id for an idempotency key."""
+    return str(uuid.uuid5(_NAMESPACE, key))
+
+
+class Dispatcher:
+    """Sends messages to named actors on the broker."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def enqueue(
+        self,
+        actor_name: str,
+        queue: str,
+        *,
+        key: str,
+        correlation_id: str,
+        kwargs: dict[str, Any],
+        delay_ms: int | None = None,
+    ) -> dramatiq.Message[Any]:
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=queue,
+            actor_name=actor_name,
+            args=(),
+            kwargs={**kwargs, "correlation_id": correlation_id},
+            options={"correlation_id": correlation_id, "idempotency_key": key},
+            message_id=message_id_for(key),
+        )
+        self.broker.enqueue(message, delay=delay_ms)
+        logger.info("Enqueued %s for key %r (correlation %s)", actor_name, key, correlation_id)
+        return message

@@ -1,0 +1,1 @@
+"""Execution planes: where rollouts and fixes actually happen (Kubernetes, or a simulated fleet)."""

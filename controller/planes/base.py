@@ -1,0 +1,118 @@
+"""The execution-plane protocol (ARCHITECTURE.md §3) and the values that cross it.
+
+Orchestration (deploy, monitor, roll back) and remediation (observe, install, restart,
+re-apply config) talk to a plane only through `ExecutionPlane`. Every mutating call takes an
+idempotency key derived from the correlation ID and step: calling twice with the same key
+has the effect of calling once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class PlaneError(Exception):
+    """A plane call failed; `transient` says whether retrying may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        self.transient = transient
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """One target: a workload (kubernetes plane) or a device (simulated plane)."""
+
+    plane: str
+    app: str
+    ring: int
+    namespace: str | None = None
+    name: str | None = None
+    address: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.address or f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a plane sees on one target right now."""
+
+    target: TargetRef
+    present: bool
+    version: str | None = None
+    image: str | None = None
+    config_sha256: str | None = None
+    available: bool = False
+    replicas: int = 0
+    ready_replicas: int = 0
+    updated: bool = False
+    unavailable_since: datetime | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RingHealth:
+    """Health of an app's targets in one ring, as a gate evaluates it."""
+
+    ring: int
+    targets: int
+    updated: int
+    healthy: int
+    failed: int
+    observations: tuple[Observation, ...] = field(default_factory=tuple)
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.targets == 0 else self.healthy / self.targets
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """Outcome of one mutating call."""
+
+    target: TargetRef
+    changed: bool
+    detail: str = ""
+    previous_version: str | None = None
+
+
+class ExecutionPlane(Protocol):
+    """What a plane must offer; both planes implement all of it."""
+
+    name: str
+
+    async def targets(self, app: str, ring: int) -> list[TargetRef]:
+        """The app's targets in a ring."""
+        ...
+
+    async def observe(self, targets: list[TargetRef]) -> list[Observation]:
+        """Observe many targets with as few calls as possible (one list per namespace or ring)."""
+        ...
+
+    async def health(self, app: str, ring: int, version: str) -> RingHealth:
+        """The ring's health for `version`: targets updated to it and healthy."""
+        ...
+
+    async def apply(self, target: TargetRef, version: str, artifact: str | None, key: str) -> ActionResult:
+        """Run `version` on the target (deploy or update), recording what was there before."""
+        ...
+
+    async def rollback(self, target: TargetRef, key: str) -> ActionResult:
+        """Restore the version recorded before the last apply."""
+        ...
+
+    async def install(self, target: TargetRef, key: str) -> ActionResult:
+        """Re-create a missing target from the manifest recorded when it was last applied."""
+        ...
+
+    async def restart(self, target: TargetRef, key: str) -> ActionResult:
+        """Restart the target (a rollout restart)."""
+        ...
+
+    async def reapply_config(self, target: TargetRef, key: str) -> ActionResult:
+        """Restore the target's configuration to the recorded one."""
+        ...

@@ -1,0 +1,61 @@
+"""The reconcile every kind starts from: admit the spec, thread the correlation ID, set the first conditions.
+
+A kind's own reconciler calls `first_visit` and then adds what its engine observed; a kind
+without an engine yet stops here with `Ready=Unknown`, which is the honest state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from controller import conditions
+from controller.api.kinds import KindInfo
+from controller.api.meta import Condition, ConditionStatus
+from controller.reconcile.admission import READY, Admitted, accepted_conditions, admit, rejected
+from controller.reconcile.outcome import AuditNote, EventNote, Outcome
+
+
+def first_visit(
+    info: KindInfo,
+    body: dict[str, Any],
+    now: datetime,
+    *,
+    ready: Condition | None = None,
+    status: dict[str, Any] | None = None,
+) -> tuple[Admitted | None, Outcome]:
+    """Admit `body`; return the typed resource (None if rejected) and the outcome to apply."""
+    admitted = admit(info, body)
+    if not isinstance(admitted, Admitted):
+        return None, rejected(info, body, admitted, now)
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    ready = ready or conditions.make(
+        READY,
+        ConditionStatus.UNKNOWN,
+        "Accepted",
+        f"{info.kind} accepted; waiting for its engine",
+        generation,
+        now,
+    )
+    ready = ready.model_copy(update={"observed_generation": generation})
+    conds = accepted_conditions(body, generation, now, [ready])
+    desired: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conds],
+        **(status or {}),
+    }
+    current = body.get("status") or {}
+    patch = conditions.delta(current, desired)
+    first = not current.get("conditions")
+    return admitted, Outcome(
+        status=patch,
+        labels=admitted.new_labels,
+        events=(EventNote("Accepted", f"{info.kind} accepted"),) if first else (),
+        audits=(AuditNote("Accepted", "system:ringpilot", f"{info.kind} accepted"),) if first else (),
+    )
+
+
+def reconcile_plain(info: KindInfo, body: dict[str, Any], now: datetime) -> Outcome:
+    """Reconcile for a kind whose engine has not been built into this controller."""
+    _, outcome = first_visit(info, body, now)
+    return outcome

@@ -1,0 +1,37 @@
+"""What a reconcile decided: the status to write, labels to add, Events to post, audit rows.
+
+A frozen value object so handlers stay thin: they apply an Outcome and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EventNote:
+    """A Kubernetes Event to post on the object."""
+
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+@dataclass(frozen=True)
+class AuditNote:
+    """An audit row to append (who, what, why), with the object's correlation ID."""
+
+    action: str
+    actor: str
+    reason: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
+    events: tuple[EventNote, ...] = ()
+    audits: tuple[AuditNote, ...] = ()
+    requeue_after_seconds: float | None = None

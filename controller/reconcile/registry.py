@@ -1,0 +1,29 @@
+"""Which reconcile function serves which kind.
+
+Each kind's engine registers its async reconcile here; kinds without one use the plain
+first-visit reconcile. `controller.handlers` looks the function up per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from controller.api.kinds import KINDS, KindInfo
+from controller.deps import Deps
+from controller.reconcile.firstvisit import reconcile_plain
+from controller.reconcile.outcome import Outcome
+
+Reconciler = Callable[[KindInfo, dict[str, Any], Deps, datetime], Awaitable[Outcome]]
+
+
+async def _plain(info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime) -> Outcome:
+    return reconcile_plain(info, body, now)
+
+
+RECONCILERS: dict[str, Reconciler] = {info.kind: _plain for info in KINDS}
+
+
+def reconciler_for(kind: str) -> Reconciler:
+    return RECONCILERS[kind]
