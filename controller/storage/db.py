@@ -1,0 +1,94 @@
+"""PostgreSQL connections: the async pool every long-running process shares, and a sync connect.
+
+Callers: the controller and workers open one `Pool` at start (`open_pool`) and close it at exit; the
+CLI (`ringpilot migrate`, `ringpilot trace`) uses `connect`. Rows come back as dicts (`dict_row`) so
+repositories can validate them straight into pydantic models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+#: The pool type repositories take: async connections that return rows as dicts.
+Pool: TypeAlias = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
+
+_URI_SCHEMES = ("postgresql://", "postgres://")
+
+
+def validate_database_url(dsn: str) -> str:
+    """Return `dsn` unchanged if libpq can parse it as a PostgreSQL URI or key=value string.
+
+    Raises `ValueError` (so pydantic reports it against the setting) for anything else, such as a
+    Redis URL pasted into the wrong variable.
+    """
+    if "://" in dsn and not dsn.startswith(_URI_SCHEMES):
+        scheme = dsn.split("://", 1)[0]
+        raise ValueError(f"scheme {scheme!r} is not a PostgreSQL URL (use postgresql://)")
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as e:
+        raise ValueError(f"not a PostgreSQL connection string: {e}") from e
+    return dsn
+
+
+def with_database(dsn: str, dbname: str) -> str:
+    """Return `dsn` pointing at another database on the same server (same user, host, options)."""
+    return make_conninfo(dsn, dbname=dbname)
+
+
+def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "ringpilot",
+    timeout_seconds: float = 10.0,
+    connect_timeout_seconds: int = 5,
+) -> Pool:
+    """Build an unopened pool; `await pool.open(wait=True)` (or use `open_pool`) before use.
+
+    `timeout_seconds` bounds how long a caller waits for a free connection; connections are checked
+    before being handed out so a restarted server does not surface as a broken first query.
+    """
+    kwargs: dict[str, Any] = {"row_factory": dict_row, "connect_timeout": connect_timeout_seconds}
+    return AsyncConnectionPool(
+        dsn,
+        connection_class=psycopg.AsyncConnection[DictRow],
+        kwargs=kwargs,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        timeout=timeout_seconds,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+    )
+
+
+async def open_pool(dsn: str, **options: Any) -> Pool:
+    """Create a pool with `create_pool(dsn, **options)`, open it and wait for `min_size` connections."""
+    pool = create_pool(dsn, **options)
+    await pool.open(wait=True)
+    return pool
+
+
+def connect(
+    dsn: str, *, autocommit: bool = False, connect_timeout_seconds: int = 5
+) -> psycopg.Connection[DictRow]:
+    """Open one sync connection with dict rows, for the CLI and for tests; use it as a context manager."""
+    return psycopg.connect(
+        dsn, autocommit=autocommit, row_factory=dict_row, connect_timeout=connect_timeout_seconds
+    )
+
+
+async def aconnect(
+    dsn: str, *, autocommit: bool = False, connect_timeout_seconds: int = 5
+) -> psycopg.AsyncConnection[DictRow]:
+    """Open one async connection with dict rows (migrations and one-off admin statements)."""
+    return await psycopg.AsyncConnection.connect(
+        dsn, autocommit=autocommit, row_factory=dict_row, connect_timeout=connect_timeout_seconds
+    )

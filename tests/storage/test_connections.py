@@ -1,0 +1,106 @@
+"""Connection helpers: DSN validation, pools with dict rows, Redis clients and their health checks."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import redis.asyncio
+
+from controller.embedded import free_port
+from controller.storage.cache import ping, ping_sync, redis_client, redis_client_sync, validate_redis_url
+from controller.storage.db import aconnect, connect, open_pool, validate_database_url, with_database
+
+
+def test_with_database_keeps_everything_but_the_database() -> None:
+    dsn = with_database("postgresql://rp:pw@db.example:5433/ringpilot?sslmode=require", "t_1")
+    assert dsn == "user=rp password=pw dbname=t_1 host=db.example port=5433 sslmode=require"
+    assert validate_database_url(dsn) == dsn
+
+
+@pytest.mark.parametrize("dsn", ["mysql://h/db", "not a dsn"])
+def test_non_postgres_dsns_are_refused(dsn: str) -> None:
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        validate_database_url(dsn)
+
+
+async def test_a_pool_returns_dict_rows(database_url: str) -> None:
+    pool = await open_pool(database_url, min_size=1, max_size=2)
+    try:
+        async with pool.connection() as conn:
+            row = await (await conn.execute("SELECT 1 AS one, current_database() AS db")).fetchone()
+        assert row is not None
+        assert row["one"] == 1
+        assert str(row["db"]).startswith("t_")
+    finally:
+        await pool.close()
+
+
+async def test_one_off_connections_return_dict_rows(database_url: str) -> None:
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT 2 AS two").fetchone() == {"two": 2}
+    async with await aconnect(database_url, autocommit=True) as aconn:
+        assert await (await aconn.execute("SELECT 3 AS three")).fetchone() == {"three": 3}
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "rediss://:pw@cache:6380", "unix:///run/redis.sock?db=3", "redis://h/"]
+)
+def test_redis_urls_accepted(url: str) -> None:
+    assert validate_redis_url(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://h", "scheme 'http'"),
+        ("localhost:6379", "scheme 'localhost'"),
+        ("unix://", "needs a socket path"),
+        ("redis:///0", "needs a host"),
+        ("redis://h:99999/0", "bad port"),
+        ("redis://h/zero", "database 'zero' is not a number"),
+        ("unix:///s.sock?db=x", "database 'x' is not a number"),
+    ],
+)
+def test_bad_redis_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate_redis_url(url)
+
+
+async def test_ping_answers_for_a_live_redis(
+    redis_async: redis.asyncio.Redis, redis_sync: redis.Redis
+) -> None:
+    assert await ping(redis_async) is True
+    assert ping_sync(redis_sync) is True
+    await redis_async.set("k", "v")
+    assert redis_sync.get("k") == b"v"
+
+
+async def test_decoded_clients_return_text(redis_url: str) -> None:
+    client = redis_client(redis_url, decode_responses=True)
+    try:
+        await client.set("k", "v")
+        assert await client.get("k") == "v"
+    finally:
+        await client.aclose()
+
+
+def test_each_test_gets_an_empty_redis_database(redis_sync: redis.Redis) -> None:
+    assert redis_sync.dbsize() == 0
+    redis_sync.set("left-over", "1")
+
+
+def test_and_the_next_test_too(redis_sync: redis.Redis) -> None:
+    assert redis_sync.dbsize() == 0
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:{port}/0", "unix:///nonexistent/redis.sock?db=0"])
+async def test_ping_is_false_quickly_when_redis_is_down(url: str) -> None:
+    url = url.format(port=free_port())
+    client = redis_client(url, socket_timeout_seconds=0.5)
+    sync_client = redis_client_sync(url, socket_timeout_seconds=0.5)
+    try:
+        assert await ping(client) is False
+        assert ping_sync(sync_client) is False
+    finally:
+        await client.aclose()
+        sync_client.close()
