@@ -1,0 +1,127 @@
+"""Baselines of the stack that every Ringpilot benchmark is compared with, measured in its own run.
+
+`kopf_objects_per_second`: a bare Kopf handler (one status patch per object) on the API emulator.
+`dramatiq_messages_per_second`: bare no-op messages on the Redis broker, one worker process.
+Other scripts in bench/ import these so ratios come from the same machine and the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from controller.embedded import EmbeddedServices
+from controller.processes import ProcessGroup, wait_for_file
+
+HERE = Path(__file__).resolve().parent
+GROUP = "bench.ringpilot.dev"
+CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"items.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "names": {"kind": "Item", "plural": "items", "singular": "item", "listKind": "ItemList"},
+        "scope": "Namespaced",
+        "versions": [{
+            "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                "spec": {"type": "object", "properties": {"n": {"type": "integer"}}},
+                "status": {"type": "object", "properties": {"done": {"type": "boolean"}}},
+            }}},
+        }],
+    },
+}
+
+
+def start_emulator(group: ProcessGroup, workdir: Path) -> client.ApiClient:
+    kubeconfig = workdir / "kubeconfig"
+    emulator = group.spawn(
+        "emulator",
+        [sys.executable, "-m", "controller.emulator", "--host", "127.0.0.1", "--port", "0",
+         "--kubeconfig", str(kubeconfig)],
+        dict(os.environ), workdir / "emulator.log",
+    )
+    wait_for_file(kubeconfig, 30, emulator)
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def kopf_objects_per_second(count: int = 300) -> float:
+    """Objects/s from create to status patched by a bare Kopf operator (3 processes, 2 cores)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        group = ProcessGroup()
+        try:
+            api = start_emulator(group, workdir)
+            client.ApiextensionsV1Api(api).create_custom_resource_definition(CRD)  # type: ignore[arg-type]
+            env = {**os.environ, "KUBECONFIG": str(workdir / "kubeconfig")}
+            group.spawn(
+                "kopf",
+                [sys.executable, "-m", "kopf", "run", "-A", "--standalone", "--quiet", str(HERE / "bare_operator.py")],
+                env, workdir / "kopf.log",
+            )
+            custom = client.CustomObjectsApi(api)
+            time.sleep(2.0)  # let the operator start watching
+            started = time.monotonic()
+            for i in range(count):
+                custom.create_namespaced_custom_object(
+                    GROUP, "v1", "default", "items",
+                    {"apiVersion": f"{GROUP}/v1", "kind": "Item", "metadata": {"name": f"i{i}"}, "spec": {"n": i}},
+                )
+            while True:
+                items = custom.list_namespaced_custom_object(GROUP, "v1", "default", "items")["items"]
+                if sum(1 for it in items if (it.get("status") or {}).get("done")) >= count:
+                    break
+                if time.monotonic() - started > 300:
+                    raise TimeoutError("bare Kopf operator did not finish")
+                time.sleep(0.05)
+            return count / (time.monotonic() - started)
+        finally:
+            group.stop_all()
+
+
+def dramatiq_messages_per_second(count: int = 5000) -> float:
+    """No-op messages/s drained by one worker process (4 threads) on the Redis broker."""
+    import dramatiq
+
+    from controller.broker import build_broker
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with EmbeddedServices(Path(tmp), durable=False) as services:
+            broker = build_broker(services.redis_url)
+            noop = dramatiq.actor(lambda: None, actor_name="bench.noop", queue_name="bench", broker=broker)
+            for _ in range(count):
+                noop.send()
+            env = {**os.environ, "RINGPILOT_REDIS_URL": services.redis_url, "PYTHONPATH": str(HERE)}
+            started = time.monotonic()
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "dramatiq", "noop_worker", "--processes", "1", "--threads", "4",
+                 "--queues", "bench"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                key = f"{broker.namespace}:bench.msgs"
+                redis = broker.client
+                while redis.llen(f"{broker.namespace}:bench") or redis.hlen(key):
+                    if time.monotonic() - started > 300:
+                        raise TimeoutError("dramatiq worker did not drain the queue")
+                    time.sleep(0.02)
+                return count / (time.monotonic() - started)
+            finally:
+                worker.terminate()
+                worker.wait(30)
+                broker.close()
+
+
+def measure() -> dict[str, float]:
+    return {
+        "kopf_objects_per_second": kopf_objects_per_second(),
+        "dramatiq_messages_per_second": dramatiq_messages_per_second(),
+    }

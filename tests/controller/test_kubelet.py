@@ -1,0 +1,70 @@
+"""The simulated kubelet reports what a cluster would, and fails what it is told to fail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from controller.kubelet import FAIL, FAIL_UNTIL_RESTART, FAIL_VERSION, Failures, desired_status, image_tag
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def deployment(tag: str = "1.4.1", generation: int = 1, replicas: int = 2, **annotations: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "namespace": "ring-0-lab", "generation": generation, "annotations": annotations},
+        "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"image": f"r.io/team/web:{tag}"}]}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("image", "tag"),
+    [("r.io/web:1.2", "1.2"), ("localhost:5000/web:3", "3"), ("web", ""), ("r.io/web:1@sha256:ab", "1")],
+)
+def test_image_tags_are_read_like_a_registry_would(image: str, tag: str) -> None:
+    assert image_tag(image) == tag
+
+
+def test_a_healthy_deployment_is_fully_available() -> None:
+    status = desired_status(deployment(generation=4), None, NOW)
+    assert status["observedGeneration"] == 4
+    assert status["readyReplicas"] == status["availableReplicas"] == status["updatedReplicas"] == 2
+    available = next(c for c in status["conditions"] if c["type"] == "Available")
+    assert available["status"] == "True"
+    assert "unavailableReplicas" not in status
+
+
+def test_a_crash_looping_deployment_is_unavailable_and_says_why() -> None:
+    status = desired_status(deployment(), "CrashLoop", NOW)
+    assert status["readyReplicas"] == 0 and status["unavailableReplicas"] == 2
+    available = next(c for c in status["conditions"] if c["type"] == "Available")
+    assert available["status"] == "False" and "CrashLoopBackOff" in available["message"]
+
+
+def test_transition_time_is_kept_while_the_status_holds() -> None:
+    first = desired_status(deployment(), None, NOW)
+    body = deployment()
+    body["status"] = first
+    later = desired_status(body, None, NOW.replace(hour=13))
+    assert later["conditions"][0]["lastTransitionTime"] == first["conditions"][0]["lastTransitionTime"]
+
+
+def test_failures_follow_the_annotations_of_the_workload_and_its_namespace() -> None:
+    failures = Failures()
+    assert failures.mode_for(deployment()) is None
+    assert failures.mode_for(deployment(**{FAIL: "NeverReady"})) == "NeverReady"
+    assert failures.mode_for(deployment(**{FAIL: "Sometimes"})) is None
+    failures.namespace_annotations["ring-0-lab"] = {FAIL: "CrashLoop", FAIL_VERSION: "1.4.2"}
+    assert failures.mode_for(deployment("1.4.1")) is None
+    assert failures.mode_for(deployment("1.4.2")) == "CrashLoop"
+
+
+def test_a_crash_loop_until_restart_clears_when_the_template_changes() -> None:
+    failures = Failures()
+    assert failures.mode_for(deployment(generation=3, **{FAIL_UNTIL_RESTART: "CrashLoop"})) == "CrashLoop"
+    assert failures.mode_for(deployment(generation=3, **{FAIL_UNTIL_RESTART: "CrashLoop"})) == "CrashLoop"
+    assert failures.mode_for(deployment(generation=4, **{FAIL_UNTIL_RESTART: "CrashLoop"})) is None
+    assert failures.mode_for(deployment(generation=4)) is None
+    assert failures.mode_for(deployment(generation=4, **{FAIL_UNTIL_RESTART: "CrashLoop"})) == "CrashLoop"
