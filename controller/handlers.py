@@ -121,6 +121,12 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         settings_.batching.error_delays = [1, 2, 5, 10, 30, 60]
         memo["deps"] = await open_deps(settings)
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        """In-cluster service account, else the kubeconfig (KUBECONFIG), via the official client."""
+        info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+        return info
+
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         deps: Deps | None = memo.get("deps")
