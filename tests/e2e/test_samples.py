@@ -53,7 +53,7 @@ def test_kubectl_lists_every_ringpilot_object_with_its_columns(stack: Stack, nam
         doc["metadata"]["namespace"] = namespace
         stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
     out = stack.kubectl("get", "ringpilot", "-n", namespace).stdout
-    for name in ("release-chat", "web-1-4-2", "payments-2-0-0-cab", "web-ring-0", "web-ring-0-fix"):
+    for name in ("release-chat", "web-1-4-2", "payments-2-0-0-cab", "payments-ring-0", "payments-ring-0-fix"):
         assert name in out
     header = stack.kubectl("get", "dtask", "-n", namespace).stdout.splitlines()[0].split()
     assert header[:4] == ["NAME", "APP", "VERSION", "MAX"]
