@@ -192,7 +192,11 @@ class SimulatedKubelet:
                 for key in ready:
                     del self._due[key]
             for namespace, name in ready:
-                self.reconcile(namespace, name)
+                try:
+                    self.reconcile(namespace, name)
+                except Exception as error:  # a reset connection must not stop the kubelet
+                    logger.warning("Could not reconcile Deployment %s/%s: %s", namespace, name, error)
+                    self._mark(namespace, name)
 
     def reconcile(self, namespace: str, name: str) -> None:
         """Write the status of one Deployment if it differs from what it should be."""

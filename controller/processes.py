@@ -6,6 +6,7 @@ every child's process group, waits, then SIGKILLs what is left, so nothing outli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,18 +44,12 @@ class ProcessGroup:
 
     def stop(self, child: Child, timeout_seconds: float = 10.0) -> None:
         if child.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.process.wait(timeout_seconds)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         child.process.wait()
 
     def stop_all(self, timeout_seconds: float = 10.0) -> None:

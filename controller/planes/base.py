@@ -52,6 +52,8 @@ class Observation:
     updated: bool = False
     unavailable_since: datetime | None = None
     detail: str = ""
+    #: Name of the ConfigMap whose data `config_sha256` hashes (kubernetes plane; None elsewhere).
+    config_map: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class ActionResult:
     changed: bool
     detail: str = ""
     previous_version: str | None = None
+    #: True when the idempotency key had already been used: nothing was done, the recorded result is returned.
+    replayed: bool = False
 
 
 class ExecutionPlane(Protocol):

@@ -32,7 +32,8 @@ def test_gate_overrides_beyond_max_ring_or_twice_for_a_ring_are_named() -> None:
 
 
 def test_soak_shorter_than_a_poll_interval_is_refused() -> None:
-    spec = DeploymentTaskSpec(app="web", version="1.0", max_ring=1, monitor={"pollIntervalSeconds": 60, "soakSeconds": 5})
+    monitor = {"pollIntervalSeconds": 60, "soakSeconds": 5}
+    spec = DeploymentTaskSpec(app="web", version="1.0", max_ring=1, monitor=monitor)
     assert fields("DeploymentTask", spec) == ["spec.monitor.soakSeconds"]
 
 
