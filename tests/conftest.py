@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.stack"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.kube", "tests.fixtures.stack"]
