@@ -37,14 +37,13 @@ def test_sample_applies_and_reaches_its_first_condition(stack: Stack, namespace:
     def reconciled() -> dict[str, Any] | None:
         obj = stack.get(plural(doc), doc["metadata"]["name"], namespace)
         status = obj.get("status") or {}
-        if status.get("observedGeneration") == obj["metadata"]["generation"] and status.get("conditions"):
+        summary = [c for c in status.get("conditions", []) if c["type"] in ("Ready", "Succeeded")]
+        if status.get("observedGeneration") == obj["metadata"]["generation"] and summary:
             return obj
         return None
 
-    obj = wait_for(reconciled, 30, what=f"{doc['kind']} to be reconciled")
+    obj = wait_for(reconciled, 30, what=f"{doc['kind']} to be reconciled with a Ready or Succeeded condition")
     assert obj["metadata"]["labels"]["ringpilot.dev/correlation-id"]
-    ready = [c for c in obj["status"]["conditions"] if c["type"] in ("Ready", "Succeeded")]
-    assert ready, obj["status"]["conditions"]
 
 
 def test_kubectl_lists_every_ringpilot_object_with_its_columns(stack: Stack, namespace: str) -> None:
