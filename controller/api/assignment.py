@@ -94,18 +94,20 @@ class AssignmentSpec(CamelModel):
 class DriftObservation(StatusModel):
     """The last drift seen."""
 
-    type: DriftType
-    detail: str = Field("", max_length=1024)
-    detected_at: datetime | None = None
+    type: DriftType = Field(description="VersionMismatch, MissingInstall, ConfigurationDrift, ServiceDown or Unknown.")
+    detail: str = Field("", max_length=1024, description="What differs, in words.")
+    detected_at: datetime | None = Field(None, description="When this drift was first seen.")
+    security_relevant: bool = Field(False, description="The drift may be a security issue; it always escalates.")
 
 
 class Observed(StatusModel):
     """What the execution plane reported."""
 
-    version: str | None = Field(None, max_length=128)
-    config_sha256: str | None = Field(None, max_length=64)
-    present: bool = True
-    available: bool | None = None
+    version: str | None = Field(None, max_length=128, description="Version (image tag) running.")
+    image: str | None = Field(None, max_length=512, description="Image reference running.")
+    config_sha256: str | None = Field(None, max_length=64, description="Hash of the configuration in use.")
+    present: bool = Field(True, description="Whether the workload exists.")
+    available: bool | None = Field(None, description="Whether it is available.")
     replicas: int | None = Field(None, ge=0)
     ready_replicas: int | None = Field(None, ge=0)
 
@@ -115,12 +117,18 @@ class AssignmentStatus(StatusModel):
 
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
-    sync: SyncState | None = None
-    drift: DriftObservation | None = None
-    observed: Observed | None = None
-    last_checked_at: datetime | None = None
-    synced_since: datetime | None = None
-    remediation: str | None = Field(None, max_length=253, description="The open Remediation.")
+    sync: SyncState | None = Field(None, description="Synced, Drifted, or Unknown (not checked, or drift mode Off).")
+    drift: DriftObservation | None = Field(None, description="The drift seen, if any.")
+    observed: Observed | None = Field(None, description="What the execution plane reported.")
+    last_checked_at: datetime | None = Field(
+        None,
+        description="The check that last changed this status (the loop writes only on change; "
+        "an unchanged Assignment was still checked at its interval).",
+    )
+    synced_since: datetime | None = Field(None, description="Since when it has been in sync.")
+    remediation: str | None = Field(
+        None, max_length=253, description="The Remediation of the current drift (open, or escalated)."
+    )
 
 
 class Assignment(CustomResource[AssignmentSpec, AssignmentStatus]):

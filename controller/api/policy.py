@@ -179,7 +179,7 @@ class RemediationLimits(PolicyModel):
     max_concurrent_per_app: int = Field(3, ge=1, description="Remediations acting at once on one app")
     max_per_hour: int = Field(20, ge=1, description="Remediation attempts started in any hour, all rings")
     settle_seconds: int = Field(
-        300, ge=0, description="How long a fixed target must stay in sync and healthy before the fix is verified"
+        300, ge=0, description="How long a fixed target must stay in sync and healthy to count as verified"
     )
     verify_timeout_seconds: int = Field(
         900, gt=0, description="How long after a fix the drift may take to clear before the attempt failed"

@@ -43,6 +43,14 @@ class RemediationPhase(StrEnum):
     STALLED = "Stalled"
     DENIED = "Denied"
     FAILED = "Failed"
+    PLANNED = "Planned"
+
+
+#: Phases after which a Remediation does nothing more.
+FINAL_PHASES = frozenset({
+    RemediationPhase.SUCCEEDED, RemediationPhase.ESCALATED, RemediationPhase.STALLED,
+    RemediationPhase.DENIED, RemediationPhase.FAILED, RemediationPhase.PLANNED,
+})
 
 
 class RemediationSpec(CamelModel):
@@ -60,17 +68,29 @@ class RemediationSpec(CamelModel):
 class PolicyDecision(StatusModel):
     """Whether policy allowed autonomous action, and the rule that decided."""
 
-    allowed: bool
-    reason: str = Field("", max_length=1024)
-    rule: str | None = Field(None, max_length=128)
+    allowed: bool = Field(description="True when policy let Ringpilot act on its own.")
+    reason: str = Field("", max_length=1024, description="Why, in words.")
+    rule: str | None = Field(None, max_length=128, description="The rule that decided, e.g. ProductionRing.")
+    window: str | None = Field(None, max_length=253, description="The change window that decided, if any.")
 
 
 class Verification(StatusModel):
     """The outcome observed after the fix."""
 
-    verified: bool
-    at: datetime | None = None
-    detail: str = Field("", max_length=1024)
+    verified: bool = Field(description="True when the drift was gone and the target healthy for the settle time.")
+    at: datetime | None = Field(None, description="When the verification concluded.")
+    detail: str = Field("", max_length=1024, description="What was observed.")
+
+
+class Attempt(StatusModel):
+    """The fix in progress (or the last one)."""
+
+    number: int = Field(ge=1, description="1 for the first attempt at this drift.")
+    action: FixAction = Field(description="What was done.")
+    started_at: datetime | None = Field(None, description="When the action was handed to a worker.")
+    acted_at: datetime | None = Field(None, description="When the execution plane finished the action.")
+    result: str | None = Field(None, max_length=1024, description="What the execution plane reported.")
+    healthy_since: datetime | None = Field(None, description="Since when the target is in sync and healthy.")
 
 
 class RemediationStatus(StatusModel):
@@ -78,14 +98,17 @@ class RemediationStatus(StatusModel):
 
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
-    phase: RemediationPhase | None = None
-    drift_type: DriftType | None = None
-    action: FixAction | None = None
-    policy: PolicyDecision | None = None
-    attempts: int = Field(0, ge=0)
-    next_attempt_at: datetime | None = None
-    requires_human_review: bool = False
-    verification: Verification | None = None
+    phase: RemediationPhase | None = Field(None, description="Informational summary; logic reads conditions.")
+    drift_type: DriftType | None = Field(None, description="The drift being fixed (given or classified).")
+    drift_detail: str | None = Field(None, max_length=1024, description="What differed when classified.")
+    action: FixAction | None = Field(None, description="The fix for the drift type.")
+    requester_role: str | None = Field(None, max_length=64, description="Role of spec.requestedBy under policy.")
+    policy: PolicyDecision | None = Field(None, description="The last policy decision.")
+    attempts: int = Field(0, ge=0, description="Attempts at this drift so far (across Remediations).")
+    next_attempt_at: datetime | None = Field(None, description="Earliest time of the next attempt.")
+    requires_human_review: bool = Field(False, description="A person must look at this drift.")
+    current_attempt: Attempt | None = Field(None, description="The fix in progress, or the last one.")
+    verification: Verification | None = Field(None, description="The verified outcome of the last fix.")
     planned: str | None = Field(None, max_length=1024, description="What a dry run would do.")
 
 
