@@ -93,31 +93,30 @@ def dramatiq_messages_per_second(count: int = 5000) -> float:
 
     from controller.broker import build_broker
 
-    with tempfile.TemporaryDirectory() as tmp:
-        with EmbeddedServices(Path(tmp), durable=False) as services:
-            broker = build_broker(services.redis_url)
-            noop = dramatiq.actor(lambda: None, actor_name="bench.noop", queue_name="bench", broker=broker)
-            for _ in range(count):
-                noop.send()
-            env = {**os.environ, "RINGPILOT_REDIS_URL": services.redis_url, "PYTHONPATH": str(HERE)}
-            started = time.monotonic()
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "dramatiq", "noop_worker", "--processes", "1", "--threads", "4",
-                 "--queues", "bench"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            try:
-                key = f"{broker.namespace}:bench.msgs"
-                redis = broker.client
-                while redis.llen(f"{broker.namespace}:bench") or redis.hlen(key):
-                    if time.monotonic() - started > 300:
-                        raise TimeoutError("dramatiq worker did not drain the queue")
-                    time.sleep(0.02)
-                return count / (time.monotonic() - started)
-            finally:
-                worker.terminate()
-                worker.wait(30)
-                broker.close()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedServices(Path(tmp), durable=False) as services:
+        broker = build_broker(services.redis_url)
+        noop = dramatiq.actor(lambda: None, actor_name="bench.noop", queue_name="bench", broker=broker)
+        for _ in range(count):
+            noop.send()
+        env = {**os.environ, "RINGPILOT_REDIS_URL": services.redis_url, "PYTHONPATH": str(HERE)}
+        started = time.monotonic()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "noop_worker", "--processes", "1", "--threads", "4",
+             "--queues", "bench"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            key = f"{broker.namespace}:bench.msgs"
+            redis = broker.client
+            while redis.llen(f"{broker.namespace}:bench") or redis.hlen(key):
+                if time.monotonic() - started > 300:
+                    raise TimeoutError("dramatiq worker did not drain the queue")
+                time.sleep(0.02)
+            return count / (time.monotonic() - started)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+            broker.close()
 
 
 def measure() -> dict[str, float]:

@@ -7,8 +7,8 @@ Usage: .venv/bin/python bench/emulator.py
 
 from __future__ import annotations
 
-import platform
 import os
+import platform
 
 from baselines import measure
 

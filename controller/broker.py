@@ -11,8 +11,15 @@ from dataclasses import dataclass
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines, Retries, ShutdownNotifications
-from dramatiq.middleware import TimeLimit
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 
 #: Queue for the controller's slow steps (evidence, rollouts, polling, fixes).
 STEPS_QUEUE = "steps"

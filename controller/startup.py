@@ -12,6 +12,8 @@ from controller.api.policy import load_policy
 from controller.broker import RetryPolicy, build_broker
 from controller.deps import Deps
 from controller.dispatching import Dispatcher
+from controller.orchestration.runtime import start_orchestration, stop_orchestration
+from controller.remediation.runtime import start_remediation, stop_remediation
 from controller.settings import ControllerSettings
 from controller.storage.cache import ping, redis_client
 from controller.storage.db import open_pool
@@ -31,10 +33,14 @@ async def open_deps(settings: ControllerSettings) -> Deps:
     if settings.redis_url:
         deps.redis = redis_client(settings.redis_url)
         deps.dispatcher = Dispatcher(build_broker(settings.redis_url, RetryPolicy(), set_global=False))
+    deps.remediation = await start_remediation(policy, deps.pool, deps.dispatcher, settings.namespace)
+    deps.orchestration = await start_orchestration(deps.pool, deps.dispatcher)
     return deps
 
 
 async def close_deps(deps: Deps) -> None:
+    await stop_remediation(deps.remediation)
+    await stop_orchestration(deps.orchestration)
     if deps.pool is not None:
         await deps.pool.close()
     if deps.dispatcher is not None:

@@ -13,6 +13,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from controller.api.deploymenttask import ApprovalConditions as ApprovalConditions  # re-exported: this kind's API
+from controller.api.deploymenttask import ChangeWindow as ChangeWindow  # re-exported: this kind's API
 from controller.api.deploymenttask import EvidenceRef, ImageTag
 from controller.api.meta import CamelModel, Condition, CustomResource, DnsLabel, ObjectName, Ring, StatusModel, UserName
 
@@ -28,27 +30,6 @@ class ChangePhase(StrEnum):
     REJECTED = "Rejected"
     EXPIRED = "Expired"
     REVOKED = "Revoked"
-
-
-class ChangeWindow(CamelModel):
-    """A time window in which the change may proceed."""
-
-    days: list[str] = Field(
-        default_factory=list, max_length=7, description="Days of week (Mon..Sun); empty means every day."
-    )
-    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Start time, HH:MM.")
-    end: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="End time, HH:MM.")
-    time_zone: str = Field("UTC", max_length=64, description="IANA time zone, e.g. Europe/Berlin.")
-
-
-class ApprovalConditions(CamelModel):
-    """Machine-readable limits an approval binds the rollout to."""
-
-    max_ring: Ring | None = Field(None, description="Stop the rollout after this ring.")
-    min_success_rate: float | None = Field(None, ge=0, le=1, description="Gate every ring at this success rate.")
-    rollback_below: float | None = Field(None, ge=0, le=1, description="Roll back when success falls below this.")
-    min_soak_seconds: int | None = Field(None, ge=0, description="Soak every ring at least this long.")
-    windows: list[ChangeWindow] = Field(default_factory=list, max_length=8, description="Allowed windows.")
 
 
 class DecisionRecord(CamelModel):
@@ -83,12 +64,14 @@ class ChangeRequestSpec(CamelModel):
 
 
 class DecisionOutcome(StatusModel):
-    """How the controller counted one decision."""
+    """How the controller counted one decision (one entry per spec.decisions item, same order)."""
 
     approver: str = Field(max_length=253)
     decision: Decision
     accepted: bool
     reason: str = Field("", max_length=512)
+    plan_digest: str | None = Field(None, max_length=64, description="The plan digest it was counted against.")
+    seen_at: datetime | None = Field(None, description="When the controller first counted it.")
 
 
 class ChangeRequestStatus(StatusModel):
@@ -101,6 +84,7 @@ class ChangeRequestStatus(StatusModel):
     outcomes: list[DecisionOutcome] = Field(default_factory=list, max_length=20)
     effective_conditions: ApprovalConditions | None = None
     decided_at: datetime | None = None
+    plan_digest: str | None = Field(None, max_length=64, description="The plan digest this status was computed for.")
 
 
 class ChangeRequest(CustomResource[ChangeRequestSpec, ChangeRequestStatus]):

@@ -26,6 +26,17 @@ MAX_MESSAGES = 200
 MAX_MESSAGE_CHARS = 4000
 MAX_REPLY_CHARS = 8000
 
+#: The dramatiq actor that answers turns; the controller enqueues it by this name (it never imports agent).
+TURN_ACTOR = "answer_turn"
+#: The queue turns travel on (controller.broker declares it as TURNS_QUEUE).
+TURN_QUEUE = "turns"
+
+#: Condition types of a Conversation.
+READY = "Ready"
+REPLYING = "Replying"
+FAILED = "Failed"
+MESSAGE_CONFLICT = "MessageConflict"
+
 MessageId = Annotated[
     str, StringConstraints(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 ]

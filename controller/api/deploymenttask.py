@@ -23,6 +23,7 @@ from controller.api.meta import (
     StatusModel,
     UserName,
 )
+from controller.api.policy import Weekday
 from controller.api.risk_inputs import RiskInputs
 
 #: An OCI image tag: what a version must look like.
@@ -88,7 +89,10 @@ class ApprovalSettings(CamelModel):
     """How long the task waits for a CAB decision."""
 
     max_wait_seconds: int = Field(
-        3600, ge=60, le=30 * 24 * 3600, description="Wait at most this long in AwaitApproval, then Expired."
+        3600,
+        ge=5,
+        le=30 * 24 * 3600,
+        description="The ChangeRequest's review deadline is this long after submission; then Expired.",
     )
 
 
@@ -101,6 +105,32 @@ class MonitorSettings(CamelModel):
     )
     deploy_timeout_seconds: int = Field(
         900, ge=10, le=24 * 3600, description="A ring that is not fully rolled out within this time fails its gate."
+    )
+
+
+class ChangeWindow(CamelModel):
+    """A time window in which the change may proceed."""
+
+    days: list[Weekday] = Field(
+        default_factory=list, max_length=7, description="Days of week (Mon..Sun); empty means every day."
+    )
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Start time, HH:MM.")
+    end: str = Field(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="End time, HH:MM; before start means the window closes the next day.",
+    )
+    time_zone: str = Field("UTC", max_length=64, description="IANA time zone, e.g. Europe/Berlin.")
+
+
+class ApprovalConditions(CamelModel):
+    """Machine-readable limits an approval binds the rollout to."""
+
+    max_ring: Ring | None = Field(None, description="Stop the rollout after this ring.")
+    min_success_rate: float | None = Field(None, ge=0, le=1, description="Gate every ring at this success rate.")
+    rollback_below: float | None = Field(None, ge=0, le=1, description="Roll back when success falls below this.")
+    min_soak_seconds: int | None = Field(None, ge=0, description="Soak every ring at least this long.")
+    windows: list[ChangeWindow] = Field(
+        default_factory=list, max_length=8, description="Deploy a ring only inside one of these windows."
     )
 
 
@@ -136,15 +166,17 @@ class DeploymentTaskSpec(CamelModel):
 
 
 class Step(StatusModel):
-    """One step of the chain."""
+    """One step of the chain (Deploy, Monitor and Rollback once per ring)."""
 
     name: StepName
+    ring: int | None = Field(None, ge=0, le=4, description="The ring, for per-ring steps.")
     state: StepState = StepState.PENDING
     attempts: int = Field(0, ge=0)
     started_at: datetime | None = None
     finished_at: datetime | None = None
     next_attempt_at: datetime | None = None
     message: str | None = Field(None, max_length=2048)
+    key: str | None = Field(None, max_length=512, description="Idempotency key of the current attempt.")
 
 
 class RiskFactor(StatusModel):
@@ -165,6 +197,9 @@ class RiskAssessment(StatusModel):
     label: str = Field(max_length=32, description="AUTOMATED_ALLOWED, CAB_REQUIRED or PRIVILEGED_TOOLING.")
     cab_required: bool
     cab_from_ring: int | None = Field(None, ge=0, le=4, description="First ring that needs CAB approval.")
+    blast_radius_class: str | None = Field(None, max_length=32, description="Classifier result; sets the quorum.")
+    required_approvals: int | None = Field(None, ge=0, le=5, description="CAB quorum for this change.")
+    privileged: bool = Field(False, description="Privileged tooling (spec or policy.risk.privilegedApps).")
     factors: list[RiskFactor] = Field(default_factory=list, max_length=16)
 
 
@@ -187,7 +222,39 @@ class RingProgress(StatusModel):
     gate: GateResult = GateResult.PENDING
     threshold: float | None = Field(None, ge=0, le=1)
     deployed_at: datetime | None = None
+    complete_at: datetime | None = Field(None, description="When every target ran the new version.")
     healthy_since: datetime | None = None
+    polls: int = Field(0, ge=0)
+    last_polled_at: datetime | None = None
+    rolled_back: bool = False
+    poll_errors: int = Field(0, ge=0, description="Consecutive health polls that failed.")
+    message: str | None = Field(None, max_length=1024)
+
+
+class PlanRecord(StatusModel):
+    """The plan validated for one generation of the spec; approvals bind to its digest."""
+
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    generation: int = Field(ge=0)
+    app: str = Field(max_length=63)
+    version: str = Field(max_length=128)
+    artifact: str | None = Field(None, max_length=255)
+    action: Action
+    plane: PlaneName
+    max_ring: int = Field(ge=0, le=4)
+    targets: list[int] = Field(default_factory=list, max_length=5, description="Targets per ring 0..maxRing.")
+    submitter: str = Field(max_length=253)
+    validated_at: datetime | None = None
+
+
+class ApprovalRecord(StatusModel):
+    """How the task is approved: automatically (with the rule) or by a ChangeRequest."""
+
+    mode: str = Field(max_length=16, description="Auto or ChangeRequest.")
+    rule: str = Field("", max_length=1024, description="The rule that allowed or required it.")
+    phase: str | None = Field(None, max_length=16, description="Phase of the ChangeRequest.")
+    review_deadline: datetime | None = None
+    conditions: ApprovalConditions | None = None
 
 
 class DeploymentTaskStatus(StatusModel):
@@ -196,12 +263,17 @@ class DeploymentTaskStatus(StatusModel):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     phase: TaskPhase | None = Field(None, description="Informational summary for printer columns.")
+    current_step: str | None = Field(None, max_length=64, description="The step in progress, e.g. Monitor.")
+    progress: str | None = Field(None, max_length=16, description="Rings passed / rings planned, e.g. 2/3.")
     current_ring: int | None = Field(None, ge=0, le=4)
-    steps: list[Step] = Field(default_factory=list, max_length=16)
+    steps: list[Step] = Field(default_factory=list, max_length=24)
+    plan: PlanRecord | None = None
+    approval: ApprovalRecord | None = None
     risk: RiskAssessment | None = None
     evidence: EvidenceRef | None = None
     change_request: str | None = Field(None, max_length=253)
     rings: list[RingProgress] = Field(default_factory=list, max_length=5)
+    validated_generation: int | None = Field(None, description="The generation ValidateIntent last judged.")
     started_at: datetime | None = None
     finished_at: datetime | None = None
     correlation_id: str | None = Field(None, max_length=63)

@@ -75,6 +75,8 @@ DEPLOYMENT_TASK = KindInfo(
         PrinterColumn("Max Ring", ".spec.maxRing", "integer"),
         PrinterColumn("Ring", ".status.currentRing", "integer", "Ring in progress"),
         PrinterColumn("Phase", ".status.phase"),
+        PrinterColumn("Step", ".status.currentStep", description="Step in progress"),
+        PrinterColumn("Progress", ".status.progress", description="Rings passed / rings planned"),
         PrinterColumn("Risk", ".status.risk.score", "integer", "Risk score 0-100"),
         PrinterColumn("Change", ".status.changeRequest", priority=1),
         AGE,

@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from controller import conditions
 from controller.api.kinds import KindInfo
-from controller.api.meta import CORRELATION_LABEL, Condition, ConditionStatus, CustomResource, new_correlation_id
+from controller.api.meta import (
+    CORRELATION_LABEL,
+    Condition,
+    ConditionStatus,
+    CustomResource,
+    new_correlation_id,
+)
 from controller.api.semantics import SpecProblem, check
 from controller.reconcile.outcome import AuditNote, EventNote, Outcome
 

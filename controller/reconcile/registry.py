@@ -12,8 +12,13 @@ from typing import Any
 
 from controller.api.kinds import KINDS, KindInfo
 from controller.deps import Deps
+from controller.reconcile.assignments import reconcile_assignment
+from controller.reconcile.changerequests import reconcile_change_request
+from controller.reconcile.conversations import reconcile_conversation
+from controller.reconcile.deploymenttasks import reconcile_deployment_task
 from controller.reconcile.firstvisit import reconcile_plain
 from controller.reconcile.outcome import Outcome
+from controller.reconcile.remediations import reconcile_remediation
 
 Reconciler = Callable[[KindInfo, dict[str, Any], Deps, datetime], Awaitable[Outcome]]
 
@@ -23,6 +28,11 @@ async def _plain(info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime
 
 
 RECONCILERS: dict[str, Reconciler] = {info.kind: _plain for info in KINDS}
+RECONCILERS["Conversation"] = reconcile_conversation
+RECONCILERS["Assignment"] = reconcile_assignment
+RECONCILERS["Remediation"] = reconcile_remediation
+RECONCILERS["DeploymentTask"] = reconcile_deployment_task
+RECONCILERS["ChangeRequest"] = reconcile_change_request
 
 
 def reconciler_for(kind: str) -> Reconciler:

@@ -1,0 +1,1 @@
+"""Chat state: conversations, messages and turn logs in PostgreSQL, with the hot context cached in Redis."""

@@ -1,0 +1,1 @@
+"""The offline intent router: entities, intents and routing decisions, pure functions without I/O."""

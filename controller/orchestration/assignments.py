@@ -1,0 +1,128 @@
+"""The Assignment writer: after a ring is deployed or rolled back, one Assignment per target says what runs.
+
+Called by the Deploy and Rollback steps in the worker with the plane's observations of the ring's
+targets. Names are deterministic per target (`<namespace>-<name>` for workloads, `<app>-<address>`
+for simulated devices), so a repeated step updates instead of duplicating. Only the desired-state
+fields are written (app, version, artifact, ring, target, config, correlation); criticality and drift
+settings a user chose are left alone. Drift on Assignments is the remediation package's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from controller.api.assignment import Assignment, AssignmentSpec, AssignmentStatus, ConfigRef, Target
+from controller.api.deploymenttask import PlaneName
+from controller.api.kinds import ASSIGNMENT
+from controller.api.meta import CORRELATION_LABEL, GROUP, VERSION, ObjectMeta
+from controller.planes.base import Observation, TargetRef
+
+logger = logging.getLogger(__name__)
+
+APP_LABEL = f"{GROUP}/app"
+RING_LABEL = f"{GROUP}/ring"
+#: Rings with more targets than this (simulated fleets) are not mirrored as Assignments.
+MAX_ASSIGNMENTS_PER_RING = 500
+_UNSAFE = re.compile(r"[^a-z0-9-]+")
+
+
+def assignment_name(target: TargetRef) -> str:
+    """A DNS-1123 name for the target's Assignment, stable across rollouts."""
+    raw = f"{target.namespace}-{target.name}" if target.address is None else f"{target.app}-{target.address}"
+    name = _UNSAFE.sub("-", raw.lower()).strip("-")
+    if len(name) > 63 or name != raw.lower():
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+        name = f"{name[:54].rstrip('-')}-{digest}"
+    return name
+
+
+def assignment_for(
+    target: TargetRef,
+    observation: Observation | None,
+    *,
+    version: str,
+    artifact: str | None,
+    namespace: str,
+    correlation_id: str,
+) -> Assignment:
+    config = None
+    if observation is not None and observation.config_map and observation.config_sha256:
+        config = ConfigRef(config_map=observation.config_map, sha256=observation.config_sha256)
+    spec = AssignmentSpec(
+        app=target.app,
+        version=version,
+        artifact=artifact,
+        ring=target.ring,
+        target=Target(
+            plane=PlaneName(target.plane),
+            namespace=target.namespace,
+            name=target.name,
+            address=target.address,
+        ),
+        config=config,
+        correlation_id=correlation_id,
+    )
+    labels = {CORRELATION_LABEL: correlation_id, APP_LABEL: target.app, RING_LABEL: str(target.ring)}
+    meta = ObjectMeta(name=assignment_name(target), namespace=namespace, labels=labels)
+    return Assignment(metadata=meta, spec=spec, status=AssignmentStatus())
+
+
+def _upsert(api: client.CustomObjectsApi, assignment: Assignment, namespace: str) -> str:
+    body = assignment.to_wire()
+    try:
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, ASSIGNMENT.plural, body)
+        return "created"
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    patch: dict[str, Any] = {
+        "metadata": {"labels": body["metadata"]["labels"]},
+        "spec": {
+            k: body["spec"].get(k)
+            for k in ("app", "version", "artifact", "ring", "target", "config", "correlationId")
+        },
+    }
+    api.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, ASSIGNMENT.plural, assignment.metadata.name, patch
+    )
+    return "updated"
+
+
+async def write_assignments(
+    api_client: client.ApiClient,
+    namespace: str,
+    correlation_id: str,
+    targets: list[TargetRef],
+    observations: list[Observation],
+    *,
+    version: str,
+    artifact: str | None,
+) -> int:
+    """Create or update one Assignment per target; returns how many were written."""
+    if len(targets) > MAX_ASSIGNMENTS_PER_RING:
+        logger.info(
+            "Not mirroring %d targets as Assignments (limit %d)", len(targets), MAX_ASSIGNMENTS_PER_RING
+        )
+        return 0
+    api = client.CustomObjectsApi(api_client)
+    seen = {o.target.key: o for o in observations}
+    written = 0
+    for target in targets:
+        assignment = assignment_for(
+            target,
+            seen.get(target.key),
+            version=version,
+            artifact=artifact,
+            namespace=namespace,
+            correlation_id=correlation_id,
+        )
+        await asyncio.to_thread(_upsert, api, assignment, namespace)
+        written += 1
+    return written

@@ -1,0 +1,361 @@
+"""The worker's half of a DeploymentTask: the bodies of the four slow steps.
+
+Each actor in controller/actors.py calls `execute` with one of `generate_evidence`, `deploy_ring`,
+`poll_ring` or `rollback_ring`. `execute` claims the step's key in `step_claims` first and exits
+quietly when another delivery holds it, then runs the body and finishes the claim with a
+`StepReport` the reconcile reads (transient or permanent failures included); the plane calls
+inside carry the step's key without its attempt, so a replacement attempt never acts twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import psycopg
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from controller.api.deploymenttask import DeploymentTask, PlaneName, PlanRecord
+from controller.api.kinds import DEPLOYMENT_TASK
+from controller.api.meta import GROUP, VERSION
+from controller.api.policy import Policy
+from controller.orchestration import evidencestore, history
+from controller.orchestration import risk as riskmodel
+from controller.orchestration.assignments import MAX_ASSIGNMENTS_PER_RING, write_assignments
+from controller.orchestration.evidence import TargetState, build_pack, plan_digest
+from controller.orchestration.history import TaskRef
+from controller.planes.base import ExecutionPlane, PlaneError, TargetRef
+from controller.storage import claims
+from controller.storage.audit import AuditEvent, record_audit
+from controller.storage.db import Pool
+
+logger = logging.getLogger(__name__)
+
+WORKER = "system:ringpilot-worker"
+
+
+class PlaneSource(Protocol):
+    def get(self, name: str) -> ExecutionPlane: ...
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step body needs: PostgreSQL, the Kubernetes API, the planes, the policy, who we are."""
+
+    pool: Pool
+    api_client: client.ApiClient
+    planes: PlaneSource
+    policy: Policy
+    owner: str
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """The message's keyword arguments (ids and small scalars only)."""
+
+    namespace: str
+    name: str
+    uid: str
+    key: str
+    step_key: str
+    correlation_id: str
+    ring: int | None = None
+    app: str = ""
+    version: str = ""
+    artifact: str | None = None
+    plane: str = "kubernetes"
+    plan_digest: str = ""
+    scope: str = "task"
+
+    @property
+    def who(self) -> TaskRef:
+        return TaskRef(self.correlation_id, f"{self.namespace}/{self.name}", self.uid)
+
+    @property
+    def ring_number(self) -> int:
+        if self.ring is None:
+            raise PlaneError(f"Step {self.key!r} needs a ring", transient=False)
+        return self.ring
+
+
+Body = Callable[[StepContext, StepRequest], Awaitable[dict[str, Any]]]
+
+
+def classify(error: BaseException) -> tuple[bool, str]:
+    """(transient, message) for a failed step body."""
+    if isinstance(error, PlaneError):
+        return error.transient, str(error)
+    if isinstance(error, ApiException):
+        status = int(error.status or 0)
+        return status == 0 or status >= 500 or status in (
+            408,
+            429,
+        ), f"Kubernetes API {status}: {error.reason}"
+    if isinstance(error, psycopg.OperationalError | OSError | TimeoutError):
+        return True, f"{type(error).__name__}: {error}"
+    return False, f"{type(error).__name__}: {error}"
+
+
+async def execute(ctx: StepContext, request: StepRequest, body: Body, step: str) -> dict[str, Any] | None:
+    """Claim, run, finish; None when another delivery already holds the key."""
+    if not await claims.claim(ctx.pool, request.key, request.correlation_id, ctx.owner):
+        logger.info("Step %r is already claimed; this delivery does nothing", request.key)
+        return None
+    try:
+        result = await body(ctx, request)
+        report: dict[str, Any] = {"ok": True, **result}
+    except Exception as error:
+        transient, message = classify(error)
+        logger.warning(
+            "Step %r failed (%s): %s", request.key, "transient" if transient else "permanent", message
+        )
+        report = {"ok": False, "transient": transient, "error": message[:1024]}
+    report["at"] = datetime.now(UTC).isoformat()
+    await claims.finish(ctx.pool, request.key, report)
+    if step != "Monitor":
+        await record_audit(
+            ctx.pool,
+            AuditEvent(
+                correlation_id=request.correlation_id,
+                actor=WORKER,
+                kind=DEPLOYMENT_TASK.kind,
+                namespace=request.namespace,
+                name=request.name,
+                action="StepFinished" if report["ok"] else "StepFailed",
+                reason=f"{step}{'' if request.ring is None else f' of ring {request.ring}'}: "
+                + ("done" if report["ok"] else str(report["error"])),
+                detail={"key": request.key, **{k: v for k, v in report.items() if k != "error"}},
+            ),
+        )
+    return report
+
+
+async def _read_task(ctx: StepContext, request: StepRequest) -> DeploymentTask:
+    api = client.CustomObjectsApi(ctx.api_client)
+    raw = await asyncio.to_thread(
+        api.get_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        request.namespace,
+        DEPLOYMENT_TASK.plural,
+        request.name,
+    )
+    task = DeploymentTask.from_body(raw)
+    if task.metadata.uid and task.metadata.uid != request.uid:
+        raise PlaneError(f"DeploymentTask {request.name} was re-created; this step is stale", transient=False)
+    return task
+
+
+async def generate_evidence(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
+    """Snapshot the targets of every ring in scope, build the pack, store it immutably.
+
+    The plan is recomputed here from the spec, the step's identity and the policy (the status carrying
+    it may not be written yet when this message arrives); a different digest means the plan changed.
+    """
+    task = await _read_task(ctx, request)
+    spec = task.spec.model_copy(
+        update={
+            "app": request.app or task.spec.app,
+            "version": request.version or task.spec.version,
+            "artifact": request.artifact,
+            "plane": PlaneName(request.plane),
+        }
+    )
+    assessment = riskmodel.assess(spec.risk, spec.max_ring, spec.app, ctx.policy)
+    digest = plan_digest(spec, assessment, ctx.policy)
+    if digest != request.plan_digest:
+        raise PlaneError(
+            f"The plan changed before its evidence was built ({digest[:12]} here, "
+            f"{request.plan_digest[:12]} asked for: a new spec or a different policy file)",
+            transient=False,
+        )
+    plane = ctx.planes.get(spec.plane.value)
+    states: list[TargetState] = []
+    for ring in range(spec.max_ring + 1):
+        targets = await plane.targets(spec.app, ring)
+        for o in await plane.observe(targets) if targets else []:
+            states.append(TargetState(ring, o.target.key, o.version, o.image, o.available, o.present))
+    plan = PlanRecord(
+        digest=digest,
+        generation=task.metadata.generation,
+        app=spec.app,
+        version=spec.version,
+        artifact=spec.artifact,
+        action=spec.action,
+        plane=spec.plane,
+        max_ring=spec.max_ring,
+        targets=[sum(1 for s in states if s.ring == r) for r in range(spec.max_ring + 1)],
+        submitter=spec.requested_by or "system:unattributed",
+    )
+    pack_id = evidencestore.pack_id_for(f"{request.step_key}/{request.plan_digest}")
+    body = build_pack(
+        pack_id=pack_id,
+        created_at=datetime.now(UTC),
+        correlation_id=request.correlation_id,
+        task={
+            "namespace": request.namespace,
+            "name": request.name,
+            "uid": request.uid,
+            "generation": task.metadata.generation,
+        },
+        spec=spec,
+        plan=plan,
+        risk=assessment,
+        policy=ctx.policy,
+        states=states,
+    )
+    digest = await evidencestore.store(ctx.pool, pack_id, request.correlation_id, request.who.task, body)
+    return {"id": pack_id, "sha256": digest}
+
+
+async def deploy_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
+    """Run the version on every target of the ring, record what changed, write the Assignments."""
+    ring = request.ring_number
+    plane = ctx.planes.get(request.plane)
+    apply_ring = getattr(plane, "apply_ring", None)
+    if apply_ring is not None:  # the simulator: one statement for the whole ring
+        result = await apply_ring(request.app, ring, request.version, request.step_key, request.artifact)
+        await history.record(
+            ctx.pool,
+            [
+                history.ring_row(
+                    request.who,
+                    request.app,
+                    request.plane,
+                    ring,
+                    "deploy",
+                    request.step_key,
+                    to_version=request.version,
+                    changed=result.changed,
+                )
+            ],
+        )
+        targets, changed = result.targets, result.changed
+        refs = await plane.targets(request.app, ring) if targets <= MAX_ASSIGNMENTS_PER_RING else []
+    else:
+        refs = await plane.targets(request.app, ring)
+        rows, changed = [], 0
+        for target in refs:
+            action = await plane.apply(target, request.version, request.artifact, request.step_key)
+            changed += int(action.changed)
+            rows.append(
+                history.row_for(
+                    request.who,
+                    target,
+                    "deploy",
+                    request.step_key,
+                    from_version=action.previous_version,
+                    to_version=request.version,
+                    changed=int(action.changed),
+                )
+            )
+        await history.record(ctx.pool, rows)
+        targets = len(refs)
+    observations = await plane.observe(refs) if refs else []
+    written = await write_assignments(
+        ctx.api_client,
+        request.namespace,
+        request.correlation_id,
+        refs,
+        observations,
+        version=request.version,
+        artifact=request.artifact,
+    )
+    return {"targets": targets, "changed": changed, "assignments": written}
+
+
+async def poll_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
+    """One health poll of the ring for the version being rolled out."""
+    health = await ctx.planes.get(request.plane).health(request.app, request.ring_number, request.version)
+    return {
+        "targets": health.targets,
+        "updated": health.updated,
+        "healthy": health.healthy,
+        "failed": health.failed,
+    }
+
+
+async def rollback_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
+    """Restore the previous version on what this task changed (scope task) or on what runs the version."""
+    ring = request.ring_number
+    plane = ctx.planes.get(request.plane)
+    if request.scope == "task":
+        rows = await history.changed_by_task(ctx.pool, request.correlation_id, request.uid, ring)
+    else:
+        rows = await history.deployed_version(ctx.pool, request.app, request.plane, request.version, [ring])
+    changed, touched, out = 0, [], []
+    for row in rows:
+        if row.whole_ring:
+            result = await plane.rollback_ring(request.app, ring, request.step_key)  # type: ignore[attr-defined]
+            changed += result.changed
+            out.append(
+                history.ring_row(
+                    request.who,
+                    request.app,
+                    request.plane,
+                    ring,
+                    "rollback",
+                    request.step_key,
+                    to_version=None,
+                    from_version=request.version,
+                    changed=result.changed,
+                )
+            )
+            if result.targets <= MAX_ASSIGNMENTS_PER_RING:
+                touched.extend(await plane.targets(request.app, ring))
+            continue
+        target = row.target_ref()
+        action = await plane.rollback(target, request.step_key)
+        changed += int(action.changed)
+        touched.append(target)
+        out.append(
+            history.row_for(
+                request.who,
+                target,
+                "rollback",
+                request.step_key,
+                from_version=row.to_version,
+                to_version=row.from_version,
+                changed=int(action.changed),
+            )
+        )
+    await history.record(ctx.pool, out)
+    written = await _reassign(ctx, request, plane, touched)
+    return {"targets": len(rows), "changed": changed, "assignments": written}
+
+
+async def _reassign(
+    ctx: StepContext, request: StepRequest, plane: ExecutionPlane, refs: list[TargetRef]
+) -> int:
+    """Point the rolled-back targets' Assignments at the version each one runs now."""
+    by_version: dict[str, list[TargetRef]] = defaultdict(list)
+    observations = await plane.observe(refs) if refs else []
+    for observation in observations:
+        if observation.present and observation.version:
+            by_version[observation.version].append(observation.target)
+    written = 0
+    for version, targets in sorted(by_version.items()):
+        written += await write_assignments(
+            ctx.api_client,
+            request.namespace,
+            request.correlation_id,
+            targets,
+            [o for o in observations if o.target in targets],
+            version=version,
+            artifact=None,
+        )
+    return written
+
+
+BODIES: dict[str, tuple[str, Body]] = {
+    "generate_evidence": ("GenerateEvidence", generate_evidence),
+    "deploy_ring": ("Deploy", deploy_ring),
+    "poll_ring": ("Monitor", poll_ring),
+    "rollback_ring": ("Rollback", rollback_ring),
+}

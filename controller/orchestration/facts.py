@@ -1,0 +1,82 @@
+"""What `next_step` decides from: the task as read, and the facts the reconcile observed for it.
+
+Pure values. The reconcile (controller/reconcile/deploymenttasks.py) gathers them with as few calls
+as it can: validation facts only while a plan is missing or stale, claims only for the keys the
+status says are running, the ChangeRequest only once the task has one, and the evidence check only
+once a pack is recorded. Tests build them by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from controller.api.changerequest import ChangePhase
+from controller.api.deploymenttask import (
+    ApprovalConditions,
+    DeploymentTaskSpec,
+    DeploymentTaskStatus,
+    StepName,
+    StepState,
+)
+from controller.api.policy import Policy
+from controller.orchestration.stepping import Claim
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """The DeploymentTask as the reconcile read it."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    correlation_id: str
+    spec: DeploymentTaskSpec
+    status: DeploymentTaskStatus
+
+    def running_keys(self) -> list[str]:
+        """Keys of steps whose worker report the machine waits for."""
+        return [s.key for s in self.status.steps if s.key and s.state is StepState.RUNNING]
+
+    def deploy_started(self) -> bool:
+        return any(s.name is StepName.DEPLOY and s.attempts > 0 for s in self.status.steps)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Facts ValidateIntent needs (domain.md §1.3 checks that apply to workloads)."""
+
+    targets: tuple[int, ...]
+    conflict: str | None = None
+    rollback_targets: int | None = None
+
+
+@dataclass(frozen=True)
+class ChangeRequestView:
+    """The task's ChangeRequest as the CAB reconcile last evaluated it."""
+
+    name: str
+    spec_digest: str
+    phase: ChangePhase | None
+    status_digest: str | None
+    conditions: ApprovalConditions | None
+    approvals: int
+    required: int
+
+    def decided_for(self, digest: str) -> ChangePhase | None:
+        """The phase, if the CAB evaluated the current plan; None while that is not so."""
+        if self.spec_digest != digest or self.status_digest != digest:
+            return None
+        return self.phase
+
+
+@dataclass(frozen=True)
+class Facts:
+    now: datetime
+    policy: Policy
+    validation: Validation | None = None
+    claims: Mapping[str, Claim] = field(default_factory=dict)
+    change_request: ChangeRequestView | None = None
+    evidence_problem: str | None = None

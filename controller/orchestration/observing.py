@@ -1,0 +1,230 @@
+"""The reconcile's I/O for DeploymentTasks: gather the facts `next_step` needs, carry out what it asks.
+
+`World` is the port (tests pass an in-memory fake); `KubeWorld` is the real one over the Kubernetes
+API, PostgreSQL, the execution planes and the dramatiq dispatcher. `gather` reads only what the
+task's state calls for; `carry_out` writes the ChangeRequest and enqueues the steps before the
+status is written, so a lost status write only repeats work that is idempotent by key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from controller.api.changerequest import ChangeRequest
+from controller.api.deploymenttask import Action, EvidenceRef
+from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
+from controller.api.meta import CORRELATION_LABEL, GROUP, VERSION
+from controller.api.policy import Policy
+from controller.broker import STEPS_QUEUE
+from controller.dispatching import Dispatcher
+from controller.orchestration import evidencestore, history
+from controller.orchestration.assignments import APP_LABEL
+from controller.orchestration.execution import PlaneSource
+from controller.orchestration.facts import ChangeRequestView, Facts, TaskView, Validation
+from controller.orchestration.stepping import Claim, Dispatch
+from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, Transitions
+from controller.storage import claims as claim_store
+from controller.storage.db import Pool
+
+TASK_LABEL = f"{GROUP}/task"
+_TERMINAL_VALUES = {p.value for p in TERMINAL}
+
+
+class World(Protocol):
+    async def list_tasks(self) -> list[dict[str, Any]]: ...
+
+    async def target_count(self, plane: str, app: str, ring: int) -> int: ...
+
+    async def rollback_candidates(self, app: str, plane: str, version: str, rings: list[int]) -> int: ...
+
+    async def claims(self, keys: list[str]) -> dict[str, Claim]: ...
+
+    async def change_request(self, namespace: str, name: str) -> ChangeRequest | None: ...
+
+    async def write_change_request(self, write: ChangeRequestWrite, owner_uid: str) -> None: ...
+
+    async def verify_evidence(self, ref: EvidenceRef) -> str | None: ...
+
+    def dispatch(self, item: Dispatch, correlation_id: str) -> None: ...
+
+
+def earlier_active_task(tasks: list[dict[str, Any]], me: TaskView, created: str) -> str | None:
+    """`namespace/name` of a live task for the same app created before this one (ties: by name)."""
+    mine = (created, me.namespace, me.name)
+    for raw in tasks:
+        meta, spec, status = raw.get("metadata") or {}, raw.get("spec") or {}, raw.get("status") or {}
+        if meta.get("uid") == me.uid or spec.get("app") != me.spec.app:
+            continue
+        if status.get("phase") in _TERMINAL_VALUES:
+            continue
+        theirs = (str(meta.get("creationTimestamp") or ""), str(meta.get("namespace")), str(meta.get("name")))
+        if theirs < mine:
+            return f"{theirs[1]}/{theirs[2]}"
+    return None
+
+
+async def gather(world: World, task: TaskView, policy: Policy, now: datetime, created: str = "") -> Facts:
+    """The facts for one reconcile of `task` (see the module docstring)."""
+    status = task.status
+    restartable = status.plan is None and status.validated_generation != task.generation
+    if status.phase in TERMINAL and not restartable:
+        return Facts(now=now, policy=policy)
+    validation = None
+    plan = status.plan
+    if plan is None or plan.generation != task.generation:
+        spec = task.spec
+        app, plane = (
+            (plan.app, plan.plane.value) if plan and task.deploy_started() else (spec.app, spec.plane.value)
+        )
+        counts = await asyncio.gather(*(world.target_count(plane, app, r) for r in range(spec.max_ring + 1)))
+        conflict = earlier_active_task(await world.list_tasks(), task, created)
+        candidates = None
+        if spec.action is Action.ROLLBACK:
+            candidates = await world.rollback_candidates(
+                app, plane, spec.version, list(range(spec.max_ring + 1))
+            )
+        validation = Validation(tuple(counts), conflict, candidates)
+    found = await world.claims(task.running_keys())
+    change_request = None
+    if status.change_request:
+        cr = await world.change_request(task.namespace, status.change_request)
+        if cr is not None:
+            change_request = ChangeRequestView(
+                name=cr.metadata.name,
+                spec_digest=cr.spec.plan_digest,
+                phase=cr.status.phase,
+                status_digest=cr.status.plan_digest,
+                conditions=cr.status.effective_conditions,
+                approvals=cr.status.approvals,
+                required=cr.spec.required_approvals,
+            )
+    problem = await world.verify_evidence(status.evidence) if status.evidence is not None else None
+    return Facts(now, policy, validation, found, change_request, problem)
+
+
+async def carry_out(world: World, task: TaskView, t: Transitions) -> None:
+    """Write the ChangeRequest and enqueue the steps `next_step` asked for."""
+    if t.change_request is not None:
+        await world.write_change_request(t.change_request, task.uid)
+    for item in t.dispatches:
+        world.dispatch(item, task.correlation_id)
+
+
+class KubeWorld:
+    """`World` over the Kubernetes API, PostgreSQL, the planes and the broker."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        pool: Pool,
+        planes: PlaneSource,
+        dispatcher: Dispatcher | None,
+    ) -> None:
+        self.custom = client.CustomObjectsApi(api_client)
+        self.pool = pool
+        self.planes = planes
+        self.dispatcher = dispatcher
+
+    async def list_tasks(self) -> list[dict[str, Any]]:
+        listing = cast(
+            dict[str, Any],
+            await asyncio.to_thread(
+                self.custom.list_cluster_custom_object, GROUP, VERSION, DEPLOYMENT_TASK.plural
+            ),
+        )
+        items: list[dict[str, Any]] = listing.get("items", [])
+        return items
+
+    async def target_count(self, plane: str, app: str, ring: int) -> int:
+        return len(await self.planes.get(plane).targets(app, ring))
+
+    async def rollback_candidates(self, app: str, plane: str, version: str, rings: list[int]) -> int:
+        return len(await history.deployed_version(self.pool, app, plane, version, rings))
+
+    async def claims(self, keys: list[str]) -> dict[str, Claim]:
+        found: dict[str, Claim] = {}
+        for key in keys:
+            row = await claim_store.get(self.pool, key)
+            if row is not None:
+                found[key] = Claim(row.claimed_at, row.finished, row.outcome)
+        return found
+
+    async def change_request(self, namespace: str, name: str) -> ChangeRequest | None:
+        try:
+            raw = await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                CHANGE_REQUEST.plural,
+                name,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return ChangeRequest.from_body(raw)
+
+    async def write_change_request(self, write: ChangeRequestWrite, owner_uid: str) -> None:
+        spec = write.spec.to_wire()
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": CHANGE_REQUEST.kind,
+            "metadata": {
+                "name": write.name,
+                "namespace": write.namespace,
+                "labels": {
+                    CORRELATION_LABEL: write.correlation_id,
+                    APP_LABEL: write.spec.app,
+                    TASK_LABEL: write.spec.task,
+                },
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": DEPLOYMENT_TASK.kind,
+                        "name": write.spec.task,
+                        "uid": owner_uid,
+                    }
+                ],
+            },
+            "spec": spec,
+        }
+        try:
+            await asyncio.to_thread(
+                self.custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                write.namespace,
+                CHANGE_REQUEST.plural,
+                body,
+            )
+            return
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        patch = {"spec": {k: v for k, v in spec.items() if k != "decisions"}}
+        await asyncio.to_thread(
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            write.namespace,
+            CHANGE_REQUEST.plural,
+            write.name,
+            patch,
+        )
+
+    async def verify_evidence(self, ref: EvidenceRef) -> str | None:
+        return await evidencestore.verify(self.pool, ref.id, ref.sha256)
+
+    def dispatch(self, item: Dispatch, correlation_id: str) -> None:
+        if self.dispatcher is None:
+            raise RuntimeError("No broker: RINGPILOT_REDIS_URL is required to run DeploymentTasks")
+        kwargs = {k: v for k, v in item.kwargs.items() if v is not None}
+        self.dispatcher.enqueue(
+            item.actor, STEPS_QUEUE, key=item.key, correlation_id=correlation_id, kwargs=kwargs
+        )

@@ -1,0 +1,102 @@
+"""Slow steps as data: actor names, idempotency keys, leases, retry backoff and the facts the machine reads.
+
+A slow step (GenerateEvidence, Deploy of a ring, a Monitor poll, Rollback of a ring) is executed by a
+dramatiq actor enqueued by name. Its key is `<correlation id>/<task uid>/<step>[/r<ring>]/a<attempt>`:
+the correlation ID first (the planes and the audit trail group by it), the task uid so a re-created
+task never reads an old task's results, the attempt so a silent worker can be replaced. The actor
+claims the key in `step_claims` and finishes it with a `StepReport`; the reconcile reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from controller.api.deploymenttask import StepName
+
+GENERATE_EVIDENCE_ACTOR = "orchestration_generate_evidence"
+DEPLOY_RING_ACTOR = "orchestration_deploy_ring"
+POLL_RING_ACTOR = "orchestration_poll_ring"
+ROLLBACK_RING_ACTOR = "orchestration_rollback_ring"
+
+#: Attempts of a step that fails transiently before the task fails.
+MAX_ATTEMPTS = 6
+#: Capped exponential backoff between attempts (domain.md §7.3: base 2 s in connectors; 1 s here).
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+#: A step whose worker stays silent for this long (or this many poll intervals) is taken over.
+MIN_LEASE_SECONDS = 10.0
+LEASE_POLL_INTERVALS = 5
+#: How soon the reconcile looks for a worker's report after enqueuing a step, and how that wait grows
+#: (half the time the step has run so far, at most the cap): quick steps are seen quickly, slow ones
+#: and a backlog of many tasks do not make the controller spin.
+REPORT_WAIT_SECONDS = 0.5
+REPORT_WAIT_CAP_SECONDS = 5.0
+#: Consecutive failed health polls after which the task fails (health is unknown).
+MAX_POLL_ERRORS = 5
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Delay before attempt `attempt + 1` after attempt `attempt` failed: 1, 2, 4, ... capped at 60 s."""
+    delay: float = BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1)
+    return min(BACKOFF_CAP_SECONDS, delay)
+
+
+def report_wait_seconds(running_seconds: float) -> float:
+    """How long to wait before looking for the report of a step that has run this long."""
+    return min(REPORT_WAIT_CAP_SECONDS, max(REPORT_WAIT_SECONDS, running_seconds / 2))
+
+
+def lease_seconds(poll_interval_seconds: int) -> float:
+    return max(MIN_LEASE_SECONDS, LEASE_POLL_INTERVALS * float(poll_interval_seconds))
+
+
+def step_base(correlation_id: str, uid: str, step: StepName, ring: int | None = None) -> str:
+    """The key of a step without its attempt: also the plane's idempotency key for the step's calls."""
+    ring_part = f"/r{ring}" if ring is not None else ""
+    return f"{correlation_id}/{uid[:8]}/{step.value}{ring_part}"
+
+
+def step_key(
+    correlation_id: str, uid: str, step: StepName, ring: int | None, attempt: int, tag: str = ""
+) -> str:
+    """The key of one attempt (`tag` distinguishes plans for evidence, polls for Monitor)."""
+    suffix = f"/{tag}" if tag else ""
+    return f"{step_base(correlation_id, uid, step, ring)}{suffix}/a{attempt}"
+
+
+class StepReport(BaseModel):
+    """What an actor stores in `step_claims.outcome` when it finishes a step."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ok: bool
+    transient: bool = False
+    error: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The state of one step key as the reconcile saw it in `step_claims`."""
+
+    claimed_at: datetime
+    finished: bool
+    outcome: dict[str, Any] | None = None
+
+    def report(self) -> StepReport | None:
+        if not self.finished or self.outcome is None:
+            return None
+        return StepReport.model_validate(self.outcome)
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One message to enqueue: the actor, the key, its keyword arguments (ids and small scalars)."""
+
+    actor: str
+    key: str
+    kwargs: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,183 @@
+"""The working copy of a DeploymentTask's status while `next_step` decides, with its Events and audit rows.
+
+`Transitions` holds the status being built, the messages to enqueue, the ChangeRequest to write and
+the wake-up time; every state change goes through `note`, which adds a Kubernetes Event with a
+specific reason and an audit row, both carrying the correlation ID. `finish_summary` writes the
+conditions (Ready and Succeeded as the summary, Progressing, and the rest) from the final state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from controller import conditions
+from controller.api.changerequest import ChangeRequestSpec
+from controller.api.deploymenttask import (
+    DeploymentTaskStatus,
+    RingProgress,
+    Step,
+    StepName,
+    StepState,
+    TaskPhase,
+)
+from controller.api.meta import Condition, ConditionStatus
+from controller.orchestration.stepping import Dispatch, report_wait_seconds
+from controller.reconcile.outcome import AuditNote, EventNote
+
+ACTOR = "system:ringpilot"
+TERMINAL = frozenset(
+    {
+        TaskPhase.SUCCEEDED,
+        TaskPhase.STOPPED,
+        TaskPhase.FAILED,
+        TaskPhase.EXPIRED,
+        TaskPhase.REJECTED,
+        TaskPhase.ROLLED_BACK,
+        TaskPhase.CANCELLED,
+    }
+)
+WARNING_REASONS = frozenset(
+    {
+        "GateFailed",
+        "RolloutTimedOut",
+        "BelowRollbackThreshold",
+        "StepRetrying",
+        "StepAbandoned",
+        "StepFailed",
+        "EvidenceTampered",
+        "ApprovalEscalated",
+        "ChangeRejected",
+        "PlanLocked",
+        "RollbackStarted",
+        "HealthUnavailable",
+        "ValidationFailed",
+        "StoppedByApproval",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ChangeRequestWrite:
+    """Create (or re-point at a new plan) the task's ChangeRequest."""
+
+    name: str
+    namespace: str
+    spec: ChangeRequestSpec
+    correlation_id: str
+
+
+@dataclass
+class Transitions:
+    """Mutable while deciding; `next_step` returns it."""
+
+    status: DeploymentTaskStatus
+    now: datetime
+    correlation_id: str
+    generation: int
+    dispatches: list[Dispatch] = field(default_factory=list)
+    change_request: ChangeRequestWrite | None = None
+    events: list[EventNote] = field(default_factory=list)
+    audits: list[AuditNote] = field(default_factory=list)
+    wake_at: datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    extra_conditions: list[Condition] = field(default_factory=list)
+    summary_reason: str = ""
+    summary_message: str = ""
+    idle: bool = False
+
+    # ---- notes ------------------------------------------------------------------------------
+
+    def note(self, reason: str, message: str, **detail: Any) -> None:
+        """An Event and an audit row for one transition."""
+        kind = "Warning" if reason in WARNING_REASONS else "Normal"
+        self.events.append(EventNote(reason, f"{message} [correlation {self.correlation_id}]", kind))
+        self.audits.append(
+            AuditNote(reason, ACTOR, message, {k: v for k, v in detail.items() if v is not None})
+        )
+
+    def wake(self, at: datetime) -> None:
+        """Ask to be reconciled again no later than `at`."""
+        if self.wake_at is None or at < self.wake_at:
+            self.wake_at = at
+
+    def wake_in(self, seconds: float) -> None:
+        self.wake(self.now + timedelta(seconds=seconds))
+
+    def wake_for_report(self, step: Step, lease_seconds: float) -> None:
+        """Look for the worker's report of `step` again: soon after dispatch, then less and less often."""
+        running = 0.0
+        if step.next_attempt_at is not None:
+            dispatched = step.next_attempt_at - timedelta(seconds=lease_seconds)
+            running = max(0.0, (self.now - dispatched).total_seconds())
+        self.wake_in(report_wait_seconds(running))
+
+    def condition(self, type_: str, status: bool | ConditionStatus, reason: str, message: str = "") -> None:
+        self.extra_conditions.append(
+            conditions.make(type_, status, reason, message, self.generation, self.now)
+        )
+
+    # ---- status -----------------------------------------------------------------------------
+
+    def step(self, name: StepName, ring: int | None = None) -> Step:
+        found = next((s for s in self.status.steps if s.name is name and s.ring == ring), None)
+        return found or Step(name=name, ring=ring)
+
+    def put_step(self, step: Step) -> Step:
+        steps = [s for s in self.status.steps if not (s.name is step.name and s.ring == step.ring)]
+        steps.append(step)
+        self.status = self.status.model_copy(update={"steps": steps})
+        return step
+
+    def ring(self, ring: int) -> RingProgress:
+        found = next((r for r in self.status.rings if r.ring == ring), None)
+        return found or RingProgress(ring=ring)
+
+    def put_ring(self, progress: RingProgress) -> None:
+        rings = sorted(
+            [r for r in self.status.rings if r.ring != progress.ring] + [progress], key=lambda r: r.ring
+        )
+        self.status = self.status.model_copy(update={"rings": rings})
+
+    def set(self, **fields: Any) -> None:
+        self.status = self.status.model_copy(update=fields)
+
+    def phase(self, phase: TaskPhase, reason: str, message: str) -> None:
+        """Enter `phase`; a terminal phase also closes the task (finishedAt)."""
+        if self.status.phase is not phase:
+            self.note(reason, message, phase=phase.value)
+        self.set(phase=phase)
+        self.summary_reason, self.summary_message = reason, message
+        if phase in TERMINAL and self.status.finished_at is None:
+            self.set(finished_at=self.now)
+
+    def close_step(self, step: Step, state: StepState, message: str) -> Step:
+        return self.put_step(
+            step.model_copy(update={"state": state, "finished_at": self.now, "message": message[:2048]})
+        )
+
+
+def summary_conditions(t: Transitions, existing: list[Condition]) -> list[Condition]:
+    """Ready/Succeeded (summary), Progressing, then the step-specific ones the machine set."""
+    phase = t.status.phase or TaskPhase.PENDING
+    reason = t.summary_reason or phase.value
+    message = t.summary_message or (t.status.current_step or "")
+    if phase in TERMINAL:
+        ok = phase is TaskPhase.SUCCEEDED or (
+            phase is TaskPhase.ROLLED_BACK and reason == "RollbackCompleted"
+        )
+        summary: ConditionStatus = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
+        progressing = conditions.make("Progressing", False, reason, message, t.generation, t.now)
+    else:
+        summary = ConditionStatus.UNKNOWN
+        progressing = conditions.make("Progressing", True, reason, message, t.generation, t.now)
+    out = list(existing)
+    for cond in (
+        conditions.make("Ready", summary, reason, message, t.generation, t.now),
+        conditions.make("Succeeded", summary, reason, message, t.generation, t.now),
+        progressing,
+        *t.extra_conditions,
+    ):
+        out = conditions.set_condition(out, cond)
+    return out

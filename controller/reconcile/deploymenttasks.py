@@ -1,0 +1,131 @@
+"""The DeploymentTask reconcile: admit, gather facts, let the state machine decide, carry out, write status.
+
+Registered in controller/reconcile/registry.py. Level-based: every call recomputes from spec +
+status + what it observes, and asks to be called again (`requeue_after_seconds`) while the task is
+in flight, so long waits (approval, soak, polls, retries) are persisted state, never sleeping code.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from controller.api.deploymenttask import DeploymentTask, DeploymentTaskStatus
+from controller.api.kinds import KindInfo
+from controller.api.meta import Condition
+from controller.conditions import delta
+from controller.deps import Deps
+from controller.orchestration.assignments import APP_LABEL
+from controller.orchestration.facts import TaskView
+from controller.orchestration.machine import next_step
+from controller.orchestration.observing import World, carry_out, gather
+from controller.orchestration.transitions import Transitions, summary_conditions
+from controller.reconcile.admission import Admitted, accepted_conditions, admit, rejected
+from controller.reconcile.outcome import AuditNote, EventNote, Outcome
+
+logger = logging.getLogger(__name__)
+
+#: Shortest and longest requeue Kopf is asked for: a delayed handler holds back the object's next events
+#: (a spec change such as `cancel: true`), so long waits are taken in short steps.
+MIN_REQUEUE_SECONDS = 0.2
+MAX_REQUEUE_SECONDS = 10.0
+
+
+def status_fields(status: DeploymentTaskStatus) -> dict[str, Any]:
+    """Top-level status keys as written: nested None fields dropped, top-level None kept (it deletes)."""
+    dumped = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for name, info in DeploymentTaskStatus.model_fields.items():
+        alias = info.alias or name
+        if getattr(status, name) is None:
+            dumped[alias] = None
+    dumped.pop("conditions", None)
+    dumped.pop("observedGeneration", None)
+    return dumped
+
+
+def view_of(admitted: Admitted, body: dict[str, Any]) -> TaskView:
+    task = admitted.resource
+    assert isinstance(task, DeploymentTask)
+    meta = task.metadata
+    return TaskView(
+        namespace=meta.namespace or "default",
+        name=meta.name,
+        uid=meta.uid or meta.name,
+        generation=meta.generation,
+        correlation_id=admitted.correlation_id,
+        spec=task.spec,
+        status=task.status,
+    )
+
+
+def outcome_of(
+    body: dict[str, Any], admitted: Admitted, t: Transitions, generation: int, now: datetime
+) -> Outcome:
+    current = body.get("status") or {}
+    first = not current.get("conditions")
+    conds: list[Condition] = accepted_conditions(body, generation, now)
+    if not t.idle:
+        conds = summary_conditions(t, conds)
+    desired = {
+        **status_fields(t.status),
+        "observedGeneration": generation,
+        "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conds],
+    }
+    events = list(t.events)
+    audits = list(t.audits)
+    if first:
+        events.insert(
+            0, EventNote("Accepted", f"DeploymentTask accepted [correlation {admitted.correlation_id}]")
+        )
+        audits.insert(0, AuditNote("Accepted", "system:ringpilot", "DeploymentTask accepted"))
+    labels = dict(admitted.new_labels)
+    task = admitted.resource
+    assert isinstance(task, DeploymentTask)
+    if task.metadata.labels.get(APP_LABEL) != task.spec.app:
+        labels[APP_LABEL] = task.spec.app
+    requeue = None
+    if t.wake_at is not None:
+        requeue = min(MAX_REQUEUE_SECONDS, max(MIN_REQUEUE_SECONDS, (t.wake_at - now).total_seconds()))
+    return Outcome(
+        status=delta(current, desired),
+        labels=labels,
+        events=tuple(events),
+        audits=tuple(audits),
+        requeue_after_seconds=requeue,
+    )
+
+
+async def reconcile_with(
+    world: World | None, info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime
+) -> Outcome:
+    admitted = admit(info, body)
+    if not isinstance(admitted, Admitted):
+        return rejected(info, body, admitted, now)
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    task = view_of(admitted, body)
+    if world is None:
+        t = Transitions(task.status, now, task.correlation_id, generation)
+        t.summary_reason, t.summary_message = (
+            "NotOrchestrated",
+            ("This controller has no PostgreSQL or Kubernetes credentials to run DeploymentTasks"),
+        )
+        return outcome_of(body, admitted, t, generation, now)
+    created = str((body.get("metadata") or {}).get("creationTimestamp") or "")
+    facts = await gather(world, task, deps.policy, now, created)
+    t = next_step(task, facts)
+    await carry_out(world, task, t)
+    return outcome_of(body, admitted, t, generation, now)
+
+
+async def reconcile_deployment_task(
+    info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime
+) -> Outcome:
+    """The registered reconcile: the world comes from `deps.orchestration` (None when not configured)."""
+    runtime = deps.orchestration
+    if runtime is None:
+        return await reconcile_with(None, info, body, deps, now)
+    body = runtime.memo.fresh(body)
+    outcome = await reconcile_with(runtime.world, info, body, deps, now)
+    runtime.memo.remember(body, outcome.status)
+    return outcome

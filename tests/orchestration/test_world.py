@@ -1,0 +1,189 @@
+"""The controller's side: `KubeWorld` against the emulator and PostgreSQL, the status memo that guards
+against stale bodies, the registered reconcilers, and the worker's per-process loop."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dramatiq.brokers.stub import StubBroker
+
+from controller.api.changerequest import ChangeRequestSpec
+from controller.api.deploymenttask import EvidenceRef
+from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
+from controller.api.meta import GROUP, VERSION
+from controller.api.policy import load_policy
+from controller.deps import Deps
+from controller.dispatching import Dispatcher
+from controller.orchestration import evidencestore
+from controller.orchestration.observing import KubeWorld, earlier_active_task
+from controller.orchestration.runtime import OrchestrationRuntime, StatusMemo, run_step, worker_loop
+from controller.orchestration.stepping import Dispatch
+from controller.orchestration.transitions import ChangeRequestWrite
+from controller.reconcile.changerequests import reconcile_change_request
+from controller.reconcile.deploymenttasks import reconcile_deployment_task, status_fields
+from controller.settings import ControllerSettings
+from controller.storage import claims
+from controller.storage.db import Pool
+from tests.orchestration.conftest import Cluster
+from tests.orchestration.driver import FakeWorld, T0, apply_status
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def cr_write(digest: str = "a" * 64) -> ChangeRequestWrite:
+    spec = ChangeRequestSpec(task="t1", app="shop", version="2.0.0", max_ring=2, risk_score=65, plan_digest=digest,
+                             submitted_by="dev-publisher", review_deadline=NOW + timedelta(hours=1))
+    return ChangeRequestWrite("t1-cab", "default", spec, "cid-1")
+
+
+async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster: Cluster, db_pool: Pool) -> None:
+    broker = StubBroker()
+    broker.declare_queue("steps")
+    world = KubeWorld(cluster.admin, db_pool, cluster.planes, Dispatcher(broker))
+    cluster.add_app("shop", range(2))
+    assert [await world.target_count("kubernetes", "shop", r) for r in range(3)] == [1, 1, 0]
+    assert await world.rollback_candidates("shop", "kubernetes", "2.0.0", [0]) == 0
+    assert await world.list_tasks() == []
+    assert await world.change_request("default", "t1-cab") is None
+    await world.write_change_request(cr_write(), "owner-uid")
+    await world.write_change_request(cr_write("b" * 64), "owner-uid")  # re-pointed at a new plan
+    cr = await world.change_request("default", "t1-cab")
+    assert cr is not None and cr.spec.plan_digest == "b" * 64
+    assert cr.metadata.labels["ringpilot.dev/task"] == "t1"
+    await claims.claim(db_pool, "k1", "cid-1", "w")
+    await claims.finish(db_pool, "k1", {"ok": True})
+    found = await world.claims(["k1", "k2"])
+    assert list(found) == ["k1"] and found["k1"].finished
+    digest = await evidencestore.store(db_pool, "00000000-0000-0000-0000-0000000000aa", "cid-1", "t", {"a": 1})
+    assert await world.verify_evidence(EvidenceRef(id="00000000-0000-0000-0000-0000000000aa", sha256=digest)) is None
+    world.dispatch(Dispatch("orchestration_poll_ring", "cid-1/x/Monitor/r0/a1", {"ring": 0, "artifact": None}),
+                   "cid-1")
+    message = broker.queues["steps"].get_nowait()
+    assert b"orchestration_poll_ring" in message and b"artifact" not in message
+    with pytest.raises(RuntimeError, match="RINGPILOT_REDIS_URL"):
+        KubeWorld(cluster.admin, db_pool, cluster.planes, None).dispatch(Dispatch("a", "k"), "c")
+
+
+def test_the_earliest_live_task_for_an_app_wins() -> None:
+    from controller.orchestration.facts import TaskView
+    from controller.api.deploymenttask import DeploymentTaskSpec, DeploymentTaskStatus
+
+    me = TaskView("ns", "b", "uid-b", 1, "c", DeploymentTaskSpec(app="shop", version="1", max_ring=0),
+                  DeploymentTaskStatus())
+
+    def raw(name: str, created: str, phase: str | None = None, app: str = "shop") -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "creationTimestamp": created},
+                "spec": {"app": app}, "status": {"phase": phase} if phase else {}}
+
+    mine = "2026-01-01T00:00:01Z"
+    assert earlier_active_task([raw("a", "2026-01-01T00:00:00Z")], me, mine) == "ns/a"
+    assert earlier_active_task([raw("a", "2026-01-01T00:00:00Z", "Succeeded")], me, mine) is None
+    assert earlier_active_task([raw("c", "2026-01-01T00:00:02Z")], me, mine) is None
+    assert earlier_active_task([raw("a", mine)], me, mine) == "ns/a"  # same second: by name
+    assert earlier_active_task([raw("a", "2026-01-01T00:00:00Z", app="web")], me, mine) is None
+    assert earlier_active_task([raw("b", "2026-01-01T00:00:00Z")], me, mine) is None  # itself
+
+
+def test_the_memo_replaces_the_status_of_a_body_that_predates_the_last_write() -> None:
+    memo = StatusMemo(limit=2)
+    body = {"metadata": {"uid": "u1", "resourceVersion": "10"}, "status": {"phase": "Deploying", "x": 1}}
+    memo.remember(body, {"phase": "Monitoring", "x": None})
+    stale = memo.fresh(body)
+    assert stale["status"] == {"phase": "Monitoring"}
+    newer = {"metadata": {"uid": "u1", "resourceVersion": "11"}, "status": {"phase": "Monitoring"}}
+    assert memo.fresh(newer) is newer
+    memo.remember({"metadata": {"uid": "u2", "resourceVersion": "1"}}, {})
+    memo.remember({"metadata": {"uid": "u3", "resourceVersion": "1"}}, {})
+    assert list(memo.entries) == ["u2", "u3"]
+
+
+def task_body(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "DeploymentTask",
+            "metadata": {"name": "t1", "namespace": "default", "uid": "u-1", "generation": 1,
+                         "resourceVersion": "5", "labels": {}},
+            "spec": {"app": "shop", "version": "2.0.0", "maxRing": 0, **spec}}
+
+
+async def test_the_registered_reconcilers_use_the_runtime_and_its_memo() -> None:
+    deps = Deps(settings=ControllerSettings(), policy=load_policy())
+    alone = await reconcile_deployment_task(DEPLOYMENT_TASK, task_body(), deps, T0)
+    assert any(c["reason"] == "NotOrchestrated" for c in alone.status["conditions"])
+    world = FakeWorld(targets={0: 1})
+    deps.orchestration = OrchestrationRuntime(world, None)  # type: ignore[arg-type]
+    body = task_body()
+    first = await reconcile_deployment_task(DEPLOYMENT_TASK, body, deps, T0)
+    assert first.status["phase"] == "Validating"
+    again = await reconcile_deployment_task(DEPLOYMENT_TASK, body, deps, T0 + timedelta(seconds=1))
+    assert [e.reason for e in again.events] == []  # the stale body did not repeat the transitions
+    assert len(world.sent) == 1
+    invalid = await reconcile_deployment_task(DEPLOYMENT_TASK, task_body(gates=[{"ring": 3}]), deps, T0)
+    assert invalid.events[0].reason == "SpecRejected"
+
+    await world.write_change_request(cr_write(), "u-1")
+    cr = world.change_requests["t1-cab"]
+    cr["metadata"]["resourceVersion"] = "1"
+    cr["spec"]["decisions"] = [{"approver": "dev-approver", "decision": "Approve"}]
+    outcome = await reconcile_change_request(CHANGE_REQUEST, cr, deps, NOW)
+    assert outcome.status["phase"] == "Approved"
+    assert [e.reason for e in outcome.events] == ["Accepted", "DecisionAccepted", "ChangeApproved"]
+    stale = await reconcile_change_request(CHANGE_REQUEST, cr, deps, NOW)
+    assert stale.events == () and stale.status == {}
+    deps.orchestration = None
+    apply_status(cr, outcome)
+    plain = await reconcile_change_request(CHANGE_REQUEST, cr, deps, NOW)
+    assert plain.status == {}
+
+
+async def test_change_request_events_for_reject_expiry_and_a_voided_approval() -> None:
+    deps = Deps(settings=ControllerSettings(), policy=load_policy())
+    world = FakeWorld()
+    await world.write_change_request(cr_write(), "u-1")
+    cr = world.change_requests["t1-cab"]
+    cr["spec"]["decisions"] = [{"approver": "dev-admin", "decision": "Reject"},
+                               {"approver": "dev-approver", "decision": "Reject"}]
+    rejected = await reconcile_change_request(CHANGE_REQUEST, cr, deps, NOW)
+    assert [e.reason for e in rejected.events][1:] == ["DecisionDenied", "DecisionAccepted", "ChangeRejected"]
+    assert rejected.audits[1].actor == "dev-admin" and rejected.audits[1].detail["role"] == "admin"
+
+    await world.write_change_request(cr_write().__class__("t2-cab", "default", cr_write().spec, "c"), "u")
+    late = world.change_requests["t2-cab"]
+    expired = await reconcile_change_request(CHANGE_REQUEST, late, deps, NOW + timedelta(hours=2))
+    assert "ChangeExpired" in [e.reason for e in expired.events]
+
+    await world.write_change_request(cr_write().__class__("t3-cab", "default", cr_write().spec, "c"), "u")
+    body = world.change_requests["t3-cab"]
+    body["spec"]["decisions"] = [{"approver": "dev-approver", "decision": "Approve"}]
+    apply_status(body, await reconcile_change_request(CHANGE_REQUEST, body, deps, NOW))
+    body["spec"]["planDigest"] = "c" * 64
+    voided = await reconcile_change_request(CHANGE_REQUEST, body, deps, NOW)
+    assert "ApprovalVoided" in [e.reason for e in voided.events]
+    assert voided.status["phase"] == "Pending"
+
+
+def test_status_fields_keep_top_level_nones_so_they_delete() -> None:
+    from controller.api.deploymenttask import DeploymentTaskStatus
+
+    fields = status_fields(DeploymentTaskStatus(phase=None, current_step=None))
+    assert fields["phase"] is None and fields["currentStep"] is None
+    assert "conditions" not in fields and "observedGeneration" not in fields
+
+
+async def test_run_step_runs_on_the_worker_loop_with_settings_from_the_environment(
+    cluster: Cluster, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RINGPILOT_DATABASE_URL", database_url)
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    cluster.add_app("shop", range(1))
+    kwargs = {"namespace": "default", "name": "t1", "uid": "u-run", "key": "cid-9/u-run/Monitor/r0/a1",
+              "step_key": "cid-9/u-run/Monitor/r0", "correlation_id": "cid-9", "ring": 0, "app": "shop",
+              "version": "1.0.0", "plane": "kubernetes"}
+    import asyncio
+
+    report = await asyncio.to_thread(run_step, "poll_ring", kwargs)
+    assert report is not None and report["ok"] and report["targets"] == 1, report
+    assert await asyncio.to_thread(run_step, "poll_ring", kwargs) is None  # claimed already
+    assert worker_loop() is worker_loop()
