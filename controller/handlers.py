@@ -25,6 +25,19 @@ from controller.startup import close_deps, open_deps, probe_database, probe_redi
 
 logger = logging.getLogger(__name__)
 
+#: The message of the TemporaryError a reconcile raises to be called again later; not a failure.
+REQUEUED = "Requeued by the reconciler"
+
+
+class RequeueNoise(logging.Filter):
+    """Lowers Kopf's "failed temporarily: Requeued…" records to DEBUG: a requeue is how long waits work."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and REQUEUED in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
 
 @contextmanager
 def kopf_errors() -> Iterator[None]:
@@ -72,7 +85,7 @@ async def apply_outcome(
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     if outcome.requeue_after_seconds is not None:
-        raise kopf.TemporaryError("Requeued", delay=outcome.requeue_after_seconds)
+        raise kopf.TemporaryError(REQUEUED, delay=outcome.requeue_after_seconds)
 
 
 def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: ControllerSettings) -> None:

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 
 import kopf
 
-from controller.handlers import register
+from controller.handlers import RequeueNoise, register
 from controller.settings import ControllerSettings
 
 
@@ -36,4 +37,6 @@ async def operator_task(settings: ControllerSettings, stop_flag: asyncio.Event |
 
 def run(settings: ControllerSettings) -> None:
     """Run the operator until interrupted."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequeueNoise())
     asyncio.run(operator_task(settings))
