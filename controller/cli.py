@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -64,11 +65,12 @@ def actor_modules() -> list[str]:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import dramatiq.cli
-
     settings = load_settings(WorkerSettings)
     if not settings.redis_url:
         raise SettingsError("RINGPILOT_REDIS_URL: required by `ringpilot worker`")
+    # dramatiq reads its consumer poll interval from the environment when it is first imported.
+    os.environ["dramatiq_worker_timeout"] = str(settings.poll_interval_ms)
+    import dramatiq.cli
     argv = [
         "--processes", str(settings.processes), "--threads", str(settings.threads),
         "--skip-logging", *actor_modules(),

@@ -110,6 +110,9 @@ class WorkerSettings(CommonSettings):
     max_backoff_ms: int = Field(60_000, gt=0, description="Longest retry delay of a failed message")
     max_retries: int = Field(10, ge=0, description="Retries of a failed message before it is dead-lettered")
     time_limit_ms: int = Field(600_000, gt=0, description="Longest a single message may run")
+    poll_interval_ms: int = Field(
+        100, gt=0, description="How long an idle worker waits on the queue before it polls again (turn latency)"
+    )
 
     @field_validator("max_backoff_ms")
     @classmethod
