@@ -1,0 +1,70 @@
+"""The `ringpilot` command: wrong settings stop a process with the variable named, and nothing starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.cli import actor_modules, main
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RINGPILOT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "controller.cli", *args], env={**clean, **env},
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value"),
+    [
+        ("controller", "RINGPILOT_RESYNC_INTERVAL_SECONDS", "-1"),
+        ("controller", "RINGPILOT_LOG_LEVEL", "LOUD"),
+        ("worker", "RINGPILOT_THREADS", "many"),
+        ("migrate", "RINGPILOT_DATABASE_URL", "postgresql://a b c"),
+    ],
+)
+def test_a_wrong_setting_stops_the_process_naming_the_variable(command: str, variable: str, value: str) -> None:
+    result = run_cli(command, **{variable: value})
+    assert result.returncode == 2
+    assert f"ringpilot {command}: " in result.stderr
+    assert variable in result.stderr
+
+
+def test_the_worker_needs_redis_and_says_so() -> None:
+    result = run_cli("worker")
+    assert result.returncode == 2
+    assert "RINGPILOT_REDIS_URL" in result.stderr
+
+
+def test_migrate_needs_a_database_and_says_so(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RINGPILOT_DATABASE_URL", raising=False)
+    assert main(["migrate"]) == 2
+    assert "RINGPILOT_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_migrate_applies_then_reports_up_to_date(
+    blank_database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RINGPILOT_DATABASE_URL", blank_database_url)
+    assert main(["migrate"]) == 0
+    assert "0001_foundation" in capsys.readouterr().out
+    assert main(["migrate"]) == 0
+    assert "nothing (up to date)" in capsys.readouterr().out
+
+
+def test_workers_load_our_actors_and_those_plugged_in() -> None:
+    modules = actor_modules()
+    assert modules[:2] == ["controller.workerboot", "controller.actors"]
+    assert "agent.actors" in modules
+
+
+def test_an_unknown_policy_file_is_refused(tmp_path: Path) -> None:
+    result = run_cli("controller", RINGPILOT_POLICY_FILE=str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2
+    assert "RINGPILOT_POLICY_FILE" in result.stderr
