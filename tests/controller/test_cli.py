@@ -42,7 +42,9 @@ def test_the_worker_needs_redis_and_says_so() -> None:
     assert "RINGPILOT_REDIS_URL" in result.stderr
 
 
-def test_migrate_needs_a_database_and_says_so(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_migrate_needs_a_database_and_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("RINGPILOT_DATABASE_URL", raising=False)
     assert main(["migrate"]) == 2
     assert "RINGPILOT_DATABASE_URL" in capsys.readouterr().err
