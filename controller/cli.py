@@ -69,7 +69,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.redis_url:
         raise SettingsError("RINGPILOT_REDIS_URL: required by `ringpilot worker`")
     # dramatiq reads its consumer poll interval from the environment when it is first imported.
-    os.environ["dramatiq_worker_timeout"] = str(settings.poll_interval_ms)
+    os.environ["dramatiq_worker_timeout"] = str(settings.poll_interval_ms)  # noqa: SIM112 - dramatiq spells it so
     import dramatiq.cli
     argv = [
         "--processes", str(settings.processes), "--threads", str(settings.threads),
