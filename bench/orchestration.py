@@ -19,9 +19,9 @@ import asyncio
 import os
 import statistics
 import sys
-from collections import Counter
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,10 +57,17 @@ def bench_policy(path: Path) -> Path:
 
 def task_body(index: int) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "DeploymentTask",
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DeploymentTask",
         "metadata": {"name": f"t{index:04d}", "namespace": NS},
-        "spec": {"app": f"bench-{index:04d}", "version": "2.0.0", "maxRing": 2, "plane": "simulated",
-                 "requestedBy": "dev-publisher", "monitor": {"pollIntervalSeconds": 1, "soakSeconds": 0}},
+        "spec": {
+            "app": f"bench-{index:04d}",
+            "version": "2.0.0",
+            "maxRing": 2,
+            "plane": "simulated",
+            "requestedBy": "dev-publisher",
+            "monitor": {"pollIntervalSeconds": 1, "soakSeconds": 0},
+        },
     }
 
 
@@ -77,47 +84,72 @@ async def seed(database_url: str, tasks: int, sizes: dict[int, int]) -> None:
         await pool.close()
 
 
+def latency(item: dict[str, Any]) -> float:
+    status = item["status"]
+    return (parse_time(status["finishedAt"]) - parse_time(item["metadata"]["creationTimestamp"])).total_seconds()
+
+
+def steps_of(item: dict[str, Any]) -> int:
+    return sum(s.get("attempts", 0) for s in item["status"]["steps"])
+
+
+def run_batch(custom: client.CustomObjectsApi, indexes: list[int]) -> tuple[list[dict[str, Any]], float]:
+    """Create the tasks, wait until every one has finished; the tasks and the wall time."""
+    names = {f"t{i:04d}" for i in indexes}
+    started = time.monotonic()
+    for index in indexes:
+        custom.create_namespaced_custom_object(GROUP, VERSION, NS, "deploymenttasks", task_body(index))
+    while True:
+        listing = custom.list_namespaced_custom_object(GROUP, VERSION, NS, "deploymenttasks")["items"]
+        items = [it for it in listing if it["metadata"]["name"] in names]
+        phases = [(it.get("status") or {}).get("phase") for it in items]
+        if sum(1 for p in phases if p in ("Succeeded", "Failed", "RolledBack")) >= len(indexes):
+            return items, time.monotonic() - started
+        if time.monotonic() - started > 1800:
+            raise TimeoutError(f"tasks did not finish: {sorted(set(map(str, phases)))}")
+        time.sleep(0.5)
+
+
 def throughput(tasks: int, sizes: dict[int, int]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedServices(Path(tmp) / "services", durable=False) as svc:
         workdir = Path(tmp)
         migrate(svc.database_url)
-        asyncio.run(seed(svc.database_url, tasks, sizes))
+        asyncio.run(seed(svc.database_url, tasks + 1, sizes))
         group = ProcessGroup()
         try:
             api = start_emulator(group, workdir)
             apply_crds(api)
             client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
             env = {
-                **os.environ, "KUBECONFIG": str(workdir / "kubeconfig"),
-                "RINGPILOT_DATABASE_URL": svc.database_url, "RINGPILOT_REDIS_URL": svc.redis_url,
+                **os.environ,
+                "KUBECONFIG": str(workdir / "kubeconfig"),
+                "RINGPILOT_DATABASE_URL": svc.database_url,
+                "RINGPILOT_REDIS_URL": svc.redis_url,
                 "RINGPILOT_POLICY_FILE": str(bench_policy(workdir / "policy.yaml")),
-                "RINGPILOT_RESYNC_INTERVAL_SECONDS": "30", "RINGPILOT_LIVENESS_PORT": "0",
-                "RINGPILOT_THREADS": "8", "RINGPILOT_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+                "RINGPILOT_RESYNC_INTERVAL_SECONDS": "30",
+                "RINGPILOT_LIVENESS_PORT": "0",
+                "RINGPILOT_THREADS": "8",
+                "RINGPILOT_LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
             }
             cli = [sys.executable, "-m", "controller.cli"]
             group.spawn("worker", [*cli, "worker"], env, workdir / "worker.log")
             group.spawn("controller", [*cli, "controller"], env, workdir / "controller.log")
             time.sleep(5.0)  # both processes booted and watching
             custom = client.CustomObjectsApi(api)
-            started = time.monotonic()
-            for index in range(tasks):
-                custom.create_namespaced_custom_object(GROUP, VERSION, NS, "deploymenttasks", task_body(index))
-            while True:
-                items = custom.list_namespaced_custom_object(GROUP, VERSION, NS, "deploymenttasks")["items"]
-                phases = [(it.get("status") or {}).get("phase") for it in items]
-                if sum(1 for p in phases if p in ("Succeeded", "Failed", "RolledBack")) >= tasks:
-                    break
-                if time.monotonic() - started > 1800:
-                    raise TimeoutError(f"tasks did not finish: {sorted(set(map(str, phases)))}")
-                time.sleep(0.5)
-            elapsed = time.monotonic() - started
+            solo, _ = run_batch(custom, [tasks])  # one task alone: the overhead without contention
+            items, elapsed = run_batch(custom, list(range(tasks)))
         finally:
             group.stop_all()
+    solo_latency, solo_steps = latency(solo[0]), steps_of(solo[0])
     succeeded = [it for it in items if it["status"]["phase"] == "Succeeded"]
     failures = Counter(
-        next((c["reason"] + ": " + c["message"][:160] for c in it["status"]["conditions"] if c["type"] == "Ready"),
-             "?")
-        for it in items if it["status"]["phase"] != "Succeeded"
+        next(
+            (c["reason"] + ": " + c["message"][:160] for c in it["status"]["conditions"] if c["type"] == "Ready"),
+            "?",
+        )
+        for it in items
+        if it["status"]["phase"] != "Succeeded"
     )
     for reason, count in failures.most_common(5):
         print(f"{count} tasks did not succeed: {reason}", file=sys.stderr)
@@ -138,6 +170,8 @@ def throughput(tasks: int, sizes: dict[int, int]) -> dict[str, float]:
         "latency_p95_seconds": statistics.quantiles(latencies, n=20)[18] if len(latencies) > 1 else latencies[0],
         "steps_per_task": statistics.mean(steps),
         "overhead_per_step_seconds": statistics.mean(per_step),
+        "solo_latency_seconds": solo_latency,
+        "solo_overhead_per_step_seconds": solo_latency / max(1, solo_steps),
     }
 
 
@@ -147,9 +181,18 @@ async def monitor_at_scale(database_url: str, fleet: int) -> dict[str, float]:
         await seed_fleet(pool, "bench-global", {4: fleet}, "1.0.0")
         plane = SimulatedPlane(pool)
         ctx = StepContext(pool, None, Planes(None, pool), load_policy(), "bench")  # type: ignore[arg-type]
-        request = StepRequest(namespace=NS, name="g", uid="bench-global", key="bench/g/Deploy/r4/a1",
-                              step_key="bench/g/Deploy/r4", correlation_id="bench", ring=4, app="bench-global",
-                              version="2.0.0", plane="simulated")
+        request = StepRequest(
+            namespace=NS,
+            name="g",
+            uid="bench-global",
+            key="bench/g/Deploy/r4/a1",
+            step_key="bench/g/Deploy/r4",
+            correlation_id="bench",
+            ring=4,
+            app="bench-global",
+            version="2.0.0",
+            plane="simulated",
+        )
         started = time.monotonic()
         result = await plane.apply_ring("bench-global", 4, "2.0.0", request.step_key)
         deploy_seconds = time.monotonic() - started
@@ -194,20 +237,28 @@ def main() -> None:
     width = 60
     print(f"Ringpilot orchestration benchmark ({os.cpu_count()} cores)")
     if base:
-        print(f"{'baseline: bare Kopf handler on the emulator (objects/s)':<{width}} "
-              f"{base['kopf_objects_per_second']:>10.1f}")
-        print(f"{'baseline: bare dramatiq no-op, 1 proc x 4 thr (msg/s)':<{width}} "
-              f"{base['dramatiq_messages_per_second']:>10.1f}")
+        print(
+            f"{'baseline: bare Kopf handler on the emulator (objects/s)':<{width}} "
+            f"{base['kopf_objects_per_second']:>10.1f}"
+        )
+        print(
+            f"{'baseline: bare dramatiq no-op, 1 proc x 4 thr (msg/s)':<{width}} "
+            f"{base['dramatiq_messages_per_second']:>10.1f}"
+        )
     print(f"{'DeploymentTasks, rings 0-2, simulated, zero soak':<{width}} {int(run['tasks']):>10d}")
     print(f"{'  succeeded':<{width}} {int(run['succeeded']):>10d}")
     print(f"{'  tasks per second':<{width}} {run['tasks_per_second']:>10.2f}")
     if base:
         ratio = run["tasks_per_second"] / base["kopf_objects_per_second"]
         print(f"{'  ... as a fraction of bare Kopf objects/s':<{width}} {ratio:>10.3f}")
-    print(f"{'  task latency p50 / p95 (s)':<{width}} "
-          f"{run['latency_p50_seconds']:>5.1f} / {run['latency_p95_seconds']:.1f}")
+    print(
+        f"{'  task latency p50 / p95 (s)':<{width}} "
+        f"{run['latency_p50_seconds']:>5.1f} / {run['latency_p95_seconds']:.1f}"
+    )
     print(f"{'  steps per task (attempts incl. polls)':<{width}} {run['steps_per_task']:>10.1f}")
-    print(f"{'  orchestration overhead per step (s)':<{width}} {run['overhead_per_step_seconds']:>10.2f}")
+    print(f"{'  orchestration overhead per step, all at once (s)':<{width}} {run['overhead_per_step_seconds']:>10.2f}")
+    print(f"{'  one task alone: latency (s)':<{width}} {run['solo_latency_seconds']:>10.1f}")
+    print(f"{'  one task alone: overhead per step (s)':<{width}} {run['solo_overhead_per_step_seconds']:>10.2f}")
     print(f"{'Monitor of ring 4: simulated devices':<{width}} {int(big['devices']):>10d}")
     print(f"{'  deploy of the ring, one statement (s)':<{width}} {big['deploy_seconds']:>10.2f}")
     print(f"{'  one health poll with its claim (s)':<{width}} {big['poll_seconds']:>10.3f}")

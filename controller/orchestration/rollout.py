@@ -170,7 +170,7 @@ def _monitor(t: Transitions, task: TaskView, facts: Facts, ring: int, settings: 
             if step.next_attempt_at is not None and t.now >= step.next_attempt_at:
                 # The poll never reported (lost message or silent worker): poll again under a new key.
                 return _dispatch_poll(t, task, ring, step.attempts + 1)
-            t.wake_in(REPORT_WAIT_SECONDS)
+            t.wake_for_report(step, lease_seconds(task.spec.monitor.poll_interval_seconds))
             return "wait"
         progress = t.ring(ring)
         t.put_step(step.model_copy(update={"key": None, "next_attempt_at": None}))

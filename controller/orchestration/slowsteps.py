@@ -128,7 +128,7 @@ def run_actor_step(
                 )
                 start_attempt(t, task, step, actor, kwargs, tag, lease)
                 return StepRun("waiting")
-        t.wake_in(REPORT_WAIT_SECONDS)
+        t.wake_for_report(step, lease)
         return StepRun("waiting")
     if step.next_attempt_at is not None and t.now < step.next_attempt_at:
         t.wake(step.next_attempt_at)

@@ -33,7 +33,7 @@ LEASE_POLL_INTERVALS = 5
 #: How soon the reconcile looks for a worker's report after enqueuing a step, and how that wait grows
 #: (half the time the step has run so far, at most the cap): quick steps are seen quickly, slow ones
 #: and a backlog of many tasks do not make the controller spin.
-REPORT_WAIT_SECONDS = 0.5
+REPORT_WAIT_SECONDS = 1.0
 REPORT_WAIT_CAP_SECONDS = 5.0
 #: Consecutive failed health polls after which the task fails (health is unknown).
 MAX_POLL_ERRORS = 5

@@ -38,6 +38,9 @@ TERMINAL = frozenset(
         TaskPhase.CANCELLED,
     }
 )
+#: Phases whose entry the starting step already reports, with the reasons used for that plain entry.
+STEP_PHASES = frozenset({TaskPhase.VALIDATING, TaskPhase.DEPLOYING, TaskPhase.MONITORING})
+STEP_REASONS = frozenset({"GeneratingEvidence", "Deploying", "Monitoring"})
 WARNING_REASONS = frozenset(
     {
         "GateFailed",
@@ -144,8 +147,12 @@ class Transitions:
         self.status = self.status.model_copy(update=fields)
 
     def phase(self, phase: TaskPhase, reason: str, message: str) -> None:
-        """Enter `phase`; a terminal phase also closes the task (finishedAt)."""
-        if self.status.phase is not phase:
+        """Enter `phase`; a terminal phase also closes the task (finishedAt).
+
+        Entering Validating, Deploying or Monitoring is announced by the step that starts there
+        (StepStarted, MonitorStarted), so only the other phases get an Event and audit row of their own.
+        """
+        if self.status.phase is not phase and (phase not in STEP_PHASES or reason not in STEP_REASONS):
             self.note(reason, message, phase=phase.value)
         self.set(phase=phase)
         self.summary_reason, self.summary_message = reason, message

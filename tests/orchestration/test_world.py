@@ -28,18 +28,28 @@ from controller.settings import ControllerSettings
 from controller.storage import claims
 from controller.storage.db import Pool
 from tests.orchestration.conftest import Cluster
-from tests.orchestration.driver import FakeWorld, T0, apply_status
+from tests.orchestration.driver import T0, FakeWorld, apply_status
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def cr_write(digest: str = "a" * 64) -> ChangeRequestWrite:
-    spec = ChangeRequestSpec(task="t1", app="shop", version="2.0.0", max_ring=2, risk_score=65, plan_digest=digest,
-                             submitted_by="dev-publisher", review_deadline=NOW + timedelta(hours=1))
+    spec = ChangeRequestSpec(
+        task="t1",
+        app="shop",
+        version="2.0.0",
+        max_ring=2,
+        risk_score=65,
+        plan_digest=digest,
+        submitted_by="dev-publisher",
+        review_deadline=NOW + timedelta(hours=1),
+    )
     return ChangeRequestWrite("t1-cab", "default", spec, "cid-1")
 
 
-async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster: Cluster, db_pool: Pool) -> None:
+async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(
+    cluster: Cluster, db_pool: Pool
+) -> None:
     broker = StubBroker()
     broker.declare_queue("steps")
     world = KubeWorld(cluster.admin, db_pool, cluster.planes, Dispatcher(broker))
@@ -57,10 +67,16 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster:
     await claims.finish(db_pool, "k1", {"ok": True})
     found = await world.claims(["k1", "k2"])
     assert list(found) == ["k1"] and found["k1"].finished
-    digest = await evidencestore.store(db_pool, "00000000-0000-0000-0000-0000000000aa", "cid-1", "t", {"a": 1})
-    assert await world.verify_evidence(EvidenceRef(id="00000000-0000-0000-0000-0000000000aa", sha256=digest)) is None
-    world.dispatch(Dispatch("orchestration_poll_ring", "cid-1/x/Monitor/r0/a1", {"ring": 0, "artifact": None}),
-                   "cid-1")
+    digest = await evidencestore.store(
+        db_pool, "00000000-0000-0000-0000-0000000000aa", "cid-1", "t", {"a": 1}
+    )
+    assert (
+        await world.verify_evidence(EvidenceRef(id="00000000-0000-0000-0000-0000000000aa", sha256=digest))
+        is None
+    )
+    world.dispatch(
+        Dispatch("orchestration_poll_ring", "cid-1/x/Monitor/r0/a1", {"ring": 0, "artifact": None}), "cid-1"
+    )
     message = broker.queues["steps"].get_nowait()
     assert b"orchestration_poll_ring" in message and b"artifact" not in message
     with pytest.raises(RuntimeError, match="RINGPILOT_REDIS_URL"):
@@ -68,15 +84,25 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster:
 
 
 def test_the_earliest_live_task_for_an_app_wins() -> None:
-    from controller.orchestration.facts import TaskView
     from controller.api.deploymenttask import DeploymentTaskSpec, DeploymentTaskStatus
+    from controller.orchestration.facts import TaskView
 
-    me = TaskView("ns", "b", "uid-b", 1, "c", DeploymentTaskSpec(app="shop", version="1", max_ring=0),
-                  DeploymentTaskStatus())
+    me = TaskView(
+        "ns",
+        "b",
+        "uid-b",
+        1,
+        "c",
+        DeploymentTaskSpec(app="shop", version="1", max_ring=0),
+        DeploymentTaskStatus(),
+    )
 
     def raw(name: str, created: str, phase: str | None = None, app: str = "shop") -> dict[str, Any]:
-        return {"metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "creationTimestamp": created},
-                "spec": {"app": app}, "status": {"phase": phase} if phase else {}}
+        return {
+            "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "creationTimestamp": created},
+            "spec": {"app": app},
+            "status": {"phase": phase} if phase else {},
+        }
 
     mine = "2026-01-01T00:00:01Z"
     assert earlier_active_task([raw("a", "2026-01-01T00:00:00Z")], me, mine) == "ns/a"
@@ -101,10 +127,19 @@ def test_the_memo_replaces_the_status_of_a_body_that_predates_the_last_write() -
 
 
 def task_body(**spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "DeploymentTask",
-            "metadata": {"name": "t1", "namespace": "default", "uid": "u-1", "generation": 1,
-                         "resourceVersion": "5", "labels": {}},
-            "spec": {"app": "shop", "version": "2.0.0", "maxRing": 0, **spec}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DeploymentTask",
+        "metadata": {
+            "name": "t1",
+            "namespace": "default",
+            "uid": "u-1",
+            "generation": 1,
+            "resourceVersion": "5",
+            "labels": {},
+        },
+        "spec": {"app": "shop", "version": "2.0.0", "maxRing": 0, **spec},
+    }
 
 
 async def test_the_registered_reconcilers_use_the_runtime_and_its_memo() -> None:
@@ -142,8 +177,10 @@ async def test_change_request_events_for_reject_expiry_and_a_voided_approval() -
     world = FakeWorld()
     await world.write_change_request(cr_write(), "u-1")
     cr = world.change_requests["t1-cab"]
-    cr["spec"]["decisions"] = [{"approver": "dev-admin", "decision": "Reject"},
-                               {"approver": "dev-approver", "decision": "Reject"}]
+    cr["spec"]["decisions"] = [
+        {"approver": "dev-admin", "decision": "Reject"},
+        {"approver": "dev-approver", "decision": "Reject"},
+    ]
     rejected = await reconcile_change_request(CHANGE_REQUEST, cr, deps, NOW)
     assert [e.reason for e in rejected.events][1:] == ["DecisionDenied", "DecisionAccepted", "ChangeRejected"]
     assert rejected.audits[1].actor == "dev-admin" and rejected.audits[1].detail["role"] == "admin"
@@ -178,9 +215,18 @@ async def test_run_step_runs_on_the_worker_loop_with_settings_from_the_environme
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     cluster.add_app("shop", range(1))
-    kwargs = {"namespace": "default", "name": "t1", "uid": "u-run", "key": "cid-9/u-run/Monitor/r0/a1",
-              "step_key": "cid-9/u-run/Monitor/r0", "correlation_id": "cid-9", "ring": 0, "app": "shop",
-              "version": "1.0.0", "plane": "kubernetes"}
+    kwargs = {
+        "namespace": "default",
+        "name": "t1",
+        "uid": "u-run",
+        "key": "cid-9/u-run/Monitor/r0/a1",
+        "step_key": "cid-9/u-run/Monitor/r0",
+        "correlation_id": "cid-9",
+        "ring": 0,
+        "app": "shop",
+        "version": "1.0.0",
+        "plane": "kubernetes",
+    }
     import asyncio
 
     report = await asyncio.to_thread(run_step, "poll_ring", kwargs)
