@@ -19,9 +19,8 @@ from kubernetes import client
 from agent.tools.base import ToolContext
 from controller.api.assignment import Assignment, SyncState
 from controller.api.changerequest import ChangePhase, ChangeRequest
-from controller.api.deploymenttask import DeploymentTask, StepState, TaskPhase
+from controller.api.deploymenttask import FINAL_PHASES, DeploymentTask, StepState, TaskPhase
 from controller.api.meta import CustomResource
-from controller.api.orchestrator import FINAL_PHASES
 from controller.api.remediation import Remediation, RemediationPhase
 
 RING_LABEL = "ringpilot.dev/ring"

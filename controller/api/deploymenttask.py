@@ -78,6 +78,15 @@ class TaskPhase(StrEnum):
     CANCELLED = "Cancelled"
 
 
+#: Phases after which a DeploymentTask changes nothing more.
+FINAL_PHASES = frozenset(
+    {
+        TaskPhase.SUCCEEDED, TaskPhase.STOPPED, TaskPhase.FAILED, TaskPhase.EXPIRED,
+        TaskPhase.REJECTED, TaskPhase.ROLLED_BACK, TaskPhase.CANCELLED,
+    }
+)
+
+
 class GateResult(StrEnum):
     PENDING = "Pending"
     SOAKING = "Soaking"

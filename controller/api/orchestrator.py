@@ -11,16 +11,14 @@ import time
 from dataclasses import dataclass
 
 from controller.api.client import CustomObjects
-from controller.api.deploymenttask import DeploymentTask, DeploymentTaskSpec, DeploymentTaskStatus, TaskPhase
-from controller.api.meta import CORRELATION_LABEL, ObjectMeta
-
-#: Phases after which a task does nothing more.
-FINAL_PHASES = frozenset(
-    {
-        TaskPhase.SUCCEEDED, TaskPhase.STOPPED, TaskPhase.FAILED, TaskPhase.EXPIRED,
-        TaskPhase.REJECTED, TaskPhase.ROLLED_BACK, TaskPhase.CANCELLED,
-    }
+from controller.api.deploymenttask import (
+    FINAL_PHASES,
+    DeploymentTask,
+    DeploymentTaskSpec,
+    DeploymentTaskStatus,
+    TaskPhase,
 )
+from controller.api.meta import CORRELATION_LABEL, ObjectMeta
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 from controller import conditions
 from controller.api.changerequest import ChangeRequestSpec
 from controller.api.deploymenttask import (
+    FINAL_PHASES,
     DeploymentTaskStatus,
     RingProgress,
     Step,
@@ -27,17 +28,7 @@ from controller.orchestration.stepping import Dispatch, report_wait_seconds
 from controller.reconcile.outcome import AuditNote, EventNote
 
 ACTOR = "system:ringpilot"
-TERMINAL = frozenset(
-    {
-        TaskPhase.SUCCEEDED,
-        TaskPhase.STOPPED,
-        TaskPhase.FAILED,
-        TaskPhase.EXPIRED,
-        TaskPhase.REJECTED,
-        TaskPhase.ROLLED_BACK,
-        TaskPhase.CANCELLED,
-    }
-)
+TERMINAL = FINAL_PHASES
 #: Phases whose entry the starting step already reports, with the reasons used for that plain entry.
 STEP_PHASES = frozenset({TaskPhase.VALIDATING, TaskPhase.DEPLOYING, TaskPhase.MONITORING})
 STEP_REASONS = frozenset({"GeneratingEvidence", "Deploying", "Monitoring"})

@@ -21,7 +21,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from controller.api.deploymenttask import TaskPhase
+from controller.api.deploymenttask import FINAL_PHASES
 from controller.api.meta import GROUP, VERSION
 from controller.errors import Unavailable
 
@@ -30,17 +30,7 @@ logger = logging.getLogger(__name__)
 Json = dict[str, Any]
 
 #: DeploymentTask phases in which a rollout may still change workloads.
-SETTLED_TASK_PHASES = frozenset(
-    {
-        TaskPhase.SUCCEEDED,
-        TaskPhase.STOPPED,
-        TaskPhase.FAILED,
-        TaskPhase.EXPIRED,
-        TaskPhase.REJECTED,
-        TaskPhase.ROLLED_BACK,
-        TaskPhase.CANCELLED,
-    }
-)
+SETTLED_TASK_PHASES = FINAL_PHASES
 
 
 @dataclass(frozen=True)
