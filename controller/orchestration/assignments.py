@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -74,14 +74,29 @@ def assignment_for(
     return Assignment(metadata=meta, spec=spec, status=AssignmentStatus())
 
 
-def _upsert(api: client.CustomObjectsApi, assignment: Assignment, namespace: str) -> str:
+def _target_key(target: dict[str, Any]) -> tuple[Any, ...]:
+    return (target.get("plane", "kubernetes"), target.get("namespace"), target.get("name"), target.get("address"))
+
+
+def existing_by_target(api: client.CustomObjectsApi, namespace: str) -> dict[tuple[Any, ...], str]:
+    """Names of the Assignments already in `namespace`, by (app, target): one list call."""
+    listing = cast(dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, ASSIGNMENT.plural))
+    found: dict[tuple[Any, ...], str] = {}
+    for item in sorted(listing.get("items", []), key=lambda i: i["metadata"]["name"]):
+        spec = item.get("spec") or {}
+        found.setdefault((spec.get("app"), *_target_key(spec.get("target") or {})), item["metadata"]["name"])
+    return found
+
+
+def _upsert(api: client.CustomObjectsApi, assignment: Assignment, namespace: str, *, exists: bool = False) -> str:
     body = assignment.to_wire()
-    try:
-        api.create_namespaced_custom_object(GROUP, VERSION, namespace, ASSIGNMENT.plural, body)
-        return "created"
-    except ApiException as error:
-        if error.status != 409:
-            raise
+    if not exists:
+        try:
+            api.create_namespaced_custom_object(GROUP, VERSION, namespace, ASSIGNMENT.plural, body)
+            return "created"
+        except ApiException as error:
+            if error.status != 409:
+                raise
     patch: dict[str, Any] = {
         "metadata": {"labels": body["metadata"]["labels"]},
         "spec": {
@@ -113,6 +128,8 @@ async def write_assignments(
         return 0
     api = client.CustomObjectsApi(api_client)
     seen = {o.target.key: o for o in observations}
+    # A target someone already assigned (e.g. with kubectl) keeps its Assignment: one per target.
+    existing = await asyncio.to_thread(existing_by_target, api, namespace)
     written = 0
     for target in targets:
         assignment = assignment_for(
@@ -123,6 +140,10 @@ async def write_assignments(
             namespace=namespace,
             correlation_id=correlation_id,
         )
-        await asyncio.to_thread(_upsert, api, assignment, namespace)
+        name = existing.get((target.app, target.plane, target.namespace, target.name, target.address))
+        if name is not None:
+            meta = assignment.metadata.model_copy(update={"name": name})
+            assignment = assignment.model_copy(update={"metadata": meta})
+        await asyncio.to_thread(_upsert, api, assignment, namespace, exists=name is not None)
         written += 1
     return written

@@ -190,6 +190,25 @@ async def test_deploy_poll_and_rollback_on_the_kubernetes_plane_act_once_per_key
     assert trail.count("StepFinished") >= 4 and "StepFailed" in trail
 
 
+async def test_a_target_someone_already_assigned_keeps_its_one_assignment(cluster: Cluster, db_pool: Pool) -> None:
+    cluster.add_app("shop", range(1))
+    mine = {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Assignment",
+        "metadata": {"name": "shop-lab-by-hand", "namespace": "default"},
+        "spec": {"app": "shop", "version": "1.0.0", "ring": 0,
+                 "target": {"plane": "kubernetes", "namespace": "ring-0-lab", "name": "shop"}},
+    }
+    cluster.custom.create_namespaced_custom_object(GROUP, VERSION, "default", "assignments", mine)
+    plan = create_task(cluster, max_ring=0)
+    c = ctx(cluster, db_pool)
+    assert (await run(c, request("GenerateEvidence", plan_digest=plan.digest), "generate_evidence") or {})["ok"]
+    deployed = await run(c, request("Deploy", 0), "deploy_ring")
+    assert deployed is not None and deployed["assignments"] == 1
+    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, "default", "assignments")["items"]
+    shop = [i for i in items if i["spec"]["app"] == "shop"]
+    assert [(i["metadata"]["name"], i["spec"]["version"]) for i in shop] == [("shop-lab-by-hand", "2.0.0")]
+
+
 async def test_an_action_rollback_restores_what_runs_the_version(cluster: Cluster, db_pool: Pool) -> None:
     cluster.add_app("shop", range(1))
     create_task(cluster, max_ring=0)
