@@ -19,7 +19,7 @@ from controller.api.remediation import FixAction
 from controller.api.semantics import FIX_FOR_DRIFT
 from controller.remediation.backoff import AttemptRecord, flapping, next_attempt_at
 from controller.remediation.classifying import Finding
-from controller.remediation.windows import window_verdict
+from controller.windows import window_verdict
 
 
 class Verdict(StrEnum):

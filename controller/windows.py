@@ -2,7 +2,7 @@
 
 Pure, over the policy's `windows` (allow and deny schedules, each in its own IANA time zone).
 A deny window covering now closes; otherwise, when allow windows govern the ring and purpose,
-one of them must cover now. Used by remediation; orchestration may use it for rollouts.
+one of them must cover now. Used by remediation, and by orchestration for rollouts and approval windows.
 """
 
 from __future__ import annotations
