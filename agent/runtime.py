@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import threading
 import time
 from collections.abc import Coroutine
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import dramatiq
-from kubernetes import client, config
+from kubernetes import client
 
 from agent.breakers import BreakerBoard
 from agent.chat.state import ChatStateManager
@@ -31,7 +30,7 @@ from agent.settings import AgentSettings
 from agent.tools.base import ToolServices
 from agent.tools.registry import ToolRegistry
 from agent.turns import TurnWorker
-from controller.api.client import impersonating
+from controller.api.client import configuration_from_environment, impersonating
 from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
 from controller.api.policy import load_policy
 from controller.settings import load_settings
@@ -40,16 +39,6 @@ from controller.storage.db import open_pool
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def kube_configuration() -> client.Configuration:
-    """The worker's Kubernetes configuration: KUBECONFIG (or ~/.kube/config), else in-cluster."""
-    configuration = client.Configuration()
-    try:
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
-    except config.ConfigException:
-        config.load_incluster_config(client_configuration=configuration)
-    return configuration
 
 
 def schedule_retry(namespace: str, name: str, uid: str, message_id: str, correlation_id: str, delay_ms: int,
@@ -77,7 +66,7 @@ class AgentRuntime:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="agent-loop", daemon=True)
         self.thread.start()
-        self.configuration = kube_configuration()
+        self.configuration = configuration_from_environment()
         self._clients: dict[str, client.ApiClient] = {}
         self.worker: TurnWorker = self.run(self._open(), timeout_seconds=60)
 

@@ -8,9 +8,10 @@ is synchronous; every call returns typed resources.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, TypeVar, cast
 
-from kubernetes import client
+from kubernetes import client, config
 
 from controller.api.kinds import KindInfo, by_kind
 from controller.api.meta import GROUP, VERSION, CustomResource
@@ -18,6 +19,21 @@ from controller.api.meta import GROUP, VERSION, CustomResource
 R = TypeVar("R", bound=CustomResource)  # type: ignore[type-arg]
 
 ApiException = client.exceptions.ApiException
+
+
+def configuration_from_environment() -> client.Configuration:
+    """This process's credentials: in-cluster in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    configuration = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
+    return configuration
+
+
+def api_client_from_environment() -> client.ApiClient:
+    """An ApiClient with this process's own credentials (see `configuration_from_environment`)."""
+    return client.ApiClient(configuration_from_environment())
 
 
 def impersonating(configuration: client.Configuration, user: str, groups: tuple[str, ...] = ()) -> client.ApiClient:

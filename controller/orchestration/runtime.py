@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from kubernetes.config.config_exception import ConfigException
 
+from controller.api.client import api_client_from_environment
 from controller.api.policy import Policy, load_policy
 from controller.dispatching import Dispatcher
 from controller.orchestration.execution import BODIES, StepContext, StepRequest, execute
@@ -27,7 +28,6 @@ from controller.orchestration.observing import KubeWorld
 from controller.orchestration.stepping import MIN_LEASE_SECONDS
 from controller.planes.base import ExecutionPlane
 from controller.planes.registry import build_plane
-from controller.remediation.cluster import api_client_from_environment
 from controller.settings import WorkerSettings, load_settings
 from controller.storage.db import Pool, open_pool
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controller.api.deploymenttask import FINAL_PHASES
@@ -71,15 +70,6 @@ def tasks_in_flight(tasks: list[Json]) -> dict[str, str]:
         if app and phase and phase not in SETTLED_TASK_PHASES and app not in busy:
             busy[str(app)] = str(task["metadata"]["name"])
     return busy
-
-
-def api_client_from_environment() -> client.ApiClient:
-    """An ApiClient for this process: in-cluster credentials in a pod, else the kubeconfig (KUBECONFIG)."""
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()
-        return client.ApiClient()
-    api_client: client.ApiClient = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
-    return api_client
 
 
 class KubeCluster:

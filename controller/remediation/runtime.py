@@ -16,13 +16,14 @@ from typing import Any
 
 from kubernetes.config.config_exception import ConfigException
 
+from controller.api.client import api_client_from_environment
 from controller.api.policy import Policy
 from controller.broker import STEPS_QUEUE
 from controller.dispatching import Dispatcher
 from controller.planes.base import ExecutionPlane
 from controller.planes.registry import build_plane
 from controller.remediation.acting import Worker, worker_owner
-from controller.remediation.cluster import KubeCluster, api_client_from_environment
+from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
 from controller.remediation.stepping import ACT_ACTOR, ActRequest, Engine, act_key
 from controller.remediation.sweeping import DriftSweeper
