@@ -178,7 +178,7 @@ def main() -> None:
                 env = {**os.environ, "KUBECONFIG": str(workdir / "kubeconfig"),
                        "RINGPILOT_DATABASE_URL": services.database_url, "RINGPILOT_REDIS_URL": services.redis_url,
                        "RINGPILOT_LIVENESS_PORT": "0", "RINGPILOT_THREADS": "8", "RINGPILOT_LOG_LEVEL": "WARNING",
-                       "RINGPILOT_RESYNC_INTERVAL_SECONDS": "60", "dramatiq_worker_timeout": str(POLL_MS)}
+                       "RINGPILOT_RESYNC_INTERVAL_SECONDS": "60", "RINGPILOT_POLL_INTERVAL_MS": str(POLL_MS)}
                 ringpilot = [sys.executable, "-m", "controller.cli"]
                 group.spawn("controller", [*ringpilot, "controller"], env, workdir / "controller.log")
                 group.spawn("worker", [*ringpilot, "worker"], env, workdir / "worker.log")
