@@ -20,7 +20,7 @@ from kubernetes import client, config
 
 from controller.api.meta import GROUP, VERSION
 from controller.devseed import apply_crds, seed_rings
-from controller.embedded import EmbeddedServices
+from controller.embedded import EmbeddedError, EmbeddedServices
 from controller.kubelet import SimulatedKubelet
 from controller.processes import ProcessGroup, wait_for_file
 from controller.storage.migrating import migrate
@@ -80,7 +80,6 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     kubeconfig = data_dir / "kubeconfig"
-    kubeconfig.unlink(missing_ok=True)
     group = ProcessGroup()
     kubelet: SimulatedKubelet | None = None
     stopping = False
@@ -93,7 +92,12 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
     signal.signal(signal.SIGINT, on_signal)
     services = EmbeddedServices(data_dir)
     try:
-        services.start()
+        services.start()  # takes the data directory's lock first: a second `ringpilot dev` stops here
+    except EmbeddedError as error:
+        print(f"ringpilot dev: {error}", file=sys.stderr)
+        return 2
+    try:
+        kubeconfig.unlink(missing_ok=True)  # the emulator writes a fresh one for its new port
         migrate(services.database_url)
         emulator = group.spawn(
             "emulator",
