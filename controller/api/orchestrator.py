@@ -10,7 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from controller.api.client import CustomObjects
+from controller.api.client import ApiException, CustomObjects
 from controller.api.deploymenttask import (
     FINAL_PHASES,
     DeploymentTask,
@@ -74,9 +74,8 @@ class TaskOrchestrator:
         )
         try:
             await self.objects.create(task, self.namespace)
-        except Exception as error:
-            status = getattr(error, "status", None)
-            if status != 409:
+        except ApiException as error:
+            if error.status != 409:
                 raise
             existing = await self.objects.get(DeploymentTask, self.namespace, deployment_intent_id)
             if existing.correlation_id != correlation_id:

@@ -336,7 +336,7 @@ def test_bad_input_is_rejected_with_a_condition_naming_the_problem(stack: Stack,
 
 
 async def test_the_task_orchestrator_creates_a_task_and_its_handle_follows_it(stack: Stack, ns: str) -> None:
-    from controller.api.client import CustomObjects
+    from controller.api.client import ApiException, CustomObjects
     from controller.api.deploymenttask import DeploymentTaskSpec, TaskPhase
     from controller.api.orchestrator import TaskOrchestrator
 
@@ -348,6 +348,8 @@ async def test_the_task_orchestrator_creates_a_task_and_its_handle_follows_it(st
     handle = await orchestrator.orchestrate_deployment("via-api", "corr-via-api", spec)
     again = await orchestrator.orchestrate_deployment("via-api", "corr-via-api", spec)  # idempotent
     assert again == handle
+    with pytest.raises(ApiException):  # the name is taken by another intent
+        await orchestrator.orchestrate_deployment("via-api", "corr-someone-else", spec)
     status = await handle.wait(timeout_seconds=60, poll_seconds=0.3)
     assert status.phase is TaskPhase.SUCCEEDED
     assert status.correlation_id == "corr-via-api"
