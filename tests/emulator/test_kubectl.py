@@ -216,7 +216,8 @@ def test_label_annotate_scale_describe_wait(kubectl: Kubectl) -> None:
 def test_delete_waits_for_finalizers(kubectl: Kubectl) -> None:
     held = WIDGET.replace("  labels: {tier: web}\n", "  finalizers: [example.dev/hold]\n")
     kubectl("apply", "-f", "-", input=held, check=True)
-    assert kubectl("delete", "wg", "w1", "--wait=false", check=True).stdout.startswith('widget.example.dev "w1" deleted')
+    deleted = kubectl("delete", "wg", "w1", "--wait=false", check=True).stdout
+    assert deleted.startswith('widget.example.dev "w1" deleted')  # newer kubectl adds "from default namespace"
     assert kubectl("get", "wg", "w1", "-o", "jsonpath={.metadata.deletionTimestamp}").stdout.endswith("Z")
     kubectl("patch", "wg", "w1", "--type", "merge", "-p", '{"metadata":{"finalizers":null}}', check=True)
     assert "NotFound" in kubectl("get", "wg", "w1").stderr
