@@ -22,6 +22,7 @@ from controller.reconcile.outcome import AuditNote, Outcome
 from controller.reconcile.registry import reconciler_for
 from controller.settings import ControllerSettings
 from controller.startup import close_deps, open_deps, probe_database, probe_redis
+from controller.storage.audit import AuditEvent, record_audit
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,13 @@ class RequeueNoise(logging.Filter):
         return True
 
 
+def with_correlation(message: str, correlation_id: str) -> str:
+    """Every Event names the correlation ID, so `kubectl get events` ties it to the audit trail."""
+    if not correlation_id or correlation_id in message:
+        return message
+    return f"{message} [correlation {correlation_id}]"
+
+
 @contextmanager
 def kopf_errors() -> Iterator[None]:
     """Translate our error vocabulary into Kopf's."""
@@ -53,8 +61,6 @@ def kopf_errors() -> Iterator[None]:
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:
     if deps.pool is None:
         return
-    from controller.storage.audit import AuditEvent, record_audit
-
     await record_audit(
         deps.pool,
         AuditEvent(
@@ -83,7 +89,7 @@ async def apply_outcome(
     for key, value in outcome.labels.items():
         patch.metadata.labels[key] = value
     for event in outcome.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        kopf.event(body, type=event.type, reason=event.reason, message=with_correlation(event.message, correlation_id))
     if outcome.requeue_after_seconds is not None:
         raise kopf.TemporaryError(REQUEUED, delay=outcome.requeue_after_seconds)
 

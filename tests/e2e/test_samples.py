@@ -97,6 +97,8 @@ def test_a_semantic_error_sets_invalid_spec_and_changes_nothing_else(stack: Stac
     cond = wait_for(invalid, 30, what="InvalidSpec")
     assert cond["status"] == "True"
     assert "spec.target.namespace: required for the kubernetes plane" in cond["message"]
-    events = stack.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
-    reasons = {e["reason"] for e in json.loads(events)["items"] if e["involvedObject"]["name"] == "no-target"}
-    assert "SpecRejected" in reasons
+    events = json.loads(stack.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+    rejected = [e for e in events if e["involvedObject"]["name"] == "no-target" and e["reason"] == "SpecRejected"]
+    labels = stack.get("assignments", "no-target", namespace)["metadata"]["labels"]
+    correlation_id = labels["ringpilot.dev/correlation-id"]
+    assert rejected and rejected[0]["message"].endswith(f"[correlation {correlation_id}]")

@@ -1,10 +1,10 @@
-"""A reconcile's requeue is not reported as an error in the controller's log."""
+"""What the controller writes to its log and its Events: requeues are not errors; Events carry the correlation ID."""
 
 from __future__ import annotations
 
 import logging
 
-from controller.handlers import REQUEUED, RequeueNoise
+from controller.handlers import REQUEUED, RequeueNoise, with_correlation
 
 
 def record(message: str, level: int = logging.ERROR) -> logging.LogRecord:
@@ -32,3 +32,9 @@ def test_real_failures_stay_errors() -> None:
     rec = record("Handler 'reconcile' failed temporarily: connection refused")
     assert RequeueNoise().filter(rec) is True
     assert rec.levelno == logging.ERROR
+
+
+def test_events_name_the_correlation_id_once() -> None:
+    assert with_correlation("Deployed ring 0", "c-1") == "Deployed ring 0 [correlation c-1]"
+    assert with_correlation("Deployed ring 0 [correlation c-1]", "c-1") == "Deployed ring 0 [correlation c-1]"
+    assert with_correlation("Deployed ring 0", "") == "Deployed ring 0"
