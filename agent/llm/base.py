@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.errors import TurnFailed
+
 Role = Literal["user", "assistant", "tool"]
 
 
@@ -122,3 +124,24 @@ def pair_tool_results(messages: tuple[LLMMessage, ...]) -> list[list[LLMMessage]
         else:
             groups.append([message])
     return groups
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The server's requested wait from `retry-after-ms` or `retry-after` (None when absent or unreadable)."""
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except ValueError:
+        return None
+    return None
+
+
+def rejected(status: int, detail: str) -> TurnFailed:
+    """A permanent refusal by the provider, worded the same for every provider."""
+    if status == 401:
+        return TurnFailed("ProviderAuthenticationFailed", "The language model refused the API key (HTTP 401)")
+    if status == 403:
+        return TurnFailed("ProviderPermissionDenied", "The API key may not use this model (HTTP 403)")
+    return TurnFailed("ProviderRejected", f"The language model rejected the request (HTTP {status}): {detail}")

@@ -17,7 +17,15 @@ from typing import Any
 import aiohttp
 
 from agent.errors import TurnFailed, Unavailable
-from agent.llm.base import Completion, CompletionRequest, LLMMessage, TokenUsage, ToolCall
+from agent.llm.base import (
+    Completion,
+    CompletionRequest,
+    LLMMessage,
+    TokenUsage,
+    ToolCall,
+    rejected,
+    retry_after_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +82,6 @@ def parse_completion(body: dict[str, Any]) -> Completion:
     )
 
 
-def _retry_after_seconds(headers: Any) -> float | None:
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-    except ValueError:
-        return None
-    return None
-
-
 def _permanent(status: int, text: str) -> TurnFailed:
     detail = text[:300]
     try:
@@ -94,11 +91,7 @@ def _permanent(status: int, text: str) -> TurnFailed:
             detail = error["message"][:300]
     except json.JSONDecodeError:
         pass
-    if status == 401:
-        return TurnFailed("ProviderAuthenticationFailed", "The language model refused the API key (HTTP 401)")
-    if status == 403:
-        return TurnFailed("ProviderPermissionDenied", "The API key may not use this model (HTTP 403)")
-    return TurnFailed("ProviderRejected", f"The language model rejected the request (HTTP {status}): {detail}")
+    return rejected(status, detail)
 
 
 class OpenAICompatibleProvider:
@@ -162,7 +155,7 @@ class OpenAICompatibleProvider:
                     if response.status not in RETRYABLE and response.status < 500:
                         logger.warning("Chat-completions call failed with HTTP %d", response.status)
                         raise _permanent(response.status, text)
-                    retry_after = _retry_after_seconds(response.headers)
+                    retry_after = retry_after_seconds(response.headers)
                     reason = "ProviderRateLimited" if response.status == 429 else "ProviderError"
                     last = Unavailable(reason, f"The language model failed with HTTP {response.status}", retry_after)
             except TimeoutError:

@@ -14,21 +14,18 @@ from typing import Any
 import anthropic
 
 from agent.errors import TurnFailed, Unavailable
-from agent.llm.base import Completion, CompletionRequest, LLMMessage, TokenUsage, ToolCall, pair_tool_results
+from agent.llm.base import (
+    Completion,
+    CompletionRequest,
+    LLMMessage,
+    TokenUsage,
+    ToolCall,
+    pair_tool_results,
+    rejected,
+    retry_after_seconds,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def _retry_after_seconds(error: anthropic.APIStatusError) -> float | None:
-    headers = error.response.headers
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-    except ValueError:
-        return None
-    return None
 
 
 def classify(error: Exception) -> Unavailable | TurnFailed:
@@ -37,24 +34,17 @@ def classify(error: Exception) -> Unavailable | TurnFailed:
         return Unavailable("ProviderTimeout", "The language model did not answer in time")
     if isinstance(error, anthropic.APIConnectionError):
         return Unavailable("ProviderUnreachable", "The language model could not be reached")
-    if isinstance(error, anthropic.RateLimitError):
-        return Unavailable("ProviderRateLimited", "The language model is rate-limited", _retry_after_seconds(error))
-    if isinstance(error, anthropic.OverloadedError):
-        return Unavailable("ProviderOverloaded", "The language model is overloaded", _retry_after_seconds(error))
-    if isinstance(error, anthropic.InternalServerError):
-        return Unavailable(
-            "ProviderError", f"The language model failed with HTTP {error.status_code}", _retry_after_seconds(error)
-        )
-    if isinstance(error, anthropic.AuthenticationError):
-        return TurnFailed("ProviderAuthenticationFailed", "The language model refused the API key (HTTP 401)")
-    if isinstance(error, anthropic.PermissionDeniedError):
-        return TurnFailed("ProviderPermissionDenied", "The API key may not use this model (HTTP 403)")
     if isinstance(error, anthropic.APIStatusError):
+        wait = retry_after_seconds(error.response.headers)
+        if isinstance(error, anthropic.RateLimitError):
+            return Unavailable("ProviderRateLimited", "The language model is rate-limited", wait)
+        if isinstance(error, anthropic.OverloadedError):
+            return Unavailable("ProviderOverloaded", "The language model is overloaded", wait)
+        if isinstance(error, anthropic.InternalServerError):
+            return Unavailable("ProviderError", f"The language model failed with HTTP {error.status_code}", wait)
         if error.status_code in (408, 409):
             return Unavailable("ProviderError", f"The language model failed with HTTP {error.status_code}")
-        return TurnFailed(
-            "ProviderRejected", f"The language model rejected the request (HTTP {error.status_code}): {_detail(error)}"
-        )
+        return rejected(error.status_code, _detail(error))
     unreadable = f"The language model's answer could not be read: {type(error).__name__}"
     return TurnFailed("ProviderResponseInvalid", unreadable)
 
