@@ -135,10 +135,13 @@ class Tool(Generic[InputT]):
         return self.input_model.model_validate(arguments)  # type: ignore[return-value]
 
     async def run(self, args: InputT, ctx: ToolContext) -> ToolOutput:
-        raise NotImplementedError
+        """A read-only tool answers here; a mutating one never does (the registry calls `plan`)."""
+        raise TypeError(f"{self.name} is mutating: it plans and executes, it does not run")
 
     async def plan(self, args: InputT, ctx: ToolContext) -> Plan:
-        raise NotImplementedError
+        """A mutating tool describes what it will do; the user confirms before `execute`."""
+        raise TypeError(f"{self.name} is read-only: it runs, it has nothing to plan")
 
     async def execute(self, args: InputT, ctx: ToolContext, action_id: str) -> ToolOutput:
-        raise NotImplementedError
+        """A mutating tool acts here, after the user confirmed its plan."""
+        raise TypeError(f"{self.name} is read-only: it runs, it has nothing to execute")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from agent.breakers import BreakerBoard
@@ -196,3 +197,17 @@ async def test_running_tasks_and_history(harness: Harness) -> None:
     assert "finished 2026-01-01 01:00 UTC" in history.output.text
     latest_web = await call(harness, "deployment_history", app="web", limit=1)
     assert [t["name"] for t in latest_web.output.data["tasks"]] == ["b-failing"]
+
+
+async def test_a_tool_called_the_wrong_way_says_which_way_it_works() -> None:
+    from agent.tools.execute_remediation import ExecuteRemediation
+    from agent.tools.query_deployments import QueryDeployments
+
+    reader, actor = QueryDeployments(), ExecuteRemediation()
+    ctx: Any = None
+    with pytest.raises(TypeError, match="read-only"):
+        await reader.plan(reader.parse({}), ctx)
+    with pytest.raises(TypeError, match="read-only"):
+        await reader.execute(reader.parse({}), ctx, "a1")
+    with pytest.raises(TypeError, match="mutating"):
+        await actor.run(actor.parse({}), ctx)
