@@ -1,7 +1,7 @@
 """The agent's dramatiq actors: the only module of `agent` with @dramatiq.actor.
 
 Loaded by `ringpilot worker` through the `ringpilot.actors` entry point, after
-`controller.workerboot` has set the Redis broker. The controller enqueues `answer_turn` by name
+`controller.worker.boot` has set the Redis broker. The controller enqueues `answer_turn` by name
 (it never imports this module); the message carries ids and the correlation ID, never text.
 """
 

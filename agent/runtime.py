@@ -20,16 +20,16 @@ from typing import Any, TypeVar
 import dramatiq
 from kubernetes import client
 
-from agent.breakers import BreakerBoard
 from agent.chat.state import ChatStateManager
 from agent.chat.turnlog import TurnLog
-from agent.engine import Engine
+from agent.conversation.engine import Engine
+from agent.conversation.worker import TurnWorker
+from agent.health.breakers import BreakerBoard
+from agent.health.probes import KnownApps, build_probes
 from agent.llm.choosing import ProviderFactory
-from agent.probes import KnownApps, build_probes
 from agent.settings import AgentSettings
 from agent.tools.base import ToolServices
 from agent.tools.registry import ToolRegistry
-from agent.turns import TurnWorker
 from controller.api.client import configuration_from_environment, impersonating
 from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
 from controller.api.policy import load_policy

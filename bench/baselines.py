@@ -17,8 +17,8 @@ from typing import Any
 
 from kubernetes import client, config
 
-from controller.embedded import EmbeddedServices
-from controller.processes import ProcessGroup, wait_for_file
+from controller.devkit.embedded import EmbeddedServices
+from controller.devkit.processes import ProcessGroup, wait_for_file
 
 HERE = Path(__file__).resolve().parent
 GROUP = "bench.ringpilot.dev"
@@ -45,7 +45,7 @@ def start_emulator(group: ProcessGroup, workdir: Path) -> client.ApiClient:
     kubeconfig = workdir / "kubeconfig"
     emulator = group.spawn(
         "emulator",
-        [sys.executable, "-m", "controller.emulator", "--host", "127.0.0.1", "--port", "0",
+        [sys.executable, "-m", "controller.devkit.emulator", "--host", "127.0.0.1", "--port", "0",
          "--kubeconfig", str(kubeconfig)],
         dict(os.environ), workdir / "emulator.log",
     )
@@ -91,7 +91,7 @@ def dramatiq_messages_per_second(count: int = 5000) -> float:
     """No-op messages/s drained by one worker process (4 threads) on the Redis broker."""
     import dramatiq
 
-    from controller.broker import build_broker
+    from controller.messaging.broker import build_broker
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedServices(Path(tmp), durable=False) as services:
         broker = build_broker(services.redis_url)

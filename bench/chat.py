@@ -25,9 +25,9 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from controller.devseed import apply_crds, seed_rings
-from controller.embedded import EmbeddedServices
-from controller.processes import ProcessGroup
+from controller.devkit.embedded import EmbeddedServices
+from controller.devkit.processes import ProcessGroup
+from controller.devkit.seeding import apply_crds, seed_rings
 from controller.storage.migrating import migrate
 
 GROUP, VERSION, PLURAL = "ringpilot.dev", "v1alpha1", "conversations"

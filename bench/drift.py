@@ -34,9 +34,9 @@ from kubernetes import client
 
 from controller.api.meta import utcnow
 from controller.api.policy import load_policy
-from controller.devseed import APP_LABEL, RING_LABEL, apply_crds, config_hash
-from controller.embedded import EmbeddedServices
-from controller.processes import ProcessGroup
+from controller.devkit.embedded import EmbeddedServices
+from controller.devkit.processes import ProcessGroup
+from controller.devkit.seeding import APP_LABEL, RING_LABEL, apply_crds, config_hash
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
 from controller.remediation.runtime import PlaneSet

@@ -6,7 +6,7 @@ import os
 
 import dramatiq
 
-from controller.broker import build_broker
+from controller.messaging.broker import build_broker
 
 broker = build_broker(os.environ["RINGPILOT_REDIS_URL"])
 

@@ -31,13 +31,13 @@ from baselines import measure, start_emulator
 from kubernetes import client
 
 from controller.api.policy import load_policy
-from controller.devseed import apply_crds
-from controller.embedded import EmbeddedServices
+from controller.devkit.embedded import EmbeddedServices
+from controller.devkit.processes import ProcessGroup
+from controller.devkit.seeding import apply_crds
 from controller.orchestration.execution import BODIES, StepContext, StepRequest, execute
 from controller.orchestration.runtime import Planes
 from controller.planes.fleet import seed_fleet, set_failure_rate
 from controller.planes.simulated import SimulatedPlane
-from controller.processes import ProcessGroup
 from controller.storage.db import open_pool
 from controller.storage.migrating import migrate
 

@@ -49,7 +49,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_controller(args: argparse.Namespace) -> int:
-    from controller.operator import run
+    from controller.operator.running import run
 
     settings = load_settings(ControllerSettings)
     _setup_logging(settings.log_level, settings.log_format)
@@ -59,7 +59,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
 
 def actor_modules() -> list[str]:
     """Actor modules to load in a worker: ours, then those plugged in by other packages."""
-    modules = ["controller.workerboot", "controller.actors"]
+    modules = ["controller.worker.boot", "controller.worker.actors"]
     modules += [ep.value for ep in entry_points(group="ringpilot.actors")]
     return modules
 
@@ -81,19 +81,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from controller.emulator.__main__ import main as emulator_main
+    from controller.devkit.emulator.__main__ import main as emulator_main
 
     return emulator_main(list(args.rest))
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from controller.devstack import run_dev
+    from controller.devkit.stack import run_dev
 
     return run_dev(Path(args.data_dir), api_port=args.port)
 
 
 def cmd_kubelet(args: argparse.Namespace) -> int:
-    from controller.kubelet import run_kubelet
+    from controller.devkit.kubelet import run_kubelet
 
     return run_kubelet(args.kubeconfig)
 

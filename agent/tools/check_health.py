@@ -13,7 +13,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from agent.breakers import Breaker, BreakerState
+from agent.health.breakers import Breaker, BreakerState
 from agent.tools.base import HealthProbe, Tool, ToolContext, ToolInput, ToolOutput
 from controller.api.policy import Permission
 

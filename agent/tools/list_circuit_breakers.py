@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agent.breakers import BreakerState
+from agent.health.breakers import BreakerState
 from agent.tools.base import Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.check_health import breakers_of
 from agent.tools.lookups import bullet

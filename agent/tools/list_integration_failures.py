@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from agent.breakers import BreakerState
+from agent.health.breakers import BreakerState
 from agent.tools.base import Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.check_health import breakers_of, probe
 from agent.tools.lookups import bullet

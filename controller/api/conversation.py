@@ -28,7 +28,7 @@ MAX_REPLY_CHARS = 8000
 
 #: The dramatiq actor that answers turns; the controller enqueues it by this name (it never imports agent).
 TURN_ACTOR = "answer_turn"
-#: The queue turns travel on (controller.broker declares it as TURNS_QUEUE).
+#: The queue turns travel on (controller.messaging.broker declares it as TURNS_QUEUE).
 TURN_QUEUE = "turns"
 
 #: Condition types of a Conversation.

@@ -1,6 +1,6 @@
 """The worker's half of a DeploymentTask: the bodies of the four slow steps.
 
-Each actor in controller/actors.py calls `execute` with one of `generate_evidence`, `deploy_ring`,
+Each actor in controller/worker/actors.py calls `execute` with one of `generate_evidence`, `deploy_ring`,
 `poll_ring` or `rollback_ring`. `execute` claims the step's key in `step_claims` first and exits
 quietly when another delivery holds it, then runs the body and finishes the claim with a
 `StepReport` the reconcile reads (transient or permanent failures included); the plane calls
@@ -27,7 +27,7 @@ from controller.api.meta import GROUP, VERSION
 from controller.api.policy import Policy
 from controller.orchestration import evidencestore, history
 from controller.orchestration import risk as riskmodel
-from controller.orchestration.assignments import MAX_ASSIGNMENTS_PER_RING, write_assignments
+from controller.orchestration.assigning import MAX_ASSIGNMENTS_PER_RING, write_assignments
 from controller.orchestration.evidence import TargetState, build_pack, plan_digest
 from controller.orchestration.history import TaskRef
 from controller.planes.base import ExecutionPlane, PlaneError, TargetRef

@@ -21,7 +21,7 @@ from controller.api.deploymenttask import (
     StepState,
 )
 from controller.api.policy import Policy
-from controller.orchestration.stepping import Claim
+from controller.orchestration.steps import Claim
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from controller.api.deploymenttask import (
 )
 from controller.api.policy import ChangeWindow as PolicyWindow
 from controller.api.policy import Policy, Weekday, WindowPurpose
-from controller.windows import window_verdict
+from controller.core.windows import window_verdict
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ from controller.api.deploymenttask import (
 )
 from controller.api.meta import ConditionStatus
 from controller.orchestration import risk as riskmodel
+from controller.orchestration.attempts import run_actor_step
 from controller.orchestration.evidence import plan_digest
 from controller.orchestration.facts import Facts, TaskView
 from controller.orchestration.rollout import cancel, cancellable, rollback, rollout, withdraw
-from controller.orchestration.slowsteps import run_actor_step
-from controller.orchestration.stepping import GENERATE_EVIDENCE_ACTOR
+from controller.orchestration.steps import GENERATE_EVIDENCE_ACTOR
 from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, Transitions
 
 UNATTRIBUTED = "system:unattributed"

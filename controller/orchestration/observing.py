@@ -20,13 +20,13 @@ from controller.api.deploymenttask import Action, EvidenceRef
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.meta import CORRELATION_LABEL, GROUP, VERSION
 from controller.api.policy import Policy
-from controller.broker import STEPS_QUEUE
-from controller.dispatching import Dispatcher
+from controller.messaging.broker import STEPS_QUEUE
+from controller.messaging.dispatching import Dispatcher
 from controller.orchestration import evidencestore, history
-from controller.orchestration.assignments import APP_LABEL
+from controller.orchestration.assigning import APP_LABEL
 from controller.orchestration.execution import PlaneSource
 from controller.orchestration.facts import ChangeRequestView, Facts, TaskView, Validation
-from controller.orchestration.stepping import Claim, Dispatch
+from controller.orchestration.steps import Claim, Dispatch
 from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, Transitions
 from controller.storage import claims as claim_store
 from controller.storage.db import Pool

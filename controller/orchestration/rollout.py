@@ -23,10 +23,10 @@ from controller.orchestration.approvals import (
     await_approval,
     stop,
 )
+from controller.orchestration.attempts import dispatch, run_actor_step
 from controller.orchestration.facts import Facts, TaskView
 from controller.orchestration.gates import GateSettings, Poll, judge, next_poll_at, settings_for, window_block
-from controller.orchestration.slowsteps import dispatch, run_actor_step
-from controller.orchestration.stepping import (
+from controller.orchestration.steps import (
     DEPLOY_RING_ACTOR,
     MAX_POLL_ERRORS,
     POLL_RING_ACTOR,

@@ -1,8 +1,8 @@
 """Wiring orchestration into the controller and worker processes.
 
-Controller: `start_orchestration` (called from controller/startup.py) builds the Kubernetes client,
+Controller: `start_orchestration` (called from controller/operator/startup.py) builds the Kubernetes client,
 the planes and the `KubeWorld` the DeploymentTask reconcile reads and writes through; it is kept in
-`deps.orchestration`. Worker: `run_step` (called by the actors in controller/actors.py) runs a step
+`deps.orchestration`. Worker: `run_step` (called by the actors in controller/worker/actors.py) runs a step
 body on one event loop per worker process, which keeps one PostgreSQL pool, one Kubernetes client
 and one instance of each plane for every message instead of opening them per message.
 """
@@ -22,12 +22,12 @@ from kubernetes.config.config_exception import ConfigException
 
 from controller.api.client import api_client_from_environment
 from controller.api.policy import Policy, load_policy
-from controller.dispatching import Dispatcher
+from controller.messaging.dispatching import Dispatcher
 from controller.orchestration.execution import BODIES, StepContext, StepRequest, execute
 from controller.orchestration.observing import KubeWorld
-from controller.orchestration.stepping import MIN_LEASE_SECONDS
+from controller.orchestration.steps import MIN_LEASE_SECONDS
 from controller.planes.base import ExecutionPlane
-from controller.planes.registry import build_plane
+from controller.planes.catalog import build_plane
 from controller.settings import WorkerSettings, load_settings
 from controller.storage.db import Pool, open_pool
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from controller import conditions
 from controller.api.changerequest import ChangeRequestSpec
 from controller.api.deploymenttask import (
     FINAL_PHASES,
@@ -24,8 +23,9 @@ from controller.api.deploymenttask import (
     TaskPhase,
 )
 from controller.api.meta import Condition, ConditionStatus
-from controller.orchestration.stepping import Dispatch, report_wait_seconds
-from controller.reconcile.outcome import AuditNote, EventNote
+from controller.core import conditions
+from controller.core.outcome import AuditNote, EventNote
+from controller.orchestration.steps import Dispatch, report_wait_seconds
 
 ACTOR = "system:ringpilot"
 TERMINAL = FINAL_PHASES

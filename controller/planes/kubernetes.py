@@ -18,7 +18,7 @@ from typing import TypeVar
 import psycopg
 from kubernetes import client
 
-from controller.devseed import APP_LABEL, RING_LABEL
+from controller.devkit.seeding import APP_LABEL, RING_LABEL
 from controller.planes import manifests as m
 from controller.planes import recording
 from controller.planes.base import ActionResult, Observation, PlaneError, RingHealth, TargetRef

@@ -11,7 +11,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from controller.devseed import APP_LABEL, config_hash
+from controller.devkit.seeding import APP_LABEL, config_hash
 from controller.planes.base import Observation, TargetRef
 
 Json = dict[str, Any]

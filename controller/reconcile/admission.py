@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller import conditions
 from controller.api.kinds import KindInfo
 from controller.api.meta import (
     CORRELATION_LABEL,
@@ -22,7 +21,8 @@ from controller.api.meta import (
     new_correlation_id,
 )
 from controller.api.semantics import SpecProblem, check
-from controller.reconcile.outcome import AuditNote, EventNote, Outcome
+from controller.core import conditions
+from controller.core.outcome import AuditNote, EventNote, Outcome
 
 INVALID_SPEC = "InvalidSpec"
 READY = "Ready"

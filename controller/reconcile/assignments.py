@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from controller import conditions
 from controller.api.kinds import KindInfo
-from controller.deps import Deps
+from controller.core import conditions
+from controller.core.outcome import Outcome
 from controller.reconcile.admission import READY
+from controller.reconcile.deps import Deps
 from controller.reconcile.firstvisit import first_visit
-from controller.reconcile.outcome import Outcome
 from controller.remediation.detecting import ready_for
 
 

@@ -1,6 +1,6 @@
 """The ChangeRequest reconcile: judge new CAB decisions, recompute the phase, report each verdict.
 
-Registered in controller/reconcile/registry.py. The rules live in controller/orchestration/cab.py;
+Registered in controller/reconcile/reconcilers.py. The rules live in controller/orchestration/cab.py;
 this module turns a verdict into status, one Event and one audit row per decision judged (with the
 approver as the actor and the reason for a denial or refusal).
 """
@@ -10,16 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from controller import conditions
 from controller.api.changerequest import ChangePhase, ChangeRequest, Decision
 from controller.api.kinds import KindInfo
 from controller.api.meta import ConditionStatus
 from controller.api.policy import Policy
-from controller.conditions import delta
-from controller.deps import Deps
+from controller.core import conditions
+from controller.core.conditions import delta
+from controller.core.outcome import AuditNote, EventNote, Outcome
 from controller.orchestration.cab import CabVerdict, evaluate
 from controller.reconcile.admission import Admitted, accepted_conditions, admit, rejected
-from controller.reconcile.outcome import AuditNote, EventNote, Outcome
+from controller.reconcile.deps import Deps
 
 SYSTEM = "system:ringpilot"
 _READY = {

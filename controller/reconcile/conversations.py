@@ -14,13 +14,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from controller import conditions
 from controller.api.conversation import MESSAGE_CONFLICT, READY, REPLYING, TURN_ACTOR, TURN_QUEUE, Conversation
 from controller.api.kinds import KindInfo
 from controller.api.meta import Condition, ConditionStatus
-from controller.deps import Deps
+from controller.core import conditions
+from controller.core.outcome import AuditNote, EventNote, Outcome
 from controller.reconcile.admission import INVALID_SPEC, Admitted, admit, current_conditions, rejected
-from controller.reconcile.outcome import AuditNote, EventNote, Outcome
+from controller.reconcile.deps import Deps
 
 logger = logging.getLogger(__name__)
 

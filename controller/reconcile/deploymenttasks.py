@@ -1,6 +1,6 @@
 """The DeploymentTask reconcile: admit, gather facts, let the state machine decide, carry out, write status.
 
-Registered in controller/reconcile/registry.py. Level-based: every call recomputes from spec +
+Registered in controller/reconcile/reconcilers.py. Level-based: every call recomputes from spec +
 status + what it observes, and asks to be called again (`requeue_after_seconds`) while the task is
 in flight, so long waits (approval, soak, polls, retries) are persisted state, never sleeping code.
 """
@@ -14,15 +14,15 @@ from typing import Any
 from controller.api.deploymenttask import DeploymentTask, DeploymentTaskStatus
 from controller.api.kinds import KindInfo
 from controller.api.meta import Condition
-from controller.conditions import delta
-from controller.deps import Deps
-from controller.orchestration.assignments import APP_LABEL
+from controller.core.conditions import delta
+from controller.core.outcome import AuditNote, EventNote, Outcome
+from controller.orchestration.assigning import APP_LABEL
 from controller.orchestration.facts import TaskView
 from controller.orchestration.machine import next_step
 from controller.orchestration.observing import World, carry_out, gather
 from controller.orchestration.transitions import Transitions, summary_conditions
 from controller.reconcile.admission import Admitted, accepted_conditions, admit, rejected
-from controller.reconcile.outcome import AuditNote, EventNote, Outcome
+from controller.reconcile.deps import Deps
 
 logger = logging.getLogger(__name__)
 

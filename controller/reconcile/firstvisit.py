@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from controller import conditions
 from controller.api.kinds import KindInfo
 from controller.api.meta import Condition, ConditionStatus
+from controller.core import conditions
+from controller.core.outcome import AuditNote, EventNote, Outcome
 from controller.reconcile.admission import READY, Admitted, accepted_conditions, admit, rejected
-from controller.reconcile.outcome import AuditNote, EventNote, Outcome
 
 
 def first_visit(

@@ -13,10 +13,10 @@ from typing import Any
 
 from controller.api.kinds import KindInfo
 from controller.api.remediation import Remediation, RemediationPhase
-from controller.deps import Deps
+from controller.core.outcome import Outcome
 from controller.reconcile.admission import Admitted, admit, rejected
+from controller.reconcile.deps import Deps
 from controller.reconcile.firstvisit import reconcile_plain
-from controller.reconcile.outcome import Outcome
 from controller.remediation.remediating import run
 from controller.remediation.stepping import compose
 

@@ -1,6 +1,6 @@
 """The worker's half of a fix: perform one remediation attempt through the execution plane.
 
-The `remediation_act` actor (controller/actors.py) calls `act_in_worker`. The attempt is claimed in
+The `remediation_act` actor (controller/worker/actors.py) calls `act_in_worker`. The attempt is claimed in
 `step_claims` under `act_key`, so a redelivered message never acts twice; the outcome stored with
 the claim is what the Remediation controller reads to move on to verification. Transient plane
 errors give the claim back and raise, so dramatiq retries; permanent ones are recorded as failed.

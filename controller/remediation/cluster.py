@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api.deploymenttask import FINAL_PHASES
 from controller.api.meta import GROUP, VERSION
-from controller.errors import Unavailable
+from controller.core.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 

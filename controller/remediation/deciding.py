@@ -17,9 +17,9 @@ from controller.api.assignment import DriftType
 from controller.api.policy import Permission, Policy, RingName, Role, WindowPurpose, may
 from controller.api.remediation import FixAction
 from controller.api.semantics import FIX_FOR_DRIFT
+from controller.core.windows import window_verdict
 from controller.remediation.backoff import AttemptRecord, flapping, next_attempt_at
 from controller.remediation.classifying import Finding
-from controller.windows import window_verdict
 
 
 class Verdict(StrEnum):

@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from controller import conditions
 from controller.api.assignment import Assignment, DriftMode, DriftObservation, SyncState
 from controller.api.meta import Condition, ConditionStatus
 from controller.api.remediation import FINAL_PHASES, RemediationPhase
-from controller.reconcile.outcome import AuditNote, EventNote
+from controller.core import conditions
+from controller.core.outcome import AuditNote, EventNote
 from controller.remediation.backoff import reset_point
 from controller.remediation.classifying import Assessment, Finding, observed_status, target_of
 

@@ -1,6 +1,6 @@
 """Wiring drift detection and remediation into the controller and the worker processes.
 
-`start_remediation` (called from controller/startup.py) builds the Kubernetes client, the planes,
+`start_remediation` (called from controller/operator/startup.py) builds the Kubernetes client, the planes,
 the ledger, the Remediation engine and the drift sweep, and starts the sweep's timer task;
 `stop_remediation` ends it. `worker_session` gives the `remediation_act` actor its clients.
 """
@@ -18,10 +18,10 @@ from kubernetes.config.config_exception import ConfigException
 
 from controller.api.client import api_client_from_environment
 from controller.api.policy import Policy
-from controller.broker import STEPS_QUEUE
-from controller.dispatching import Dispatcher
+from controller.messaging.broker import STEPS_QUEUE
+from controller.messaging.dispatching import Dispatcher
 from controller.planes.base import ExecutionPlane
-from controller.planes.registry import build_plane
+from controller.planes.catalog import build_plane
 from controller.remediation.acting import Worker, worker_owner
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger

@@ -1,6 +1,6 @@
 """The pieces a Remediation reconcile returns: one `Step` (status fields, Ready, Events, audit rows,
 when to look again) and the shared facts it was computed from. `remediating.py` builds Steps;
-`compose` turns one into the Outcome that `controller.handlers` applies.
+`compose` turns one into the Outcome that `controller.operator.handlers` applies.
 """
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from controller import conditions
 from controller.api.meta import ConditionStatus
 from controller.api.policy import Policy
 from controller.api.remediation import RemediationPhase
+from controller.core import conditions
+from controller.core.outcome import AuditNote, EventNote, Outcome
 from controller.reconcile.admission import READY, Admitted, accepted_conditions
-from controller.reconcile.outcome import AuditNote, EventNote, Outcome
 from controller.remediation.cluster import Cluster
 from controller.remediation.ledger import Ledger
 from controller.remediation.sweeping import PlaneSource
 from controller.storage.claims import StepClaim
 
-#: Dramatiq actor that performs a fix (declared in controller/actors.py).
+#: Dramatiq actor that performs a fix (declared in controller/worker/actors.py).
 ACT_ACTOR = "remediation_act"
 
 

@@ -27,7 +27,7 @@ from controller.api.remediation import (
     RemediationPhase,
 )
 from controller.api.semantics import check
-from controller.errors import Unavailable
+from controller.core.errors import Unavailable
 from controller.planes.base import ExecutionPlane, Observation, PlaneError, TargetRef
 from controller.remediation.classifying import classify, target_of
 from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight

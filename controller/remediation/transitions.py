@@ -23,8 +23,8 @@ from controller.api.remediation import (
     RemediationPhase,
     Verification,
 )
-from controller.errors import Unavailable
-from controller.reconcile.outcome import AuditNote, EventNote
+from controller.core.errors import Unavailable
+from controller.core.outcome import AuditNote, EventNote
 from controller.remediation.backoff import AttemptRecord
 from controller.remediation.classifying import target_of
 from controller.remediation.deciding import Decision, Verdict

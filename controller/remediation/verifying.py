@@ -18,9 +18,9 @@ from controller.api.remediation import (
     RemediationPhase,
     Verification,
 )
-from controller.errors import Unavailable
+from controller.core.errors import Unavailable
+from controller.core.outcome import AuditNote, EventNote
 from controller.planes.base import PlaneError
-from controller.reconcile.outcome import AuditNote, EventNote
 from controller.remediation.backoff import AttemptOutcome, backoff_seconds, counted
 from controller.remediation.classifying import Assessment, classify, target_of
 from controller.remediation.deciding import Decision, Verdict

@@ -19,21 +19,21 @@ import pytest
 import redis.asyncio
 from kubernetes import client
 
-from agent.breakers import BreakerBoard
 from agent.chat.state import ChatStateManager
 from agent.chat.turnlog import TurnLog
-from agent.engine import Engine
+from agent.conversation.engine import Engine
+from agent.conversation.worker import TurnWorker
+from agent.health.breakers import BreakerBoard
 from agent.llm.choosing import ProviderFactory
 from agent.settings import AgentSettings
 from agent.tools.base import HealthProbe, ToolContext, ToolServices
 from agent.tools.registry import ToolRegistry
-from agent.turns import TurnWorker
 from controller.api.client import impersonating
 from controller.api.conversation import Conversation
 from controller.api.meta import GROUP, VERSION
 from controller.api.policy import Policy, load_policy
-from controller.devseed import apply_crds, seed_rings
-from controller.kubelet import SimulatedKubelet
+from controller.devkit.kubelet import SimulatedKubelet
+from controller.devkit.seeding import apply_crds, seed_rings
 from controller.storage.db import Pool
 from tests.fixtures.kube import api_client, emulator  # noqa: F401  (fixture)
 

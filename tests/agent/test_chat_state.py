@@ -24,7 +24,7 @@ from agent.chat.state import KEY_PREFIX, ChatStateManager, ConversationNotFound
 from agent.chat.turnlog import TurnLog, due
 from controller.api.conversation import ResourceRef
 from controller.api.policy import load_policy
-from controller.embedded import EmbeddedRedis
+from controller.devkit.embedded import EmbeddedRedis
 from controller.storage.cache import redis_client
 from controller.storage.db import Pool, open_pool
 

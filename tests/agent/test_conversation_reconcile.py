@@ -13,9 +13,9 @@ from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
 from controller.api.kinds import CONVERSATION
 from controller.api.meta import CORRELATION_LABEL
 from controller.api.policy import load_policy
-from controller.broker import TURNS_QUEUE
-from controller.deps import Deps
+from controller.messaging.broker import TURNS_QUEUE
 from controller.reconcile.conversations import reconcile_conversation
+from controller.reconcile.deps import Deps
 from controller.settings import ControllerSettings
 from controller.storage.db import Pool
 

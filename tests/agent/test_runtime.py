@@ -12,7 +12,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from agent import runtime as runtime_module
-from agent.probes import KnownApps
+from agent.health.probes import KnownApps
 from agent.runtime import AgentRuntime, schedule_retry
 from agent.settings import AgentSettings
 from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
@@ -39,7 +39,7 @@ def agent_runtime(cluster: Cluster, database_url: str, redis_url: str, tmp_path:
                   monkeypatch: pytest.MonkeyPatch, stub_broker: StubBroker) -> Iterator[AgentRuntime]:
     import yaml
 
-    from controller.emulator.server import kubeconfig as make_kubeconfig
+    from controller.devkit.emulator.server import kubeconfig as make_kubeconfig
 
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(make_kubeconfig(cluster.url)))

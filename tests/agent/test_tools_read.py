@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from agent.breakers import BreakerBoard
+from agent.health.breakers import BreakerBoard
 from agent.llm.base import ToolCall
 from agent.tools.base import HealthProbe
 from agent.tools.registry import Invocation

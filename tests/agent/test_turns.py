@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from agent.engine import confirmation_of
+from agent.conversation.engine import confirmation_of
+from agent.conversation.worker import conversation_lock
 from agent.llm.base import Completion, CompletionRequest, ToolCall
 from agent.settings import AgentSettings
-from agent.turns import conversation_lock
 from controller.api.meta import CORRELATION_LABEL, GROUP, VERSION
 from controller.storage.audit import audit_trail
 from controller.storage.db import Pool
@@ -215,7 +215,7 @@ async def test_a_reused_message_id_keeps_and_answers_the_first_text(harness: Har
 
 
 def _request(body: dict[str, Any], message_id: str, text: str) -> Any:
-    from agent.engine import TurnRequest
+    from agent.conversation.engine import TurnRequest
 
     return TurnRequest(conversation_uid=body["metadata"]["uid"], namespace="default", name=body["metadata"]["name"],
                        user=body["spec"]["user"], correlation_id="corr-c", message_id=message_id, text=text)

@@ -62,7 +62,7 @@ def test_migrate_applies_then_reports_up_to_date(
 
 def test_workers_load_our_actors_and_those_plugged_in() -> None:
     modules = actor_modules()
-    assert modules[:2] == ["controller.workerboot", "controller.actors"]
+    assert modules[:2] == ["controller.worker.boot", "controller.worker.actors"]
     assert "agent.actors" in modules
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from controller.handlers import REQUEUED, RequeueNoise, with_correlation
+from controller.operator.handlers import REQUEUED, RequeueNoise, with_correlation
 
 
 def record(message: str, level: int = logging.ERROR) -> logging.LogRecord:

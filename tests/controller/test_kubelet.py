@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.kubelet import FAIL, FAIL_UNTIL_RESTART, FAIL_VERSION, Failures, desired_status, image_tag
+from controller.devkit.kubelet import FAIL, FAIL_UNTIL_RESTART, FAIL_VERSION, Failures, desired_status, image_tag
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.api.policy import ChangeWindow, WindowKind, WindowPurpose
-from controller.windows import covering, governing, next_opening, window_verdict
+from controller.core.windows import covering, governing, next_opening, window_verdict
 
 REMEDIATE = WindowPurpose.REMEDIATE
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from controller.emulator import EmulatorServer
+from controller.devkit.emulator import EmulatorServer
 from tests.emulator.samples import crds
 
 

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from controller.emulator import EmulatorServer
+from controller.devkit.emulator import EmulatorServer
 from tests.emulator.samples import GROUP, widget
 
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -13,8 +13,8 @@ import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from controller.emulator import EmulatorServer
-from controller.emulator.resources import version_priority
+from controller.devkit.emulator import EmulatorServer
+from controller.devkit.emulator.resources import version_priority
 from tests.emulator.samples import GROUP, WIDGET_CRD, widget
 
 

@@ -14,14 +14,14 @@ import pytest
 import requests
 from kubernetes import client
 
-from controller.emulator import EmulatorServer
-from controller.emulator.__main__ import parse_args, serve
-from controller.emulator.errors import go_value
-from controller.emulator.objectmeta import validate_meta, validate_name
-from controller.emulator.patching import json_equal, json_patch, strategic_merge
-from controller.emulator.protobuf import MAGIC, decode_protobuf
-from controller.emulator.server import Snapshots
-from controller.emulator.tables import columns_for
+from controller.devkit.emulator import EmulatorServer
+from controller.devkit.emulator.__main__ import parse_args, serve
+from controller.devkit.emulator.apierrors import go_value
+from controller.devkit.emulator.objectmeta import validate_meta, validate_name
+from controller.devkit.emulator.patching import json_equal, json_patch, strategic_merge
+from controller.devkit.emulator.protobuf import MAGIC, decode_protobuf
+from controller.devkit.emulator.server import Snapshots
+from controller.devkit.emulator.tables import columns_for
 from tests.emulator.samples import GEAR_CRD, GROUP, WIDGET_CRD, widget
 
 

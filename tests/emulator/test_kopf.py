@@ -16,7 +16,7 @@ import kopf
 import pytest
 from kubernetes import client
 
-from controller.emulator import EmulatorServer
+from controller.devkit.emulator import EmulatorServer
 from tests.emulator.samples import GROUP, widget
 
 FINALIZER = "example.dev/operator"

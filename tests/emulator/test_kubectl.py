@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.emulator import EmulatorServer
+from controller.devkit.emulator import EmulatorServer
 from tests.emulator.samples import GROUP
 from tests.fixtures.kube import KUBECTL, Kubectl
 

@@ -13,8 +13,8 @@ import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from controller.emulator import EmulatorServer
-from controller.emulator.patching import PatchError, json_patch, merge_patch, strategic_merge
+from controller.devkit.emulator import EmulatorServer
+from controller.devkit.emulator.patching import PatchError, json_patch, merge_patch, strategic_merge
 from tests.emulator.samples import GROUP, widget
 
 WIDGETS = f"/apis/{GROUP}/v1/namespaces/default/widgets"

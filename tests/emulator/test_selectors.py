@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller.emulator.errors import ApiError
-from controller.emulator.selectors import field_value, parse_field_selector, parse_label_selector
+from controller.devkit.emulator.apierrors import ApiError
+from controller.devkit.emulator.selectors import field_value, parse_field_selector, parse_label_selector
 from tests.emulator.samples import GROUP, widget
 
 

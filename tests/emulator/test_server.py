@@ -1,6 +1,6 @@
 """Serving: the standalone command, kubeconfig, async and threaded modes, persistence, performance.
 
-Covers `python -m controller.emulator`, `EmulatorServer`, `Snapshots` and list latency.
+Covers `python -m controller.devkit.emulator`, `EmulatorServer`, `Snapshots` and list latency.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import requests
 import yaml
 from kubernetes import client
 
-from controller.emulator import EmulatorServer, kubeconfig
-from controller.emulator.__main__ import parse_args
-from controller.emulator.admission import WriteOptions
-from controller.emulator.server import Snapshots
+from controller.devkit.emulator import EmulatorServer, kubeconfig
+from controller.devkit.emulator.__main__ import parse_args
+from controller.devkit.emulator.preparing import WriteOptions
+from controller.devkit.emulator.server import Snapshots
 from tests.emulator.samples import GROUP, WIDGET_CRD, widget
 from tests.fixtures.kube import api_client, make_kubectl
 
@@ -36,7 +36,7 @@ def test_standalone_command_prints_url_and_writes_kubeconfig(tmp_path: Path) -> 
     command = [
         sys.executable,
         "-m",
-        "controller.emulator",
+        "controller.devkit.emulator",
         "--host",
         "127.0.0.1",
         "--port",

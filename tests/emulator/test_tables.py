@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from controller.emulator import EmulatorServer
-from controller.emulator.jsonpath import JsonPathError, compile_path, evaluate
-from controller.emulator.objectmeta import human_duration, rfc3339_age
+from controller.devkit.emulator import EmulatorServer
+from controller.devkit.emulator.jsonpath import JsonPathError, compile_path, evaluate
+from controller.devkit.emulator.objectmeta import human_duration, rfc3339_age
 from tests.emulator.samples import GROUP, widget
 
 TABLE = (

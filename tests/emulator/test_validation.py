@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from controller.emulator import EmulatorServer
-from controller.emulator.schemas import Validator, apply_defaults, prune, validate_object
+from controller.devkit.emulator import EmulatorServer
+from controller.devkit.emulator.schemas import Validator, apply_defaults, prune, validate_object
 from tests.emulator.samples import GROUP, WIDGET_SCHEMA, widget
 
 WIDGETS = f"/apis/{GROUP}/v1/namespaces/default/widgets"

@@ -16,7 +16,7 @@ import requests
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from controller.emulator import EmulatorServer
+from controller.devkit.emulator import EmulatorServer
 from tests.emulator.samples import GROUP, WIDGET_CRD, widget
 from tests.fixtures.kube import api_client
 

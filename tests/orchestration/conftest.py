@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controller.devseed import SampleApp, apply_crds, deployment_manifest, seed_rings
-from controller.kubelet import SimulatedKubelet
+from controller.devkit.kubelet import SimulatedKubelet
+from controller.devkit.seeding import SampleApp, apply_crds, deployment_manifest, seed_rings
 from controller.orchestration.runtime import Planes
 from controller.storage.db import Pool
 from tests.fixtures.kube import api_client, emulator  # noqa: F401  (fixture used below)
@@ -42,7 +42,7 @@ class Cluster:
         return int(self.apps.read_namespaced_deployment(name, namespace).metadata.generation)
 
     def add_app(self, name: str, rings: range = range(5), version: str = "1.0.0") -> None:
-        from controller.devseed import RING_NAMESPACES, configmap_manifest
+        from controller.devkit.seeding import RING_NAMESPACES, configmap_manifest
 
         app = SampleApp(name, version)
         for ring in rings:

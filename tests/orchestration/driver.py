@@ -14,8 +14,8 @@ from controller.api.deploymenttask import EvidenceRef
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.meta import CORRELATION_LABEL
 from controller.api.policy import Policy, load_policy
-from controller.deps import Deps
-from controller.orchestration.stepping import (
+from controller.core.outcome import EventNote, Outcome
+from controller.orchestration.steps import (
     DEPLOY_RING_ACTOR,
     GENERATE_EVIDENCE_ACTOR,
     POLL_RING_ACTOR,
@@ -26,7 +26,7 @@ from controller.orchestration.stepping import (
 from controller.orchestration.transitions import ChangeRequestWrite
 from controller.reconcile.changerequests import reconcile_change_request
 from controller.reconcile.deploymenttasks import reconcile_with
-from controller.reconcile.outcome import EventNote, Outcome
+from controller.reconcile.deps import Deps
 from controller.settings import ControllerSettings
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import yaml
 
-from controller.devseed import RING_NAMESPACES, SampleApp, configmap_manifest, deployment_manifest
+from controller.devkit.seeding import RING_NAMESPACES, SampleApp, configmap_manifest, deployment_manifest
 from controller.storage.db import connect
 from tests.fixtures.stack import Stack, wait_for
 

@@ -274,7 +274,7 @@ def test_errors_are_classified_once(error: Exception, transient: bool) -> None:
 
 
 def test_assignment_names_are_dns_labels() -> None:
-    from controller.orchestration.assignments import assignment_name
+    from controller.orchestration.assigning import assignment_name
 
     assert assignment_name(TargetRef("kubernetes", "web", 0, "ring-0-lab", "web")) == "ring-0-lab-web"
     long = assignment_name(TargetRef("simulated", "web", 4, address="Dev_" + "x" * 80))

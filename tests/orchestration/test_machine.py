@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from controller.orchestration.stepping import (
+from controller.orchestration.steps import (
     DEPLOY_RING_ACTOR,
     GENERATE_EVIDENCE_ACTOR,
     POLL_RING_ACTOR,

@@ -15,15 +15,15 @@ from controller.api.deploymenttask import EvidenceRef
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.meta import GROUP, VERSION
 from controller.api.policy import load_policy
-from controller.deps import Deps
-from controller.dispatching import Dispatcher
+from controller.messaging.dispatching import Dispatcher
 from controller.orchestration import evidencestore
 from controller.orchestration.observing import KubeWorld, earlier_active_task
 from controller.orchestration.runtime import OrchestrationRuntime, StatusMemo, run_step, worker_loop
-from controller.orchestration.stepping import Dispatch
+from controller.orchestration.steps import Dispatch
 from controller.orchestration.transitions import ChangeRequestWrite
 from controller.reconcile.changerequests import reconcile_change_request
 from controller.reconcile.deploymenttasks import reconcile_deployment_task, status_fields
+from controller.reconcile.deps import Deps
 from controller.settings import ControllerSettings
 from controller.storage import claims
 from controller.storage.db import Pool

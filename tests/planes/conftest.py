@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controller.devseed import seed_rings
-from controller.kubelet import SimulatedKubelet
+from controller.devkit.kubelet import SimulatedKubelet
+from controller.devkit.seeding import seed_rings
 from controller.planes.kubernetes import KubernetesPlane
 from controller.planes.simulated import SimulatedPlane
 from controller.storage.db import Pool

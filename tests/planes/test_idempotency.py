@@ -12,9 +12,9 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.planes import idempotency
 from controller.planes.base import ActionResult, PlaneError, TargetRef
+from controller.planes.catalog import UnknownPlaneError, build_plane
 from controller.planes.idempotency import KeyedRunner, claim_key, correlation_of
 from controller.planes.kubeapi import classify
-from controller.planes.registry import UnknownPlaneError, build_plane
 from controller.planes.simulated import SimulatedPlane
 from controller.storage import claims
 from controller.storage.db import Pool

@@ -11,8 +11,8 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from controller.devseed import REGISTRY, SampleApp, config_hash, configmap_manifest, deployment_manifest
-from controller.kubelet import FAIL, FAIL_UNTIL_RESTART, FAIL_VERSION
+from controller.devkit.kubelet import FAIL, FAIL_UNTIL_RESTART, FAIL_VERSION
+from controller.devkit.seeding import REGISTRY, SampleApp, config_hash, configmap_manifest, deployment_manifest
 from controller.planes import recording
 from controller.planes.base import Observation, PlaneError, TargetRef
 from controller.planes.kubernetes import app_selector

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from kubernetes import client
 
-from controller.devseed import SampleApp, deployment_manifest
+from controller.devkit.seeding import SampleApp, deployment_manifest
 from controller.planes import recording
 from controller.planes.base import PlaneError, TargetRef
 from controller.planes.kubeapi import KubeError

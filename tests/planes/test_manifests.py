@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.devseed import SampleApp, config_hash, deployment_manifest
+from controller.devkit.seeding import SampleApp, config_hash, deployment_manifest
 from controller.planes import manifests as m
 from controller.planes.base import TargetRef
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from controller.devseed import RING_NAMESPACES, SampleApp, config_hash, configmap_manifest, deployment_manifest
+from controller.devkit.seeding import RING_NAMESPACES, SampleApp, config_hash, configmap_manifest, deployment_manifest
 from controller.planes.base import TargetRef
 from controller.planes.kubernetes import KubernetesPlane
 from controller.storage.db import connect, open_pool

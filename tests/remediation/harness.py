@@ -1,7 +1,7 @@
 """A Remediation controller on fakes: the real reconcile, a fake API server, plane, ledger and worker.
 
 `Harness.reconcile` runs `controller.reconcile.remediations.reconcile_remediation` and applies the
-Outcome to the stored body as `controller.handlers` would; `Harness.work` plays the worker.
+Outcome to the stored body as `controller.operator.handlers` would; `Harness.work` plays the worker.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from controller.api.assignment import Assignment
 from controller.api.kinds import REMEDIATION
 from controller.api.policy import Policy, load_policy
 from controller.api.remediation import FixAction
-from controller.deps import Deps
+from controller.core.outcome import Outcome
 from controller.planes.base import PlaneError
-from controller.reconcile.outcome import Outcome
+from controller.reconcile.deps import Deps
 from controller.reconcile.remediations import reconcile_remediation
 from controller.remediation.acting import call_plane
 from controller.remediation.classifying import target_of

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controller.devseed import apply_crds
-from controller.errors import Unavailable
+from controller.core.errors import Unavailable
+from controller.devkit.seeding import apply_crds
 from controller.remediation.cluster import KubeCluster, ObjectRef, tasks_in_flight
 from tests.fixtures.kube import api_client
 from tests.remediation.fakes import NOW, spec

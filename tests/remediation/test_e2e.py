@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from controller.devseed import RING_NAMESPACES
-from controller.kubelet import FAIL_UNTIL_RESTART
+from controller.devkit.kubelet import FAIL_UNTIL_RESTART
+from controller.devkit.seeding import RING_NAMESPACES
 from tests.fixtures.stack import Stack, wait_for
 from tests.remediation.e2e_support import (
     FREEZE,

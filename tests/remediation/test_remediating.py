@@ -9,7 +9,7 @@ import pytest
 from controller.api.assignment import DriftType
 from controller.api.kinds import REMEDIATION
 from controller.api.policy import ChangeWindow
-from controller.errors import Unavailable
+from controller.core.errors import Unavailable
 from controller.planes.base import PlaneError
 from controller.reconcile.remediations import reconcile_remediation
 from controller.remediation.backoff import AttemptOutcome

@@ -11,11 +11,11 @@ from dramatiq.brokers.stub import StubBroker
 
 from controller.api.kinds import ASSIGNMENT
 from controller.api.policy import load_policy
-from controller.deps import Deps
-from controller.dispatching import Dispatcher
+from controller.messaging.dispatching import Dispatcher
 from controller.planes.kubernetes import KubernetesPlane
 from controller.reconcile.assignments import reconcile_assignment
-from controller.reconcile.registry import reconciler_for
+from controller.reconcile.deps import Deps
+from controller.reconcile.reconcilers import reconciler_for
 from controller.remediation.runtime import PlaneSet, dispatch_with, start_remediation, stop_remediation
 from controller.remediation.stepping import ACT_ACTOR, ActRequest
 from controller.settings import ControllerSettings

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from controller.api.policy import load_policy
-from controller.errors import Unavailable
+from controller.core.errors import Unavailable
 from controller.planes.base import PlaneError
 from controller.remediation.ledger import RecordInfo
 from controller.remediation.sweeping import DriftSweeper, relist_seconds, tick_seconds

@@ -6,7 +6,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from controller.embedded import free_port
+from controller.devkit.embedded import free_port
 from controller.storage.cache import ping, ping_sync, redis_client, redis_client_sync, validate_redis_url
 from controller.storage.db import aconnect, connect, open_pool, validate_database_url, with_database
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import redis
 
-from controller.embedded import EmbeddedError, EmbeddedServices, postgres_bin_dir, redis_server_path
+from controller.devkit.embedded import EmbeddedError, EmbeddedServices, postgres_bin_dir, redis_server_path
 from tests.fixtures.services import scratch_root
 
 ROOT = Path(__file__).parents[2]
@@ -106,7 +106,7 @@ def test_start_stop_restart_keeps_data_and_leaves_no_process(data_dir: Path) -> 
 
 
 def test_given_ports_are_used(data_dir: Path) -> None:
-    from controller.embedded import free_port
+    from controller.devkit.embedded import free_port
 
     pg_port, redis_port = free_port(), free_port()
     with EmbeddedServices(data_dir, postgres_port=pg_port, redis_port=redis_port, durable=False) as services:
@@ -146,7 +146,7 @@ def test_stale_pid_files_do_not_block_a_start(data_dir: Path) -> None:
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from controller.embedded import EmbeddedServices
+    from controller.devkit.embedded import EmbeddedServices
     services = EmbeddedServices(sys.argv[1], die_with_parent=sys.argv[2] == "1").start()
     print(services.postgres.process.pid, services.redis.process.pid, services.database_url, flush=True)
     time.sleep(600)
@@ -189,7 +189,7 @@ def test_servers_a_crashed_owner_left_running_are_replaced(data_dir: Path) -> No
 
 
 def test_a_missing_wheel_is_named() -> None:
-    from controller.embedded import package_dir
+    from controller.devkit.embedded import package_dir
 
     with pytest.raises(EmbeddedError, match=r"Package 'no_such_wheel' is not installed"):
         package_dir("no_such_wheel")

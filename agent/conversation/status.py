@@ -1,0 +1,115 @@
+"""The Conversation status a worker writes: pure functions from the object as read to a status patch.
+
+The worker owns `answered`, `lastAnsweredId`, `reply`, `pending`, `resources`, `usage` and the turn
+conditions `Ready`, `Replying` and `Failed`; conditions it does not own (the controller's
+`InvalidSpec` and `MessageConflict`) are kept as they are. Each function returns None when there
+is nothing to write (for example when another worker already answered that message).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agent.conversation.engine import TurnResult
+from controller.api.conversation import (
+    FAILED,
+    MAX_REPLY_CHARS,
+    READY,
+    REPLYING,
+    Conversation,
+    ResourceRef,
+)
+from controller.api.meta import Condition, ConditionStatus
+
+INVALID_SPEC = "InvalidSpec"
+MAX_RESOURCES = 200
+
+
+def condition(type_: str, status: bool, reason: str, message: str, generation: int, now: datetime) -> Condition:
+    return Condition(
+        type=type_, status=ConditionStatus.TRUE if status else ConditionStatus.FALSE, reason=reason,
+        message=message[:2048], observed_generation=generation, last_transition_time=now,
+    )
+
+
+def set_conditions(current: list[Condition], *new: Condition) -> list[dict[str, Any]]:
+    """`current` with each of `new` replacing its type (keeping lastTransitionTime when status is unchanged)."""
+    out = list(current)
+    for cond in new:
+        old = next((c for c in out if c.type == cond.type), None)
+        if old is not None and old.status == cond.status:
+            cond = cond.model_copy(update={"last_transition_time": old.last_transition_time})
+        out = [c for c in out if c.type != cond.type] + [cond]
+    return [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in out]
+
+
+def invalid(conversation: Conversation) -> bool:
+    return any(c.type == INVALID_SPEC and c.status is ConditionStatus.TRUE for c in conversation.status.conditions)
+
+
+def replying_status(conversation: Conversation, message_id: str, now: datetime) -> dict[str, Any] | None:
+    """Replying=True while a message is being answered."""
+    generation = conversation.metadata.generation
+    return {"conditions": set_conditions(
+        conversation.status.conditions,
+        condition(REPLYING, True, "Thinking", f"Answering message {message_id}", generation, now),
+    )}
+
+
+def delayed_status(
+    conversation: Conversation, message_id: str, reason: str, reply: str, now: datetime
+) -> dict[str, Any] | None:
+    """The user is told the answer is delayed; Replying stays True with the provider's reason."""
+    generation = conversation.metadata.generation
+    return {
+        "reply": reply,
+        "conditions": set_conditions(
+            conversation.status.conditions,
+            condition(REPLYING, True, reason, f"Message {message_id} is delayed: {reply}", generation, now),
+        ),
+    }
+
+
+def _resources(existing: list[ResourceRef], new: tuple[ResourceRef, ...]) -> list[dict[str, Any]]:
+    merged = list(existing)
+    for ref in new:
+        if ref not in merged:
+            merged.append(ref)
+    return [r.to_wire() for r in merged[-MAX_RESOURCES:]]
+
+
+def answered_status(
+    conversation: Conversation, index: int, message_id: str, result: TurnResult, correlation_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """The answer to message `index`: counters, reply, pending proposal, resources, usage and conditions."""
+    status = conversation.status
+    if status.answered != index:
+        return None
+    generation = conversation.metadata.generation
+    remaining = len(conversation.spec.messages) - index - 1
+    usage = status.usage
+    replying = (
+        condition(REPLYING, True, "Queued", f"{remaining} more message(s) to answer", generation, now)
+        if remaining > 0 else condition(REPLYING, False, "Answered", f"Answered message {message_id}", generation, now)
+    )
+    if result.failure is not None:
+        reason = result.failure.reason
+        failed = condition(FAILED, True, reason, f"Message {message_id}: {result.failure}", generation, now)
+        ready = condition(READY, False, reason, f"The last turn failed: {result.failure}", generation, now)
+    else:
+        failed = condition(FAILED, False, "Answered", f"Message {message_id} was answered", generation, now)
+        ready = condition(READY, True, "Answered", f"Answered message {message_id}", generation, now)
+    return {
+        "answered": index + 1,
+        "lastAnsweredId": message_id,
+        "reply": result.reply[:MAX_REPLY_CHARS],
+        "pending": result.pending.to_wire() if result.pending else None,
+        "resources": _resources(status.resources, result.resources),
+        "usage": {
+            "inputTokens": (usage.input_tokens if usage else 0) + result.usage.input_tokens,
+            "outputTokens": (usage.output_tokens if usage else 0) + result.usage.output_tokens,
+        },
+        "correlationId": correlation_id,
+        "conditions": set_conditions(status.conditions, replying, failed, ready),
+    }

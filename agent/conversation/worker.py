@@ -1,0 +1,213 @@
+"""Answering a Conversation's turns in order, exactly once, whichever worker gets the message.
+
+`TurnWorker.handle` is what the `answer_turn` actor runs. It takes the conversation's lock (a
+PostgreSQL advisory lock held by a transaction, so a killed worker releases it), answers every due
+unanswered message in `spec.messages` in order, and writes each answer to the Conversation's status
+with an optimistic-concurrency patch. If another worker holds the lock it returns at once: the
+holder re-reads the object after releasing, so nothing appended meanwhile is missed. A provider
+outage delays the turn (attempts and next try in `chat_turns`, a delayed re-enqueue, and a reply
+saying so); after `turn_max_attempts` the turn is answered as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from kubernetes import client
+
+from agent.chat.models import TurnState
+from agent.chat.turnlog import TurnLog, due
+from agent.conversation.engine import Engine, TurnRequest
+from agent.conversation.status import answered_status, delayed_status, invalid, replying_status
+from agent.errors import Unavailable
+from controller.api.client import ApiException
+from controller.api.conversation import (
+    MAX_REPLY_CHARS,
+    REPLYING,
+    ChatMessage,
+    Conversation,
+)
+from controller.api.meta import GROUP, VERSION, ConditionStatus
+from controller.storage.db import Pool
+
+logger = logging.getLogger(__name__)
+
+PLURAL = "conversations"
+#: Schedules a delayed try of a turn: (namespace, name, uid, message_id, correlation_id, delay_ms, attempt).
+RetryScheduler = Callable[[str, str, str, str, str, int, int], None]
+
+
+def lock_key(uid: str) -> int:
+    """A 64-bit advisory-lock key for a conversation."""
+    return int.from_bytes(hashlib.sha256(f"chat:{uid}".encode()).digest()[:8], "big", signed=True)
+
+
+@asynccontextmanager
+async def conversation_lock(pool: Pool, uid: str) -> AsyncIterator[bool]:
+    """Hold the conversation's lock for the block if nobody else does; yields whether it is held."""
+    async with pool.connection() as conn, conn.transaction():
+        row = await (await conn.execute("SELECT pg_try_advisory_xact_lock(%s) AS held", (lock_key(uid),))).fetchone()
+        yield bool(row and row["held"])
+
+
+class TurnWorker:
+    """Answers conversations (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        turnlog: TurnLog,
+        pool: Pool,
+        api_client: client.ApiClient,
+        schedule_retry: RetryScheduler,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.engine = engine
+        self.turnlog = turnlog
+        self.pool = pool
+        self.api = client.CustomObjectsApi(api_client)
+        self.schedule_retry = schedule_retry
+        self.clock = clock
+        self.settings = engine.settings
+
+    async def read(self, namespace: str, name: str) -> Conversation | None:
+        try:
+            raw = await asyncio.to_thread(
+                self.api.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return Conversation.from_body(raw)
+
+    async def patch_status(
+        self, conversation: Conversation, build: Callable[[Conversation], dict[str, Any] | None]
+    ) -> Conversation | None:
+        """Patch status with `build(current)` under a resourceVersion precondition; re-read and retry on 409."""
+        namespace, name = conversation.metadata.namespace or "default", conversation.metadata.name
+        current: Conversation | None = conversation
+        for _ in range(8):
+            assert current is not None
+            status = build(current)
+            if status is None:
+                return current
+            body = {"metadata": {"resourceVersion": current.metadata.resource_version}, "status": status}
+            try:
+                raw = await asyncio.to_thread(
+                    self.api.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, PLURAL, name, body
+                )
+                return Conversation.from_body(raw)
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                if error.status != 409:
+                    raise
+            current = await self.read(namespace, name)
+            if current is None:
+                return None
+        raise RuntimeError(f"Conversation {namespace}/{name} kept changing; status not written")
+
+    async def handle(self, namespace: str, name: str, uid: str, correlation_id: str) -> None:
+        """Answer everything due in the conversation, in order; return early if another worker is on it."""
+        while True:
+            async with conversation_lock(self.pool, uid) as held:
+                if not held:
+                    logger.debug("Conversation %s/%s is being answered elsewhere", namespace, name)
+                    return
+                await self._drain(namespace, name, uid, correlation_id)
+            conversation = await self.read(namespace, name)
+            if conversation is None or not await self._due(conversation, uid):
+                return
+
+    async def _due(self, conversation: Conversation, uid: str) -> bool:
+        index = conversation.status.answered
+        if conversation.metadata.uid != uid or invalid(conversation) or index >= len(conversation.spec.messages):
+            return False
+        turn = await self.turnlog.get_turn(uid, conversation.spec.messages[index].id)
+        return due(turn, self.clock())
+
+    async def _drain(self, namespace: str, name: str, uid: str, correlation_id: str) -> None:
+        while True:
+            conversation = await self.read(namespace, name)
+            if conversation is None or not await self._due(conversation, uid):
+                return
+            if not await self._answer(conversation, uid, correlation_id):
+                return
+
+    async def _answer(self, conversation: Conversation, uid: str, fallback_correlation: str) -> bool:
+        """Answer the next message; False when the turn was delayed (stop draining)."""
+        index = conversation.status.answered
+        message: ChatMessage = conversation.spec.messages[index]
+        correlation_id = conversation.correlation_id or conversation.spec.correlation_id or fallback_correlation
+        previous = await self.turnlog.get_turn(uid, message.id)
+        attempt = (previous.attempts if previous else 0) + 1
+        request = TurnRequest(
+            conversation_uid=uid, namespace=conversation.metadata.namespace or "default",
+            name=conversation.metadata.name, user=conversation.spec.user, correlation_id=correlation_id,
+            message_id=message.id, text=message.text, pending=conversation.status.pending, llm=conversation.spec.llm,
+        )
+        await self.engine.ensure_conversation(request)
+        await self.turnlog.save_turn(TurnState(
+            conversation_id=uid, message_id=message.id, state="running", attempts=attempt,
+            correlation_id=correlation_id,
+        ))
+        if not conversation.status.conditions or not any(
+            c.type == REPLYING and c.status is ConditionStatus.TRUE for c in conversation.status.conditions
+        ):
+            updated = await self.patch_status(conversation, lambda c: replying_status(c, message.id, self.clock()))
+            if updated is None:
+                return False
+            conversation = updated
+        logger.info("Answering message %r of Conversation %s/%s (attempt %d, correlation %s)",
+                    message.id, request.namespace, request.name, attempt, correlation_id)
+        try:
+            if previous is not None and previous.state == "running" and attempt > self.settings.turn_max_attempts:
+                result = await self.engine.give_up_crashed(request, previous.attempts)
+            else:
+                result = await self.engine.run_turn(request)
+        except Unavailable as error:
+            if attempt < self.settings.turn_max_attempts:
+                await self._delay(conversation, request, error, attempt)
+                return False
+            result = await self.engine.give_up(request, error, attempt)
+        await self.turnlog.save_turn(TurnState(
+            conversation_id=uid, message_id=message.id, state="failed" if result.failure else "answered",
+            attempts=attempt, correlation_id=correlation_id,
+            error_reason=result.failure.reason if result.failure else None,
+            error_message=str(result.failure) if result.failure else None,
+        ))
+        await self.patch_status(conversation, lambda c: answered_status(c, index, message.id, result, correlation_id,
+                                                                        self.clock()))
+        logger.info("Answered message %r of Conversation %s/%s (correlation %s)",
+                    message.id, request.namespace, request.name, correlation_id)
+        return True
+
+    async def _delay(self, conversation: Conversation, request: TurnRequest, error: Unavailable, attempt: int) -> None:
+        delay_ms = self.settings.backoff_ms(attempt)
+        if error.retry_after_seconds is not None:
+            delay_ms = min(self.settings.turn_max_backoff_ms, max(delay_ms, int(error.retry_after_seconds * 1000)))
+        next_at = self.clock() + timedelta(milliseconds=delay_ms)
+        await self.turnlog.save_turn(TurnState(
+            conversation_id=request.conversation_uid, message_id=request.message_id, state="delayed",
+            attempts=attempt, next_attempt_at=next_at, error_reason=error.reason, error_message=str(error),
+            correlation_id=request.correlation_id,
+        ))
+        reply = (
+            f"I am delayed: {error}. I will try again in {max(1, round(delay_ms / 1000))} s "
+            f"(attempt {attempt} of {self.settings.turn_max_attempts})."
+        )[:MAX_REPLY_CHARS]
+        await self.patch_status(conversation, lambda c: delayed_status(c, request.message_id, error.reason, reply,
+                                                                       self.clock()))
+        self.schedule_retry(request.namespace, request.name, request.conversation_uid, request.message_id,
+                            request.correlation_id, delay_ms, attempt)
+        logger.warning("Delayed message %r of Conversation %s/%s by %d ms: %s (correlation %s)", request.message_id,
+                       request.namespace, request.name, delay_ms, error.reason, request.correlation_id)
+

@@ -1,0 +1,63 @@
+"""Run the Kubernetes API emulator standalone.
+
+`python -m controller.devkit.emulator --host 127.0.0.1 --port 0 --kubeconfig PATH [--state PATH]` serves until
+SIGINT/SIGTERM, prints the URL on stdout, and writes a kubeconfig pointing at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from .server import EmulatorServer
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m controller.devkit.emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument("--kubeconfig", help="write a kubeconfig for the emulator to this path")
+    parser.add_argument("--user", default="ringpilot-dev", help="user (and bearer token) in the kubeconfig")
+    parser.add_argument("--state", help="JSON snapshot file to load at start and save while running")
+    parser.add_argument("--bookmark-interval-seconds", type=float, default=60.0)
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> None:
+    """Serve until `stop` is set or SIGINT/SIGTERM arrives; the final snapshot is written on the way out."""
+    server = EmulatorServer(args.host, args.port, state_path=args.state, access_log=args.verbose,
+                            bookmark_interval_seconds=args.bookmark_interval_seconds)
+    await server.start()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        if args.kubeconfig:
+            server.write_kubeconfig(args.kubeconfig, user=args.user)
+        print(server.url, flush=True)
+        await stop.wait()
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Running one slow step across reconciles: dispatch, wait for the report, retry, replace a silent worker.
+
+Pure over `Transitions` and `Facts`. `run_actor_step` is called on every reconcile while a step is
+not finished; it returns `done` (with the worker's report) once, `failed` when the step cannot
+succeed, else `waiting` after asking to be woken. The step's attempts, key and retry time live in
+`status.steps`, so a restarted controller picks up exactly where the last one stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from controller.api.deploymenttask import Step, StepName, StepState
+from controller.orchestration.facts import Facts, TaskView
+from controller.orchestration.steps import (
+    MAX_ATTEMPTS,
+    REPORT_WAIT_SECONDS,
+    Dispatch,
+    StepReport,
+    backoff_seconds,
+    lease_seconds,
+    step_base,
+    step_key,
+)
+from controller.orchestration.transitions import Transitions
+
+
+@dataclass(frozen=True)
+class StepRun:
+    state: Literal["done", "waiting", "failed"]
+    report: StepReport | None = None
+    message: str = ""
+
+
+def label(name: StepName, ring: int | None) -> str:
+    return f"{name.value} of ring {ring}" if ring is not None else name.value
+
+
+def dispatch(t: Transitions, task: TaskView, step: Step, actor: str, kwargs: dict[str, Any]) -> None:
+    """Enqueue the step's current attempt (its key is already in `step.key`)."""
+    assert step.key is not None
+    base = step_base(task.correlation_id, task.uid, step.name, step.ring)
+    t.dispatches.append(
+        Dispatch(
+            actor,
+            step.key,
+            {
+                "namespace": task.namespace,
+                "name": task.name,
+                "uid": task.uid,
+                "key": step.key,
+                "step_key": base,
+                "ring": step.ring,
+                **kwargs,
+            },
+        )
+    )
+
+
+def start_attempt(
+    t: Transitions, task: TaskView, step: Step, actor: str, kwargs: dict[str, Any], tag: str, lease: float
+) -> Step:
+    attempt = step.attempts + 1
+    key = step_key(task.correlation_id, task.uid, step.name, step.ring, attempt, tag)
+    step = t.put_step(
+        step.model_copy(
+            update={
+                "state": StepState.RUNNING,
+                "attempts": attempt,
+                "key": key,
+                "started_at": step.started_at or t.now,
+                "finished_at": None,
+                "next_attempt_at": t.now + timedelta(seconds=lease),
+                "message": f"Attempt {attempt} enqueued",
+            }
+        )
+    )
+    dispatch(t, task, step, actor, kwargs)
+    t.wake_in(REPORT_WAIT_SECONDS)
+    return step
+
+
+def run_actor_step(
+    t: Transitions,
+    task: TaskView,
+    facts: Facts,
+    name: StepName,
+    ring: int | None,
+    actor: str,
+    kwargs: dict[str, Any],
+    tag: str = "",
+) -> StepRun:
+    """Advance one slow step by what the facts say (see the module docstring)."""
+    step = t.step(name, ring)
+    what = label(name, ring)
+    lease = lease_seconds(task.spec.monitor.poll_interval_seconds)
+    if step.state is StepState.SUCCEEDED:
+        return StepRun("done")
+    if step.state is StepState.FAILED:
+        return StepRun("failed", message=step.message or f"{what} failed")
+    if step.state is StepState.RUNNING and step.key:
+        claim = facts.claims.get(step.key)
+        report = claim.report() if claim is not None else None
+        if report is not None:
+            return _reported(t, step, report, what)
+        if step.next_attempt_at is not None and t.now >= step.next_attempt_at:
+            if claim is None:
+                # Never picked up (a lost message): enqueue the same key again; a duplicate is harmless.
+                step = t.put_step(
+                    step.model_copy(update={"next_attempt_at": t.now + timedelta(seconds=lease)})
+                )
+                dispatch(t, task, step, actor, kwargs)
+            elif step.attempts >= MAX_ATTEMPTS:
+                message = f"{what}: attempt {step.attempts} went silent and no attempts are left"
+                t.close_step(step, StepState.FAILED, message)
+                t.note("StepFailed", message, step=name.value, ring=ring, key=step.key)
+                return StepRun("failed", message=message)
+            else:
+                t.note(
+                    "StepAbandoned",
+                    f"{what}: the worker of attempt {step.attempts} went silent for {lease:.0f}s; "
+                    f"starting attempt {step.attempts + 1}",
+                    step=name.value,
+                    ring=ring,
+                    key=step.key,
+                )
+                start_attempt(t, task, step, actor, kwargs, tag, lease)
+                return StepRun("waiting")
+        t.wake_for_report(step, lease)
+        return StepRun("waiting")
+    if step.next_attempt_at is not None and t.now < step.next_attempt_at:
+        t.wake(step.next_attempt_at)
+        return StepRun("waiting")
+    step = start_attempt(t, task, step, actor, kwargs, tag, lease)
+    t.note(
+        "StepStarted", f"{what}: attempt {step.attempts} started", step=name.value, ring=ring, key=step.key
+    )
+    return StepRun("waiting")
+
+
+def _reported(t: Transitions, step: Step, report: StepReport, what: str) -> StepRun:
+    if report.ok:
+        t.close_step(step, StepState.SUCCEEDED, f"Attempt {step.attempts} succeeded")
+        return StepRun("done", report)
+    if report.transient and step.attempts < MAX_ATTEMPTS:
+        delay = backoff_seconds(step.attempts)
+        message = f"Attempt {step.attempts} failed: {report.error}; retrying in {delay:.0f}s"
+        t.put_step(
+            step.model_copy(
+                update={
+                    "state": StepState.PENDING,
+                    "next_attempt_at": t.now + timedelta(seconds=delay),
+                    "message": message[:2048],
+                }
+            )
+        )
+        t.note("StepRetrying", f"{what}: {message}", step=step.name.value, ring=step.ring, key=step.key)
+        t.wake_in(delay)
+        return StepRun("waiting")
+    kind = "transient, no attempts left" if report.transient else "permanent"
+    message = f"{what} failed ({kind}) on attempt {step.attempts}: {report.error}"
+    t.close_step(step, StepState.FAILED, message)
+    t.note("StepFailed", message, step=step.name.value, ring=step.ring, key=step.key)
+    return StepRun("failed", report, message)
