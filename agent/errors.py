@@ -49,6 +49,5 @@ class PermissionDenied(ToolError):
         self.role = role
         have = ", ".join(held) or "nothing"
         super().__init__(
-            f"Permission denied: {tool} needs the `{permission}` permission, "
-            f"and your role `{role}` has only: {have}."
+            f"Permission denied: {tool} needs the `{permission}` permission, and your role `{role}` has only: {have}."
         )

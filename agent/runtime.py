@@ -41,16 +41,24 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def schedule_retry(namespace: str, name: str, uid: str, message_id: str, correlation_id: str, delay_ms: int,
-                   attempt: int) -> None:
+def schedule_retry(
+    namespace: str, name: str, uid: str, message_id: str, correlation_id: str, delay_ms: int, attempt: int
+) -> None:
     """Enqueue a later try of a turn on the global broker (the worker's), keyed by its attempt."""
     from dramatiq.broker import get_broker
 
     key = f"turn/{uid}/{message_id}/retry-{attempt}"
     message: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=TURN_QUEUE, actor_name=TURN_ACTOR, args=(),
-        kwargs={"namespace": namespace, "name": name, "uid": uid, "message_id": message_id,
-                "correlation_id": correlation_id},
+        queue_name=TURN_QUEUE,
+        actor_name=TURN_ACTOR,
+        args=(),
+        kwargs={
+            "namespace": namespace,
+            "name": name,
+            "uid": uid,
+            "message_id": message_id,
+            "correlation_id": correlation_id,
+        },
         options={"correlation_id": correlation_id, "idempotency_key": key},
     )
     get_broker().enqueue(message, delay=delay_ms)
@@ -85,22 +93,43 @@ class AgentRuntime:
         self.pool = await open_pool(s.database_url, max_size=s.pool_max_size, name="agent")
         self.redis = redis_client(s.redis_url) if s.redis_url else None
         self.service_client = client.ApiClient(self.configuration)
-        breakers = BreakerBoard(self.redis, fail_max=s.breaker_fail_max, reset_seconds=s.breaker_reset_seconds) \
-            if self.redis is not None else None
+        breakers = (
+            BreakerBoard(self.redis, fail_max=s.breaker_fail_max, reset_seconds=s.breaker_reset_seconds)
+            if self.redis is not None
+            else None
+        )
         self.providers = ProviderFactory(s)
         services = ToolServices(
-            policy=policy, kube_for=self.kube_for, pool=self.pool, redis=self.redis, breakers=breakers,
+            policy=policy,
+            kube_for=self.kube_for,
+            pool=self.pool,
+            redis=self.redis,
+            breakers=breakers,
             probes=build_probes(s, self.pool, self.redis, self.service_client, breakers),
             known_apps=KnownApps(self.service_client),
         )
-        chat = ChatStateManager(self.pool, self.redis, policy, ttl_seconds=s.context_ttl_seconds,
-                                window=s.context_messages)
+        chat = ChatStateManager(
+            self.pool, self.redis, policy, ttl_seconds=s.context_ttl_seconds, window=s.context_messages
+        )
         turnlog = TurnLog(self.pool, chat)
-        engine = Engine(chat=chat, turnlog=turnlog, registry=ToolRegistry(), providers=self.providers,
-                        services=services, settings=s, breakers=breakers)
+        engine = Engine(
+            chat=chat,
+            turnlog=turnlog,
+            registry=ToolRegistry(),
+            providers=self.providers,
+            services=services,
+            settings=s,
+            breakers=breakers,
+        )
         logger.info("Conversation engine ready (provider %s)", s.default_provider().value)
-        return TurnWorker(engine=engine, turnlog=turnlog, pool=self.pool, api_client=self.service_client,
-                          schedule_retry=schedule_retry, clock=lambda: datetime.now(UTC))
+        return TurnWorker(
+            engine=engine,
+            turnlog=turnlog,
+            pool=self.pool,
+            api_client=self.service_client,
+            schedule_retry=schedule_retry,
+            clock=lambda: datetime.now(UTC),
+        )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout_seconds: float | None = None) -> T:
         """Run `coro` on the runtime's loop and wait for it (cancelled if the waiting thread is interrupted)."""

@@ -30,13 +30,23 @@ CRD: dict[str, Any] = {
         "group": GROUP,
         "names": {"kind": "Item", "plural": "items", "singular": "item", "listKind": "ItemList"},
         "scope": "Namespaced",
-        "versions": [{
-            "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                "spec": {"type": "object", "properties": {"n": {"type": "integer"}}},
-                "status": {"type": "object", "properties": {"done": {"type": "boolean"}}},
-            }}},
-        }],
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {"type": "object", "properties": {"n": {"type": "integer"}}},
+                            "status": {"type": "object", "properties": {"done": {"type": "boolean"}}},
+                        },
+                    }
+                },
+            }
+        ],
     },
 }
 
@@ -45,9 +55,19 @@ def start_emulator(group: ProcessGroup, workdir: Path) -> client.ApiClient:
     kubeconfig = workdir / "kubeconfig"
     emulator = group.spawn(
         "emulator",
-        [sys.executable, "-m", "controller.devkit.emulator", "--host", "127.0.0.1", "--port", "0",
-         "--kubeconfig", str(kubeconfig)],
-        dict(os.environ), workdir / "emulator.log",
+        [
+            sys.executable,
+            "-m",
+            "controller.devkit.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        dict(os.environ),
+        workdir / "emulator.log",
     )
     wait_for_file(kubeconfig, 30, emulator)
     return config.new_client_from_config(config_file=str(kubeconfig))
@@ -65,14 +85,18 @@ def kopf_objects_per_second(count: int = 300) -> float:
             group.spawn(
                 "kopf",
                 [sys.executable, "-m", "kopf", "run", "-A", "--standalone", "--quiet", str(HERE / "bare_operator.py")],
-                env, workdir / "kopf.log",
+                env,
+                workdir / "kopf.log",
             )
             custom = client.CustomObjectsApi(api)
             time.sleep(2.0)  # let the operator start watching
             started = time.monotonic()
             for i in range(count):
                 custom.create_namespaced_custom_object(
-                    GROUP, "v1", "default", "items",
+                    GROUP,
+                    "v1",
+                    "default",
+                    "items",
                     {"apiVersion": f"{GROUP}/v1", "kind": "Item", "metadata": {"name": f"i{i}"}, "spec": {"n": i}},
                 )
             while True:
@@ -101,9 +125,21 @@ def dramatiq_messages_per_second(count: int = 5000) -> float:
         env = {**os.environ, "RINGPILOT_REDIS_URL": services.redis_url, "PYTHONPATH": str(HERE)}
         started = time.monotonic()
         worker = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "noop_worker", "--processes", "1", "--threads", "4",
-             "--queues", "bench"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "noop_worker",
+                "--processes",
+                "1",
+                "--threads",
+                "4",
+                "--queues",
+                "bench",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             key = f"{broker.namespace}:bench.msgs"

@@ -53,8 +53,9 @@ class Replies:
 
     def _run(self) -> None:
         while not self.stopping:
-            stream = watch.Watch().stream(self.custom.list_namespaced_custom_object, GROUP, VERSION, "default",
-                                          PLURAL, timeout_seconds=30)
+            stream = watch.Watch().stream(
+                self.custom.list_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, timeout_seconds=30
+            )
             for event in stream:
                 obj = event["object"]
                 with self.cond:
@@ -74,18 +75,27 @@ class Replies:
 
 
 def create(custom: client.CustomObjectsApi, name: str) -> None:
-    custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Conversation", "metadata": {"name": name},
-        "spec": {"user": "dev-viewer", "messages": []},
-    })
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Conversation",
+            "metadata": {"name": name},
+            "spec": {"user": "dev-viewer", "messages": []},
+        },
+    )
 
 
 def converse(custom: client.CustomObjectsApi, replies: Replies, name: str, turns: int, out: list[float]) -> None:
     for n in range(1, turns + 1):
         patch = [{"op": "add", "path": "/spec/messages/-", "value": {"id": f"m{n}", "text": QUESTION}}]
         started = time.perf_counter()
-        custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, name, patch,
-                                              _content_type="application/json-patch+json")
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, name, patch, _content_type="application/json-patch+json"
+        )
         out.append((replies.wait(name, n) - started) * 1000)
 
 
@@ -96,8 +106,10 @@ def turn_latency(api: client.ApiClient, replies: Replies, conversations: int, tu
         create(custom, name)
     time.sleep(0.5)
     results: list[list[float]] = [[] for _ in names]
-    threads = [threading.Thread(target=converse, args=(custom, replies, name, turns, results[i]))
-               for i, name in enumerate(names)]
+    threads = [
+        threading.Thread(target=converse, args=(custom, replies, name, turns, results[i]))
+        for i, name in enumerate(names)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -175,10 +187,17 @@ def main() -> None:
                 api = start_emulator(group, workdir)
                 apply_crds(api)
                 seed_rings(api)
-                env = {**os.environ, "KUBECONFIG": str(workdir / "kubeconfig"),
-                       "RINGPILOT_DATABASE_URL": services.database_url, "RINGPILOT_REDIS_URL": services.redis_url,
-                       "RINGPILOT_LIVENESS_PORT": "0", "RINGPILOT_THREADS": "8", "RINGPILOT_LOG_LEVEL": "WARNING",
-                       "RINGPILOT_RESYNC_INTERVAL_SECONDS": "60", "RINGPILOT_POLL_INTERVAL_MS": str(POLL_MS)}
+                env = {
+                    **os.environ,
+                    "KUBECONFIG": str(workdir / "kubeconfig"),
+                    "RINGPILOT_DATABASE_URL": services.database_url,
+                    "RINGPILOT_REDIS_URL": services.redis_url,
+                    "RINGPILOT_LIVENESS_PORT": "0",
+                    "RINGPILOT_THREADS": "8",
+                    "RINGPILOT_LOG_LEVEL": "WARNING",
+                    "RINGPILOT_RESYNC_INTERVAL_SECONDS": "60",
+                    "RINGPILOT_POLL_INTERVAL_MS": str(POLL_MS),
+                }
                 ringpilot = [sys.executable, "-m", "controller.cli"]
                 group.spawn("controller", [*ringpilot, "controller"], env, workdir / "controller.log")
                 group.spawn("worker", [*ringpilot, "worker"], env, workdir / "worker.log")
@@ -192,12 +211,16 @@ def main() -> None:
             redis_p50, pg_p50 = asyncio.run(
                 context_latency(services.database_url, services.redis_url, args.messages, args.samples)
             )
-    print(f"Ringpilot chat benchmark ({platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} cores; worker poll timeout {POLL_MS} ms; question: {QUESTION!r})")
+    print(
+        f"Ringpilot chat benchmark ({platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores; worker poll timeout {POLL_MS} ms; question: {QUESTION!r})"
+    )
     rows: list[tuple[str, Any, str]] = []
     if kopf is not None:
-        rows += [("bare Kopf handler on the emulator (objects/s)", kopf, "baseline"),
-                 ("  one bare Kopf reconcile at that rate (ms)", 1000 / kopf, "baseline")]
+        rows += [
+            ("bare Kopf handler on the emulator (objects/s)", kopf, "baseline"),
+            ("  one bare Kopf reconcile at that rate (ms)", 1000 / kopf, "baseline"),
+        ]
     rows += [
         ("turn latency, offline, 1 conversation, p50 (ms)", statistics.median(one), "<= 150"),
         ("turn latency, offline, 1 conversation, p95 (ms)", percentile(one, 0.95), ""),

@@ -32,11 +32,13 @@ from typing import Any, TypeVar
 from baselines import start_emulator
 from kubernetes import client
 
+from controller.api.labels import APP_NAME_LABEL, RING_NAMESPACE_LABEL
 from controller.api.meta import utcnow
 from controller.api.policy import load_policy
 from controller.devkit.embedded import EmbeddedServices
 from controller.devkit.processes import ProcessGroup
-from controller.devkit.seeding import APP_LABEL, RING_LABEL, apply_crds, config_hash
+from controller.devkit.seeding import apply_crds
+from controller.planes.manifests import config_hash
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
 from controller.remediation.runtime import PlaneSet
@@ -76,7 +78,7 @@ def namespace_name(index: int) -> str:
 
 
 def deployment(namespace: str, name: str) -> dict[str, Any]:
-    labels = {APP_LABEL: name}
+    labels = {APP_NAME_LABEL: name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -135,7 +137,7 @@ def populate(api: client.ApiClient, assignments: int, namespaces: int, workers: 
     core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
     for n in range(namespaces):
         ns = namespace_name(n)
-        core.create_namespace({"metadata": {"name": ns, "labels": {RING_LABEL: "0"}}})
+        core.create_namespace({"metadata": {"name": ns, "labels": {RING_NAMESPACE_LABEL: "0"}}})
         core.create_namespaced_config_map(ns, {"metadata": {"name": "shared-config"}, "data": DATA})
 
     def one(i: int) -> None:

@@ -71,9 +71,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # dramatiq reads its consumer poll interval from the environment when it is first imported.
     os.environ["dramatiq_worker_timeout"] = str(settings.poll_interval_ms)  # noqa: SIM112 - dramatiq spells it so
     import dramatiq.cli
+
     argv = [
-        "--processes", str(settings.processes), "--threads", str(settings.threads),
-        "--skip-logging", *actor_modules(),
+        "--processes",
+        str(settings.processes),
+        "--threads",
+        str(settings.threads),
+        "--skip-logging",
+        *actor_modules(),
     ]
     _setup_logging(settings.log_level, settings.log_format)
     code: int | None = dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(argv))

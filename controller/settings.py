@@ -34,9 +34,7 @@ class SettingsError(Exception):
 class CommonSettings(BaseSettings):
     """Settings every Ringpilot process reads."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_ignore_empty=True)
 
     database_url: DatabaseUrl | None = Field(
         None,
@@ -79,9 +77,6 @@ class ControllerSettings(CommonSettings):
     )
     liveness_port: int = Field(
         8081, ge=0, le=65535, description="Port of the /healthz liveness endpoint; 0 turns it off"
-    )
-    finalizer: Literal["ringpilot.dev/finalizer"] = Field(
-        "ringpilot.dev/finalizer", description="Finalizer the operator puts on its objects (fixed)"
     )
 
     @field_validator("namespace", mode="before")

@@ -58,8 +58,13 @@ class StoredMessage(ConversationMessage):
         """The neutral form the providers take."""
         c = self.content
         if self.role == "tool":
-            return LLMMessage(role="tool", text=self.text, tool_call_id=c.get("tool_call_id"),
-                              tool_name=c.get("name"), is_error=bool(c.get("is_error")))
+            return LLMMessage(
+                role="tool",
+                text=self.text,
+                tool_call_id=c.get("tool_call_id"),
+                tool_name=c.get("name"),
+                is_error=bool(c.get("is_error")),
+            )
         calls = [ToolCall.model_validate(call) for call in c.get("tool_calls") or []]
         return LLMMessage(role=self.role, text=self.text, tool_calls=calls, meta=dict(c.get("meta") or {}))
 

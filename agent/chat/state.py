@@ -108,7 +108,12 @@ class ChatStateManager:
         self.window = window
 
     async def create_conversation(
-        self, user_id: str, correlation_id: str, *, conversation_id: str | None = None, namespace: str = "",
+        self,
+        user_id: str,
+        correlation_id: str,
+        *,
+        conversation_id: str | None = None,
+        namespace: str = "",
         name: str = "",
     ) -> ConversationSession:
         """Create a conversation (idempotent for a given id); returns it as stored."""
@@ -133,8 +138,12 @@ class ChatStateManager:
         with `existed=True` (its content is never overwritten).
         """
         params = {
-            "cid": conversation_id, "message_id": message.message_id, "role": message.role,
-            "content": Jsonb(message.content), "correlation_id": message.correlation_id, "turn_id": message.turn_id,
+            "cid": conversation_id,
+            "message_id": message.message_id,
+            "role": message.role,
+            "content": Jsonb(message.content),
+            "correlation_id": message.correlation_id,
+            "turn_id": message.turn_id,
         }
         for attempt in range(5):
             try:
@@ -160,8 +169,16 @@ class ChatStateManager:
             return
         msgs, meta = _keys(conversation_id)
         try:
-            await self.redis.eval(_APPEND, 2, msgs, meta, str(stored.seq), stored.model_dump_json(),
-                                  str(self.window), str(self.ttl_seconds))
+            await self.redis.eval(
+                _APPEND,
+                2,
+                msgs,
+                meta,
+                str(stored.seq),
+                stored.model_dump_json(),
+                str(self.window),
+                str(self.ttl_seconds),
+            )
         except (RedisError, OSError) as error:
             logger.warning("Context cache of conversation %r not updated: %s", conversation_id, type(error).__name__)
 
@@ -213,8 +230,11 @@ class ChatStateManager:
             return None
         data = {_text(k): _text(v) for k, v in fields.items()}
         return {
-            "user_id": data["user_id"], "correlation_id": data["correlation_id"], "last_seq": int(data["last_seq"]),
-            "messages": [json.loads(_text(i)) for i in items], "resources": json.loads(data["resources"]),
+            "user_id": data["user_id"],
+            "correlation_id": data["correlation_id"],
+            "last_seq": int(data["last_seq"]),
+            "messages": [json.loads(_text(i)) for i in items],
+            "resources": json.loads(data["resources"]),
             "errors": json.loads(data["errors"]),
         }
 
@@ -227,11 +247,16 @@ class ChatStateManager:
                 pipe.delete(msgs, meta)
                 if data["messages"]:
                     pipe.rpush(msgs, *(StoredMessage.model_validate(m).model_dump_json() for m in data["messages"]))
-                pipe.hset(meta, mapping={
-                    "last_seq": last_seq, "user_id": data["user_id"], "correlation_id": data["correlation_id"],
-                    "resources": json.dumps(data["resources"], default=str),
-                    "errors": json.dumps(data["errors"], default=str),
-                })
+                pipe.hset(
+                    meta,
+                    mapping={
+                        "last_seq": last_seq,
+                        "user_id": data["user_id"],
+                        "correlation_id": data["correlation_id"],
+                        "resources": json.dumps(data["resources"], default=str),
+                        "errors": json.dumps(data["errors"], default=str),
+                    },
+                )
                 pipe.expire(msgs, self.ttl_seconds)
                 pipe.expire(meta, self.ttl_seconds)
                 await pipe.execute()
@@ -243,19 +268,24 @@ class ChatStateManager:
     ) -> ConversationContext:
         role, permissions = self._access(data["user_id"])
         return ConversationContext(
-            conversation_id=conversation_id, user_id=data["user_id"], correlation_id=data["correlation_id"],
-            role=role, permissions=permissions,
+            conversation_id=conversation_id,
+            user_id=data["user_id"],
+            correlation_id=data["correlation_id"],
+            role=role,
+            permissions=permissions,
             messages=[StoredMessage.model_validate(m) for m in data["messages"]],
             in_flight=[ResourceNote.model_validate(r) for r in data["resources"]],
             recent_errors=[ErrorNote.model_validate(e) for e in data["errors"]],
-            last_seq=last_seq, source=source,
+            last_seq=last_seq,
+            source=source,
         )
 
     async def get_context(self, conversation_id: str) -> ConversationContext:
         """The context of a conversation (see the module docstring for where it comes from)."""
         if self.redis is not None:
-            cached, head = await asyncio.gather(self._cached(conversation_id), self.head(conversation_id),
-                                                return_exceptions=True)
+            cached, head = await asyncio.gather(
+                self._cached(conversation_id), self.head(conversation_id), return_exceptions=True
+            )
             if isinstance(cached, dict):
                 if isinstance(head, psycopg.OperationalError):
                     head = cached["last_seq"]  # PostgreSQL down: nothing newer can have been written either

@@ -81,10 +81,22 @@ class TurnLog:
     ) -> None:
         """Record one tool call (once per call id)."""
         async with self.pool.connection() as conn:
-            await conn.execute(_TOOL_CALL, (
-                conversation_id, call_id, turn_id, tool, Jsonb(arguments), permission, mutating, outcome,
-                Jsonb({"text": text[:4000]}), duration_ms, correlation_id,
-            ))
+            await conn.execute(
+                _TOOL_CALL,
+                (
+                    conversation_id,
+                    call_id,
+                    turn_id,
+                    tool,
+                    Jsonb(arguments),
+                    permission,
+                    mutating,
+                    outcome,
+                    Jsonb({"text": text[:4000]}),
+                    duration_ms,
+                    correlation_id,
+                ),
+            )
 
     async def tool_calls(self, conversation_id: str) -> list[dict[str, object]]:
         async with self.pool.connection() as conn:

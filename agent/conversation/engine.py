@@ -127,27 +127,46 @@ class Engine:
 
     def tool_context(self, req: TurnRequest) -> ToolContext:
         return ToolContext(
-            user=req.user, role=self.policy.role_for(req.user), permissions=self.policy.permissions_for(req.user),
-            correlation_id=req.correlation_id, namespace=req.namespace, conversation=req.name,
-            conversation_uid=req.conversation_uid, services=self.services,
+            user=req.user,
+            role=self.policy.role_for(req.user),
+            permissions=self.policy.permissions_for(req.user),
+            correlation_id=req.correlation_id,
+            namespace=req.namespace,
+            conversation=req.name,
+            conversation_uid=req.conversation_uid,
+            services=self.services,
         )
 
-    async def _store(
-        self, req: TurnRequest, suffix: str, role: MessageRole, content: dict[str, Any]
-    ) -> StoredMessage:
+    async def _store(self, req: TurnRequest, suffix: str, role: MessageRole, content: dict[str, Any]) -> StoredMessage:
         message = ConversationMessage(
-            role=role, content=content, message_id=f"{req.message_id}~{suffix}",
-            turn_id=req.message_id, correlation_id=req.correlation_id,
+            role=role,
+            content=content,
+            message_id=f"{req.message_id}~{suffix}",
+            turn_id=req.message_id,
+            correlation_id=req.correlation_id,
         )
         return await self.chat.add_message(req.conversation_uid, message)
 
-    async def _finish(self, req: TurnRequest, text: str, usage: TokenUsage, *, pending: PendingAction | None = None,
-                      resources: tuple[ResourceRef, ...] = (), failure: TurnFailed | None = None,
-                      conflict: bool = False, meta: dict[str, Any] | None = None) -> TurnResult:
+    async def _finish(
+        self,
+        req: TurnRequest,
+        text: str,
+        usage: TokenUsage,
+        *,
+        pending: PendingAction | None = None,
+        resources: tuple[ResourceRef, ...] = (),
+        failure: TurnFailed | None = None,
+        conflict: bool = False,
+        meta: dict[str, Any] | None = None,
+    ) -> TurnResult:
         """Store the turn's final message (what a retry returns) and return the result."""
         content: dict[str, Any] = {
-            "text": text, "final": True, "tool_calls": [], "usage": {"input_tokens": 0, "output_tokens": 0},
-            "pending": pending.to_wire() if pending else None, "resources": [r.to_wire() for r in resources],
+            "text": text,
+            "final": True,
+            "tool_calls": [],
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "pending": pending.to_wire() if pending else None,
+            "resources": [r.to_wire() for r in resources],
             "meta": meta or {},
         }
         if failure is not None:
@@ -159,7 +178,10 @@ class Engine:
         """Create the conversation's row on its first turn (remembered per process)."""
         if req.conversation_uid not in self._known:
             await self.chat.create_conversation(
-                req.user, req.correlation_id, conversation_id=req.conversation_uid, namespace=req.namespace,
+                req.user,
+                req.correlation_id,
+                conversation_id=req.conversation_uid,
+                namespace=req.namespace,
                 name=req.name,
             )
             self._known.add(req.conversation_uid)
@@ -181,10 +203,16 @@ class Engine:
     async def run_turn(self, req: TurnRequest) -> TurnResult:
         """Answer one user turn (idempotent: a finished turn returns its stored answer)."""
         await self.ensure_conversation(req)
-        user_message = await self.chat.add_message(req.conversation_uid, ConversationMessage(
-            role="user", content={"text": req.text}, message_id=req.message_id, turn_id=req.message_id,
-            correlation_id=req.correlation_id,
-        ))
+        user_message = await self.chat.add_message(
+            req.conversation_uid,
+            ConversationMessage(
+                role="user",
+                content={"text": req.text},
+                message_id=req.message_id,
+                turn_id=req.message_id,
+                correlation_id=req.correlation_id,
+            ),
+        )
         conflict = user_message.existed and user_message.text != req.text
         text = user_message.text  # a reused id keeps its first text: nothing is overwritten
         stored = [m for m in await self.chat.turn_messages(req.conversation_uid, req.message_id) if m.role != "user"]
@@ -199,9 +227,17 @@ class Engine:
 
     async def _record(self, req: TurnRequest, inv: Invocation) -> None:
         await self.turnlog.record_tool_call(
-            req.conversation_uid, call_id=f"{req.message_id}/{inv.call.id}", turn_id=req.message_id,
-            tool=inv.call.name, arguments=inv.call.arguments, permission=inv.permission, mutating=inv.mutating,
-            outcome=inv.outcome, text=inv.output.text, duration_ms=inv.duration_ms, correlation_id=req.correlation_id,
+            req.conversation_uid,
+            call_id=f"{req.message_id}/{inv.call.id}",
+            turn_id=req.message_id,
+            tool=inv.call.name,
+            arguments=inv.call.arguments,
+            permission=inv.permission,
+            mutating=inv.mutating,
+            outcome=inv.outcome,
+            text=inv.output.text,
+            duration_ms=inv.duration_ms,
+            correlation_id=req.correlation_id,
         )
 
     async def _confirm(self, req: TurnRequest, ctx: ToolContext, yes: bool, conflict: bool) -> TurnResult:
@@ -229,8 +265,11 @@ class Engine:
             return await provider.complete(request)
         breaker = f"llm-{provider.name}"
         if not await board.allow(breaker):
-            raise Unavailable("ProviderCircuitOpen", f"The {provider.name} circuit breaker is open",
-                              self.settings.breaker_reset_seconds)
+            raise Unavailable(
+                "ProviderCircuitOpen",
+                f"The {provider.name} circuit breaker is open",
+                self.settings.breaker_reset_seconds,
+            )
         try:
             completion = await provider.complete(request)
         except Unavailable as error:
@@ -254,8 +293,9 @@ class Engine:
         try:
             provider = self.providers.get(req.llm)
         except TurnFailed as failure:
-            return await self._finish(req, f"I could not answer: {failure}.", TokenUsage(), failure=failure,
-                                      conflict=conflict)
+            return await self._finish(
+                req, f"I could not answer: {failure}.", TokenUsage(), failure=failure, conflict=conflict
+            )
         context = await self.chat.get_context(req.conversation_uid)
         history = earlier_turns(context, req.message_id)
         system = system_prompt(context)
@@ -278,11 +318,22 @@ class Engine:
                         if inv.proposal is not None:
                             proposals.append(inv.proposal.to_wire())
                         summaries.append(inv.output.text)
-                        stored.append(await self._store(req, f"t{rounds}.{index}", "tool", {
-                            "tool_call_id": call.id, "name": call.name, "text": inv.output.for_model(),
-                            "summary": inv.output.text, "is_error": inv.is_error, "outcome": inv.outcome,
-                            "proposal": inv.proposal.to_wire() if inv.proposal else None,
-                        }))
+                        stored.append(
+                            await self._store(
+                                req,
+                                f"t{rounds}.{index}",
+                                "tool",
+                                {
+                                    "tool_call_id": call.id,
+                                    "name": call.name,
+                                    "text": inv.output.for_model(),
+                                    "summary": inv.output.text,
+                                    "is_error": inv.is_error,
+                                    "outcome": inv.outcome,
+                                    "proposal": inv.proposal.to_wire() if inv.proposal else None,
+                                },
+                            )
+                        )
                 continue
             if rounds >= self.settings.llm_max_tool_rounds:
                 answer = "\n\n".join(s for s in summaries if s) or (
@@ -290,28 +341,41 @@ class Engine:
                 )
                 break
             request = CompletionRequest(
-                system=system, messages=tuple(history + this_turn(text, stored)), tools=self.registry.specs(),
-                max_tokens=self.settings.llm_max_tokens, facts=facts,
+                system=system,
+                messages=tuple(history + this_turn(text, stored)),
+                tools=self.registry.specs(),
+                max_tokens=self.settings.llm_max_tokens,
+                facts=facts,
             )
             try:
                 completion = await self._complete(provider, request)
             except TurnFailed as failure:
-                return await self._finish(req, f"I could not answer: {failure}.", usage, failure=failure,
-                                          conflict=conflict)
+                return await self._finish(
+                    req, f"I could not answer: {failure}.", usage, failure=failure, conflict=conflict
+                )
             rounds += 1
             usage = usage + completion.usage
-            stored.append(await self._store(req, f"a{rounds}", "assistant", {
-                "text": completion.text, "tool_calls": [c.model_dump() for c in completion.tool_calls],
-                "usage": completion.usage.model_dump(), "meta": completion.meta, "final": False,
-                "stop_reason": completion.stop_reason,
-            }))
+            stored.append(
+                await self._store(
+                    req,
+                    f"a{rounds}",
+                    "assistant",
+                    {
+                        "text": completion.text,
+                        "tool_calls": [c.model_dump() for c in completion.tool_calls],
+                        "usage": completion.usage.model_dump(),
+                        "meta": completion.meta,
+                        "final": False,
+                        "stop_reason": completion.stop_reason,
+                    },
+                )
+            )
             if not completion.tool_calls:
                 answer = completion.text or "\n\n".join(s for s in summaries if s) or "Done."
         pending = PendingAction.model_validate(proposals[-1]) if proposals else None
         if pending is not None and pending.summary not in answer:
             answer += (
-                f"\n\nWaiting for your confirmation: I will {pending.summary}. "
-                "Reply yes to go ahead or no to cancel."
+                f"\n\nWaiting for your confirmation: I will {pending.summary}. Reply yes to go ahead or no to cancel."
             )
         elif pending is None and req.pending is not None:
             answer += f"\n\n(I dropped the earlier proposal to {req.pending.summary}.)"

@@ -28,8 +28,12 @@ MAX_RESOURCES = 200
 
 def condition(type_: str, status: bool, reason: str, message: str, generation: int, now: datetime) -> Condition:
     return Condition(
-        type=type_, status=ConditionStatus.TRUE if status else ConditionStatus.FALSE, reason=reason,
-        message=message[:2048], observed_generation=generation, last_transition_time=now,
+        type=type_,
+        status=ConditionStatus.TRUE if status else ConditionStatus.FALSE,
+        reason=reason,
+        message=message[:2048],
+        observed_generation=generation,
+        last_transition_time=now,
     )
 
 
@@ -51,10 +55,12 @@ def invalid(conversation: Conversation) -> bool:
 def replying_status(conversation: Conversation, message_id: str, now: datetime) -> dict[str, Any] | None:
     """Replying=True while a message is being answered."""
     generation = conversation.metadata.generation
-    return {"conditions": set_conditions(
-        conversation.status.conditions,
-        condition(REPLYING, True, "Thinking", f"Answering message {message_id}", generation, now),
-    )}
+    return {
+        "conditions": set_conditions(
+            conversation.status.conditions,
+            condition(REPLYING, True, "Thinking", f"Answering message {message_id}", generation, now),
+        )
+    }
 
 
 def delayed_status(
@@ -91,7 +97,8 @@ def answered_status(
     usage = status.usage
     replying = (
         condition(REPLYING, True, "Queued", f"{remaining} more message(s) to answer", generation, now)
-        if remaining > 0 else condition(REPLYING, False, "Answered", f"Answered message {message_id}", generation, now)
+        if remaining > 0
+        else condition(REPLYING, False, "Answered", f"Answered message {message_id}", generation, now)
     )
     if result.failure is not None:
         reason = result.failure.reason

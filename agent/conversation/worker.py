@@ -33,7 +33,8 @@ from controller.api.conversation import (
     ChatMessage,
     Conversation,
 )
-from controller.api.meta import GROUP, VERSION, ConditionStatus
+from controller.api.group import GROUP, VERSION
+from controller.api.meta import ConditionStatus
 from controller.storage.db import Pool
 
 logger = logging.getLogger(__name__)
@@ -150,15 +151,26 @@ class TurnWorker:
         previous = await self.turnlog.get_turn(uid, message.id)
         attempt = (previous.attempts if previous else 0) + 1
         request = TurnRequest(
-            conversation_uid=uid, namespace=conversation.metadata.namespace or "default",
-            name=conversation.metadata.name, user=conversation.spec.user, correlation_id=correlation_id,
-            message_id=message.id, text=message.text, pending=conversation.status.pending, llm=conversation.spec.llm,
+            conversation_uid=uid,
+            namespace=conversation.metadata.namespace or "default",
+            name=conversation.metadata.name,
+            user=conversation.spec.user,
+            correlation_id=correlation_id,
+            message_id=message.id,
+            text=message.text,
+            pending=conversation.status.pending,
+            llm=conversation.spec.llm,
         )
         await self.engine.ensure_conversation(request)
-        await self.turnlog.save_turn(TurnState(
-            conversation_id=uid, message_id=message.id, state="running", attempts=attempt,
-            correlation_id=correlation_id,
-        ))
+        await self.turnlog.save_turn(
+            TurnState(
+                conversation_id=uid,
+                message_id=message.id,
+                state="running",
+                attempts=attempt,
+                correlation_id=correlation_id,
+            )
+        )
         if not conversation.status.conditions or not any(
             c.type == REPLYING and c.status is ConditionStatus.TRUE for c in conversation.status.conditions
         ):
@@ -166,8 +178,14 @@ class TurnWorker:
             if updated is None:
                 return False
             conversation = updated
-        logger.info("Answering message %r of Conversation %s/%s (attempt %d, correlation %s)",
-                    message.id, request.namespace, request.name, attempt, correlation_id)
+        logger.info(
+            "Answering message %r of Conversation %s/%s (attempt %d, correlation %s)",
+            message.id,
+            request.namespace,
+            request.name,
+            attempt,
+            correlation_id,
+        )
         try:
             if previous is not None and previous.state == "running" and attempt > self.settings.turn_max_attempts:
                 result = await self.engine.give_up_crashed(request, previous.attempts)
@@ -178,16 +196,27 @@ class TurnWorker:
                 await self._delay(conversation, request, error, attempt)
                 return False
             result = await self.engine.give_up(request, error, attempt)
-        await self.turnlog.save_turn(TurnState(
-            conversation_id=uid, message_id=message.id, state="failed" if result.failure else "answered",
-            attempts=attempt, correlation_id=correlation_id,
-            error_reason=result.failure.reason if result.failure else None,
-            error_message=str(result.failure) if result.failure else None,
-        ))
-        await self.patch_status(conversation, lambda c: answered_status(c, index, message.id, result, correlation_id,
-                                                                        self.clock()))
-        logger.info("Answered message %r of Conversation %s/%s (correlation %s)",
-                    message.id, request.namespace, request.name, correlation_id)
+        await self.turnlog.save_turn(
+            TurnState(
+                conversation_id=uid,
+                message_id=message.id,
+                state="failed" if result.failure else "answered",
+                attempts=attempt,
+                correlation_id=correlation_id,
+                error_reason=result.failure.reason if result.failure else None,
+                error_message=str(result.failure) if result.failure else None,
+            )
+        )
+        await self.patch_status(
+            conversation, lambda c: answered_status(c, index, message.id, result, correlation_id, self.clock())
+        )
+        logger.info(
+            "Answered message %r of Conversation %s/%s (correlation %s)",
+            message.id,
+            request.namespace,
+            request.name,
+            correlation_id,
+        )
         return True
 
     async def _delay(self, conversation: Conversation, request: TurnRequest, error: Unavailable, attempt: int) -> None:
@@ -195,19 +224,40 @@ class TurnWorker:
         if error.retry_after_seconds is not None:
             delay_ms = min(self.settings.turn_max_backoff_ms, max(delay_ms, int(error.retry_after_seconds * 1000)))
         next_at = self.clock() + timedelta(milliseconds=delay_ms)
-        await self.turnlog.save_turn(TurnState(
-            conversation_id=request.conversation_uid, message_id=request.message_id, state="delayed",
-            attempts=attempt, next_attempt_at=next_at, error_reason=error.reason, error_message=str(error),
-            correlation_id=request.correlation_id,
-        ))
+        await self.turnlog.save_turn(
+            TurnState(
+                conversation_id=request.conversation_uid,
+                message_id=request.message_id,
+                state="delayed",
+                attempts=attempt,
+                next_attempt_at=next_at,
+                error_reason=error.reason,
+                error_message=str(error),
+                correlation_id=request.correlation_id,
+            )
+        )
         reply = (
             f"I am delayed: {error}. I will try again in {max(1, round(delay_ms / 1000))} s "
             f"(attempt {attempt} of {self.settings.turn_max_attempts})."
         )[:MAX_REPLY_CHARS]
-        await self.patch_status(conversation, lambda c: delayed_status(c, request.message_id, error.reason, reply,
-                                                                       self.clock()))
-        self.schedule_retry(request.namespace, request.name, request.conversation_uid, request.message_id,
-                            request.correlation_id, delay_ms, attempt)
-        logger.warning("Delayed message %r of Conversation %s/%s by %d ms: %s (correlation %s)", request.message_id,
-                       request.namespace, request.name, delay_ms, error.reason, request.correlation_id)
-
+        await self.patch_status(
+            conversation, lambda c: delayed_status(c, request.message_id, error.reason, reply, self.clock())
+        )
+        self.schedule_retry(
+            request.namespace,
+            request.name,
+            request.conversation_uid,
+            request.message_id,
+            request.correlation_id,
+            delay_ms,
+            attempt,
+        )
+        logger.warning(
+            "Delayed message %r of Conversation %s/%s by %d ms: %s (correlation %s)",
+            request.message_id,
+            request.namespace,
+            request.name,
+            delay_ms,
+            error.reason,
+            request.correlation_id,
+        )

@@ -101,10 +101,17 @@ class BreakerBoard:
     async def record_success(self, name: str) -> None:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(PREFIX + name, mapping={
-                    "state": BreakerState.CLOSED.value, "failures": 0, "fail_max": self.fail_max,
-                    "reset_seconds": self.reset_seconds, "updated_at": self.clock(), "last_error": "",
-                })
+                pipe.hset(
+                    PREFIX + name,
+                    mapping={
+                        "state": BreakerState.CLOSED.value,
+                        "failures": 0,
+                        "fail_max": self.fail_max,
+                        "reset_seconds": self.reset_seconds,
+                        "updated_at": self.clock(),
+                        "last_error": "",
+                    },
+                )
                 pipe.sadd(NAMES, name)
                 await pipe.execute()
         except (RedisError, OSError) as error:
@@ -113,8 +120,15 @@ class BreakerBoard:
     async def record_failure(self, name: str, error: str) -> BreakerState:
         try:
             state = await self.redis.eval(
-                _FAILURE, 2, PREFIX + name, NAMES, name, str(self.clock()), str(self.fail_max),
-                str(self.reset_seconds), error[:300],
+                _FAILURE,
+                2,
+                PREFIX + name,
+                NAMES,
+                name,
+                str(self.clock()),
+                str(self.fail_max),
+                str(self.reset_seconds),
+                error[:300],
             )
         except (RedisError, OSError) as failure:
             logger.warning("Breaker %r not updated: %s", name, type(failure).__name__)

@@ -18,9 +18,8 @@ from agent.settings import AgentSettings
 from agent.tools.base import HealthProbe
 from agent.tools.lookups import list_items
 from controller.api.conversation import TURN_QUEUE
+from controller.api.labels import APP_NAME_LABEL, RING_NAMESPACE_LABEL
 
-APP_LABEL = "app.kubernetes.io/name"
-RING_LABEL = "ringpilot.dev/ring"
 QUEUE_DEPTH_LIMIT = 1000
 STEPS_QUEUE = "steps"
 
@@ -36,8 +35,8 @@ class KnownApps:
 
     async def __call__(self) -> list[str]:
         if time.monotonic() - self._at > self.ttl_seconds:
-            items = await list_items(self.apps.list_deployment_for_all_namespaces, label_selector=APP_LABEL)
-            self._names = sorted({str((d["metadata"].get("labels") or {})[APP_LABEL]) for d in items})
+            items = await list_items(self.apps.list_deployment_for_all_namespaces, label_selector=APP_NAME_LABEL)
+            self._names = sorted({str((d["metadata"].get("labels") or {})[APP_NAME_LABEL]) for d in items})
             self._at = time.monotonic()
         return self._names
 
@@ -80,8 +79,9 @@ def build_probes(
         if found is None:
             return True, "not a Redis broker in this process"
         namespace, queues = found
-        depths = {q: int(await redis.llen(f"{namespace}:{q}")) + int(await redis.llen(f"{namespace}:{q}.DQ"))
-                  for q in queues}
+        depths = {
+            q: int(await redis.llen(f"{namespace}:{q}")) + int(await redis.llen(f"{namespace}:{q}.DQ")) for q in queues
+        }
         detail = ", ".join(f"{q}: {n} waiting" for q, n in depths.items())
         return all(n < QUEUE_DEPTH_LIMIT for n in depths.values()), detail
 
@@ -95,8 +95,8 @@ def build_probes(
         return breaker.state is not BreakerState.OPEN, f"{provider}, breaker {breaker.state.value}"
 
     async def kubernetes_plane() -> tuple[bool, str]:
-        namespaces = await list_items(core.list_namespace, label_selector=RING_LABEL)
-        workloads = await list_items(apps.list_deployment_for_all_namespaces, label_selector=APP_LABEL)
+        namespaces = await list_items(core.list_namespace, label_selector=RING_NAMESPACE_LABEL)
+        workloads = await list_items(apps.list_deployment_for_all_namespaces, label_selector=APP_NAME_LABEL)
         return bool(namespaces), f"{len(namespaces)} ring namespaces, {len(workloads)} workloads"
 
     return (

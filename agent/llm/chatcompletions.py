@@ -45,8 +45,7 @@ def to_wire(system: str, messages: tuple[LLMMessage, ...]) -> list[dict[str, Any
             entry: dict[str, Any] = {"role": "assistant", "content": m.text or None}
             if m.tool_calls:
                 entry["tool_calls"] = [
-                    {"id": c.id, "type": "function",
-                     "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
                     for c in m.tool_calls
                 ]
             out.append(entry)
@@ -69,8 +68,9 @@ def parse_completion(body: dict[str, Any]) -> Completion:
             arguments = {"invalid_json": str(function.get("arguments"))[:500]}
         if not isinstance(arguments, dict):
             arguments = {"invalid_json": str(arguments)[:500]}
-        calls.append(ToolCall(id=str(raw.get("id") or f"call_{len(calls)}"), name=str(function.get("name")),
-                              arguments=arguments))
+        calls.append(
+            ToolCall(id=str(raw.get("id") or f"call_{len(calls)}"), name=str(function.get("name")), arguments=arguments)
+        )
     usage = body.get("usage") or {}
     return Completion(
         text=(message.get("content") or "").strip(),
@@ -130,8 +130,10 @@ class OpenAICompatibleProvider:
         }
         if request.tools:
             body["tools"] = [
-                {"type": "function",
-                 "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}}
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.input_schema},
+                }
                 for t in request.tools
             ]
             body["tool_choice"] = "auto"

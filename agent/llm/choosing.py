@@ -39,8 +39,11 @@ class ProviderFactory:
                     "The anthropic provider was asked for, but RINGPILOT_ANTHROPIC_API_KEY is not set",
                 )
             return AnthropicProvider(
-                api_key=s.anthropic_api_key.get_secret_value(), model=model, base_url=s.anthropic_base_url,
-                timeout_seconds=s.llm_timeout_seconds, max_retries=s.llm_max_retries,
+                api_key=s.anthropic_api_key.get_secret_value(),
+                model=model,
+                base_url=s.anthropic_base_url,
+                timeout_seconds=s.llm_timeout_seconds,
+                max_retries=s.llm_max_retries,
             )
         if provider is Provider.OPENAI:
             if s.openai_base_url is None:
@@ -50,8 +53,11 @@ class ProviderFactory:
                 )
             key = s.openai_api_key.get_secret_value() if s.openai_api_key is not None else None
             return OpenAICompatibleProvider(
-                base_url=s.openai_base_url, model=model, api_key=key,
-                timeout_seconds=s.llm_timeout_seconds, max_retries=s.llm_max_retries,
+                base_url=s.openai_base_url,
+                model=model,
+                api_key=key,
+                timeout_seconds=s.llm_timeout_seconds,
+                max_retries=s.llm_max_retries,
             )
         return OfflineProvider(model)
 

@@ -71,11 +71,18 @@ def to_wire(messages: tuple[LLMMessage, ...]) -> list[dict[str, Any]]:
     for group in pair_tool_results(messages):
         first = group[0]
         if first.role == "tool":
-            add("user", [
-                {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text or "(empty)",
-                 "is_error": m.is_error}
-                for m in group
-            ])
+            add(
+                "user",
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": m.tool_call_id,
+                        "content": m.text or "(empty)",
+                        "is_error": m.is_error,
+                    }
+                    for m in group
+                ],
+            )
         elif first.role == "user":
             add("user", [{"type": "text", "text": first.text}])
         else:

@@ -31,8 +31,12 @@ async def probe(check: HealthProbe, timeout_seconds: float = 3.0) -> dict[str, A
         ok, detail = False, f"no answer within {timeout_seconds:g}s"
     except Exception as error:  # a probe reports any failure as the component being down
         ok, detail = False, f"{type(error).__name__}: {error}"[:200]
-    return {"name": check.name, "ok": ok, "detail": detail,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+    return {
+        "name": check.name,
+        "ok": ok,
+        "detail": detail,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
 
 
 async def breakers_of(ctx: ToolContext) -> tuple[list[Breaker], str | None]:
@@ -68,9 +72,8 @@ class CheckHealth(Tool[CheckHealthInput]):
         lines = [
             f"- {c['name']}: {'ok' if c['ok'] else 'DOWN'} ({c['detail']}, {c['latency_ms']} ms)" for c in components
         ]
-        breaker_text = (
-            f"{len(tripped)} of {len(breakers)} circuit breakers open"
-            + (": " + "; ".join(b.line() for b in tripped) if tripped else "")
+        breaker_text = f"{len(tripped)} of {len(breakers)} circuit breakers open" + (
+            ": " + "; ".join(b.line() for b in tripped) if tripped else ""
         )
         text = f"System health: {overall}.\n" + "\n".join(lines) + f"\n- circuit breakers: {problem or breaker_text}"
         return ToolOutput(

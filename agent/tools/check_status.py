@@ -64,8 +64,7 @@ class CheckStatus(Tool[CheckStatusInput]):
             if not matches:
                 raise ToolError(f"There is no deployment task named {args.task}.")
             task = matches[0]
-            return ToolOutput(text=describe_task(task), data={"task": task.metadata.name,
-                                                              "phase": task.status.phase})
+            return ToolOutput(text=describe_task(task), data={"task": task.metadata.name, "phase": task.status.phase})
         if not args.app:
             raise ToolError("Name an app or a task to check.")
         found = await workloads(ctx, app=args.app)
@@ -74,8 +73,10 @@ class CheckStatus(Tool[CheckStatusInput]):
         names = {a.metadata.name for a in await objects_of(ctx, Assignment, args.app)}
         fixes = [r for r in await objects_of(ctx, Remediation) if r.spec.assignment in names and remediation_active(r)]
         if not found and not tasks:
-            return ToolOutput(text=f"I found no workloads or deployment tasks for an app named {args.app}.",
-                              data={"app": args.app, "found": False})
+            return ToolOutput(
+                text=f"I found no workloads or deployment tasks for an app named {args.app}.",
+                data={"app": args.app, "found": False},
+            )
         active = [t for t in tasks if task_active(t)]
         text = f"Status of {args.app}:\n" + bullet((w.line() for w in found), "- no workloads in any ring")
         if active:

@@ -13,7 +13,8 @@ from agent.tools.base import ToolContext
 from controller.api.client import ApiException
 from controller.api.conversation import ResourceRef
 from controller.api.deploymenttask import DeploymentTaskSpec
-from controller.api.meta import CORRELATION_LABEL, ObjectMeta
+from controller.api.labels import CORRELATION_LABEL
+from controller.api.meta import ObjectMeta
 from controller.api.orchestrator import TaskOrchestrator
 from controller.api.remediation import Remediation, RemediationSpec, RemediationStatus
 
@@ -33,9 +34,7 @@ async def create_task(ctx: ToolContext, action_id: str, spec: DeploymentTaskSpec
     return ResourceRef(kind="DeploymentTask", name=name, namespace=ctx.namespace)
 
 
-async def create_remediation(
-    ctx: ToolContext, action_id: str, namespace: str, spec: RemediationSpec
-) -> ResourceRef:
+async def create_remediation(ctx: ToolContext, action_id: str, namespace: str, spec: RemediationSpec) -> ResourceRef:
     """Create (or find, on a retry) the Remediation for `action_id` next to its assignment."""
     name = ctx.resource_name(f"{spec.assignment}-fix", action_id)
     spec = spec.model_copy(update={"requested_by": ctx.user, "correlation_id": ctx.correlation_id})

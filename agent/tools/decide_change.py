@@ -90,8 +90,11 @@ class DecideChange(Tool[DecideChangeInput]):
         return Plan(
             f"{verb} change request {change.metadata.name} ({spec.app} {spec.version} up to ring {spec.max_ring}, "
             f"risk {spec.risk_score}) as {ctx.user}{describe(conditions)}",
-            arguments={**args.model_dump(exclude_none=True), "change_request": change.metadata.name,
-                       "plan_digest": spec.plan_digest},
+            arguments={
+                **args.model_dump(exclude_none=True),
+                "change_request": change.metadata.name,
+                "plan_digest": spec.plan_digest,
+            },
         )
 
     async def execute(self, args: DecideChangeInput, ctx: ToolContext, action_id: str) -> ToolOutput:
@@ -102,8 +105,11 @@ class DecideChange(Tool[DecideChangeInput]):
                 break  # recorded by an earlier try of this confirmation
             await check_may_decide(ctx, change)
             record = DecisionRecord(
-                approver=ctx.user, decision=Decision(args.decision), conditions=conditions_of(args, change),
-                comment=(args.comment or "Decided in chat")[:2048], decided_at=ctx.services.now(),
+                approver=ctx.user,
+                decision=Decision(args.decision),
+                conditions=conditions_of(args, change),
+                comment=(args.comment or "Decided in chat")[:2048],
+                decided_at=ctx.services.now(),
                 plan_digest=args.plan_digest or change.spec.plan_digest,
             )
             decisions = [d.to_wire() for d in change.spec.decisions] + [record.to_wire()]

@@ -29,8 +29,12 @@ class DeployInput(ToolInput):
 
 def task_spec(args: DeployInput, ctx: ToolContext, default_reason: str) -> DeploymentTaskSpec:
     spec = DeploymentTaskSpec(
-        app=args.app, version=args.version, max_ring=args.max_ring, requested_by=ctx.user,
-        reason=args.reason or default_reason, correlation_id=ctx.correlation_id,
+        app=args.app,
+        version=args.version,
+        max_ring=args.max_ring,
+        requested_by=ctx.user,
+        reason=args.reason or default_reason,
+        correlation_id=ctx.correlation_id,
     )
     problems = check_deployment_task(spec)
     if problems:

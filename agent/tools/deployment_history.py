@@ -40,11 +40,22 @@ class DeploymentHistory(Tool[DeploymentHistoryInput]):
             task_line(t) + (f", finished {when(t.status.finished_at)}" if t.status.finished_at else "") for t in shown
         ]
         subject = f" of {args.app}" if args.app else ""
-        text = (f"Deployment history{subject} (newest first):\n" + bullet(lines, "")) if lines else (
-            f"No deployment history{subject} yet."
+        text = (
+            (f"Deployment history{subject} (newest first):\n" + bullet(lines, ""))
+            if lines
+            else (f"No deployment history{subject} yet.")
         )
         return ToolOutput(
             text=text,
-            data={"tasks": [{"name": t.metadata.name, "version": t.spec.version, "phase": t.status.phase,
-                             "requested_by": t.spec.requested_by} for t in shown]},
+            data={
+                "tasks": [
+                    {
+                        "name": t.metadata.name,
+                        "version": t.spec.version,
+                        "phase": t.status.phase,
+                        "requested_by": t.spec.requested_by,
+                    }
+                    for t in shown
+                ]
+            },
         )

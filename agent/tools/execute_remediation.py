@@ -62,7 +62,9 @@ class ExecuteRemediation(Tool[ExecuteRemediationInput]):
     async def execute(self, args: ExecuteRemediationInput, ctx: ToolContext, action_id: str) -> ToolOutput:
         assignment = await resolve_assignment(ctx, target=args.target, app=args.app, ring=args.ring)
         spec = RemediationSpec(
-            assignment=assignment.metadata.name, drift_type=args.drift_type, dry_run=args.dry_run,
+            assignment=assignment.metadata.name,
+            drift_type=args.drift_type,
+            dry_run=args.dry_run,
             reason=args.reason or f"Requested in chat (Conversation {ctx.conversation})",
         )
         ref = await create_remediation(ctx, action_id, assignment.metadata.namespace or ctx.namespace, spec)

@@ -35,7 +35,8 @@ class ListCircuitBreakers(Tool[ListCircuitBreakersInput]):
         if args.only_open:
             text = (
                 "Open circuit breakers:\n" + bullet(b.line() for b in shown)
-                if shown else f"No circuit breaker is open ({len(breakers)} known, all closed)."
+                if shown
+                else f"No circuit breaker is open ({len(breakers)} known, all closed)."
             )
         else:
             text = "Circuit breakers:\n" + bullet((b.line() for b in shown), "- none has been used yet")

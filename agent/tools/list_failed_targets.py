@@ -33,7 +33,8 @@ class ListFailedTargets(Tool[ListFailedTargetsInput]):
     async def run(self, args: ListFailedTargetsInput, ctx: ToolContext) -> ToolOutput:
         failing = [w for w in await workloads(ctx, ring=args.ring, app=args.app) if w.failing]
         drifted = [
-            a for a in await objects_of(ctx, Assignment, args.app)
+            a
+            for a in await objects_of(ctx, Assignment, args.app)
             if assignment_drifted(a) and (args.ring is None or a.spec.ring == args.ring)
         ]
         rollouts = []

@@ -63,7 +63,8 @@ class ListIntegrationFailures(Tool[ListIntegrationFailuresInput]):
         ]
         text = (
             f"Integration failures (last {args.hours} h):\n" + bullet(lines, "")
-            if lines else f"No integration failures: every component answers, no breaker is open, and the audit "
+            if lines
+            else f"No integration failures: every component answers, no breaker is open, and the audit "
             f"trail has no failed step in the last {args.hours} h."
         )
         return ToolOutput(

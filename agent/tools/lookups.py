@@ -20,11 +20,10 @@ from agent.tools.base import ToolContext
 from controller.api.assignment import Assignment, SyncState
 from controller.api.changerequest import ChangePhase, ChangeRequest
 from controller.api.deploymenttask import FINAL_PHASES, DeploymentTask, StepState, TaskPhase
+from controller.api.labels import APP_NAME_LABEL, RING_NAMESPACE_LABEL
 from controller.api.meta import CustomResource
 from controller.api.remediation import Remediation, RemediationPhase
 
-RING_LABEL = "ringpilot.dev/ring"
-APP_LABEL = "app.kubernetes.io/name"
 REMEDIATION_FINAL = frozenset(
     {RemediationPhase.SUCCEEDED, RemediationPhase.ESCALATED, RemediationPhase.DENIED, RemediationPhase.FAILED}
 )
@@ -73,7 +72,7 @@ def _workload(item: dict[str, Any], rings: dict[str, int]) -> Workload:
     replicas = int(spec.get("replicas", 1))
     ready = int(status.get("readyReplicas") or 0)
     return Workload(
-        app=(meta.get("labels") or {}).get(APP_LABEL, meta["name"]),
+        app=(meta.get("labels") or {}).get(APP_NAME_LABEL, meta["name"]),
         ring=rings[meta["namespace"]],
         namespace=meta["namespace"],
         name=meta["name"],
@@ -87,11 +86,11 @@ def _workload(item: dict[str, Any], rings: dict[str, int]) -> Workload:
 async def ring_namespaces(ctx: ToolContext, ring: int | None = None) -> dict[str, int]:
     """Namespace → ring for every ring namespace (or only those of `ring`)."""
     core = client.CoreV1Api(ctx.kube)
-    selector = f"{RING_LABEL}={ring}" if ring is not None else RING_LABEL
+    selector = f"{RING_NAMESPACE_LABEL}={ring}" if ring is not None else RING_NAMESPACE_LABEL
     out: dict[str, int] = {}
     for ns in await list_items(core.list_namespace, label_selector=selector):
         try:
-            out[ns["metadata"]["name"]] = int((ns["metadata"].get("labels") or {})[RING_LABEL])
+            out[ns["metadata"]["name"]] = int((ns["metadata"].get("labels") or {})[RING_NAMESPACE_LABEL])
         except (KeyError, ValueError):
             continue
     return out
@@ -101,7 +100,7 @@ async def workloads(ctx: ToolContext, *, ring: int | None = None, app: str | Non
     """Workloads in ring namespaces, filtered by ring and app, sorted by ring then app."""
     rings = await ring_namespaces(ctx, ring)
     apps = client.AppsV1Api(ctx.kube)
-    selector = f"{APP_LABEL}={app}" if app else APP_LABEL
+    selector = f"{APP_NAME_LABEL}={app}" if app else APP_NAME_LABEL
     if ring is not None:
         items: list[dict[str, Any]] = []
         for namespace in rings:

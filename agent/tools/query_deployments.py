@@ -36,7 +36,8 @@ class QueryDeployments(Tool[QueryDeploymentsInput]):
     async def run(self, args: QueryDeploymentsInput, ctx: ToolContext) -> ToolOutput:
         found = await workloads(ctx, ring=args.ring, app=args.app)
         tasks = [
-            t for t in await objects_of(ctx, DeploymentTask, args.app)
+            t
+            for t in await objects_of(ctx, DeploymentTask, args.app)
             if task_active(t) and (args.ring is None or t.spec.max_ring >= args.ring)
         ]
         where = ring_label(args.ring) if args.ring is not None else "all rings"

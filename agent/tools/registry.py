@@ -50,9 +50,22 @@ _ACTIONS = uuid.UUID("2b8f7f7e-2c1d-4d0e-9a43-5f6a1c0d9e11")
 OWNER = f"agent-{socket.gethostname()}-{os.getpid()}"
 
 ALL_TOOLS: tuple[Tool[Any], ...] = (
-    QueryDeployments(), CheckStatus(), ListFailedTargets(), CheckHealth(), ListCircuitBreakers(),
-    ListIntegrationFailures(), ExecuteRemediation(), RestartService(), RollbackDeployment(), SubmitCab(),
-    ListPendingApprovals(), DecideChange(), ListTasks(), CancelTask(), DeploymentHistory(), Deploy(),
+    QueryDeployments(),
+    CheckStatus(),
+    ListFailedTargets(),
+    CheckHealth(),
+    ListCircuitBreakers(),
+    ListIntegrationFailures(),
+    ExecuteRemediation(),
+    RestartService(),
+    RollbackDeployment(),
+    SubmitCab(),
+    ListPendingApprovals(),
+    DecideChange(),
+    ListTasks(),
+    CancelTask(),
+    DeploymentHistory(),
+    Deploy(),
 )
 
 
@@ -103,8 +116,15 @@ class ToolRegistry:
         if ctx.services.pool is None:
             return
         event = AuditEvent(
-            correlation_id=ctx.correlation_id, actor=ctx.user, actor_role=ctx.role.value, kind="Conversation",
-            namespace=ctx.namespace, name=ctx.conversation, action=action, reason=reason[:1000], detail=detail,
+            correlation_id=ctx.correlation_id,
+            actor=ctx.user,
+            actor_role=ctx.role.value,
+            kind="Conversation",
+            namespace=ctx.namespace,
+            name=ctx.conversation,
+            action=action,
+            reason=reason[:1000],
+            detail=detail,
         )
         try:
             await record_audit(ctx.services.pool, event)
@@ -146,13 +166,18 @@ class ToolRegistry:
                 arguments = args.model_dump(mode="json", exclude_none=True)
             tool.parse(arguments)
             proposal = PendingAction(
-                id=action_id(ctx.conversation_uid, turn_id, call.id), tool=tool.name, summary=plan.summary[:1024],
-                arguments=arguments, message_id=turn_id, proposed_at=ctx.services.now(),
+                id=action_id(ctx.conversation_uid, turn_id, call.id),
+                tool=tool.name,
+                summary=plan.summary[:1024],
+                arguments=arguments,
+                message_id=turn_id,
+                proposed_at=ctx.services.now(),
             )
             await self.audit(ctx, "ActionProposed", plan.summary, {"tool": tool.name, "action": proposal.id})
             text = f"I can {plan.summary}. Reply yes to go ahead or no to cancel."
-            return done("proposed", ToolOutput(text=text, data={"proposal": proposal.id, "awaiting": "yes or no"}),
-                        proposal)
+            return done(
+                "proposed", ToolOutput(text=text, data={"proposal": proposal.id, "awaiting": "yes or no"}), proposal
+            )
         except PermissionDenied as error:
             await self.audit(ctx, "PermissionDenied", str(error), {"tool": call.name})
             return done("denied", ToolOutput(text=str(error)))
@@ -186,12 +211,19 @@ class ToolRegistry:
                     return done("executed", ToolOutput(text=str(stored.get("text", "")), resources=refs))
             output = await tool.execute(args, ctx, pending.id)
             if pool is not None:
-                await claims.finish(pool, key, {
-                    "text": output.text, "resources": [r.to_wire() for r in output.resources]
-                })
-            await self.audit(ctx, "ActionExecuted", pending.summary, {
-                "tool": tool.name, "action": pending.id, "resources": [f"{r.kind}/{r.name}" for r in output.resources]
-            })
+                await claims.finish(
+                    pool, key, {"text": output.text, "resources": [r.to_wire() for r in output.resources]}
+                )
+            await self.audit(
+                ctx,
+                "ActionExecuted",
+                pending.summary,
+                {
+                    "tool": tool.name,
+                    "action": pending.id,
+                    "resources": [f"{r.kind}/{r.name}" for r in output.resources],
+                },
+            )
             return done("executed", output)
         except PermissionDenied as error:
             await self.audit(ctx, "PermissionDenied", str(error), {"tool": pending.tool})

@@ -122,6 +122,9 @@ async def resolve_task(ctx: ToolContext, name: str | None, app: str | None) -> D
         raise ToolError("No deployment task is running" + (f" for {app}." if app else "."))
     failing = [t for t in active if task_failing(t)]
     chosen = failing or active
-    _one([t.metadata.name for t in chosen], "running tasks" if not failing else "failing tasks",
-         "Which task do you mean?")
+    _one(
+        [t.metadata.name for t in chosen],
+        "running tasks" if not failing else "failing tasks",
+        "Which task do you mean?",
+    )
     return chosen[0]

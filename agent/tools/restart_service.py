@@ -51,7 +51,9 @@ class RestartService(Tool[RestartServiceInput]):
     async def execute(self, args: RestartServiceInput, ctx: ToolContext, action_id: str) -> ToolOutput:
         assignment = await resolve_failed_service(ctx, target=args.target, app=args.app, ring=args.ring)
         spec = RemediationSpec(
-            assignment=assignment.metadata.name, drift_type=DriftType.SERVICE_DOWN, action=FixAction.RESTART,
+            assignment=assignment.metadata.name,
+            drift_type=DriftType.SERVICE_DOWN,
+            action=FixAction.RESTART,
             reason=args.reason or f"Restart requested in chat (Conversation {ctx.conversation})",
         )
         ref = await create_remediation(ctx, action_id, assignment.metadata.namespace or ctx.namespace, spec)

@@ -75,8 +75,12 @@ class RollbackDeployment(Tool[RollbackInput]):
         version, reached = await current_rollout(ctx, args.app)
         ring = args.max_ring if args.max_ring is not None else reached
         spec = DeploymentTaskSpec(
-            app=args.app, version=version, action=Action.ROLLBACK, max_ring=ring,
-            reason=args.reason or f"Rollback requested in chat (Conversation {ctx.conversation})"
+            app=args.app,
+            version=version,
+            action=Action.ROLLBACK,
+            max_ring=ring,
+            reason=args.reason
+            or f"Rollback requested in chat (Conversation {ctx.conversation})"
             + (f"; expected version {args.to_version}" if args.to_version else ""),
         )
         ref = await create_task(ctx, action_id, spec)

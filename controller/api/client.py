@@ -13,8 +13,9 @@ from typing import Any, TypeVar, cast
 
 from kubernetes import client, config
 
+from controller.api.group import GROUP, VERSION
 from controller.api.kinds import KindInfo, by_kind
-from controller.api.meta import GROUP, VERSION, CustomResource
+from controller.api.meta import CustomResource
 
 R = TypeVar("R", bound=CustomResource)  # type: ignore[type-arg]
 
@@ -95,11 +96,14 @@ class CustomObjects:
     async def patch_status(self, info: KindInfo, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         result = await asyncio.to_thread(
             self.api.patch_namespaced_custom_object_status,
-            GROUP, VERSION, namespace, info.plural, name, {"status": status},
+            GROUP,
+            VERSION,
+            namespace,
+            info.plural,
+            name,
+            {"status": status},
         )
         return cast(dict[str, Any], result)
 
     async def delete(self, info: KindInfo, namespace: str, name: str) -> None:
-        await asyncio.to_thread(
-            self.api.delete_namespaced_custom_object, GROUP, VERSION, namespace, info.plural, name
-        )
+        await asyncio.to_thread(self.api.delete_namespaced_custom_object, GROUP, VERSION, namespace, info.plural, name)

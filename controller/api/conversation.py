@@ -52,9 +52,7 @@ class ChatMessage(CamelModel):
     """One user turn."""
 
     id: MessageId = Field(description="Unique id of the message within the conversation; never reused.")
-    text: str = Field(
-        min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the user said, in plain language."
-    )
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the user said, in plain language.")
 
 
 class LLMRef(CamelModel):

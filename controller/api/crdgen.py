@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from controller.api.group import CATEGORY, GROUP, VERSION
 from controller.api.kinds import KINDS, KindInfo
-from controller.api.meta import CATEGORY, GROUP, VERSION
 
 _DROP = {"title", "$defs", "additionalProperties", "discriminator"}
 _KEEP_FORMATS = {"date-time", "int32", "int64", "float", "double", "byte", "date"}

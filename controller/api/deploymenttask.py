@@ -81,8 +81,13 @@ class TaskPhase(StrEnum):
 #: Phases after which a DeploymentTask changes nothing more.
 FINAL_PHASES = frozenset(
     {
-        TaskPhase.SUCCEEDED, TaskPhase.STOPPED, TaskPhase.FAILED, TaskPhase.EXPIRED,
-        TaskPhase.REJECTED, TaskPhase.ROLLED_BACK, TaskPhase.CANCELLED,
+        TaskPhase.SUCCEEDED,
+        TaskPhase.STOPPED,
+        TaskPhase.FAILED,
+        TaskPhase.EXPIRED,
+        TaskPhase.REJECTED,
+        TaskPhase.ROLLED_BACK,
+        TaskPhase.CANCELLED,
     }
 )
 

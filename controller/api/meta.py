@@ -14,17 +14,11 @@ from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-GROUP = "ringpilot.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-CATEGORY = "ringpilot"
-CORRELATION_LABEL = f"{GROUP}/correlation-id"
-FINALIZER = f"{GROUP}/finalizer"
+from controller.api.group import API_VERSION
+from controller.api.labels import CORRELATION_LABEL
 
 #: A DNS-1123 label: names of apps, namespaces and most references.
-DnsLabel = Annotated[
-    str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-]
+DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 #: A DNS-1123 subdomain: names of Kubernetes objects.
 ObjectName = Annotated[
     str,
@@ -58,9 +52,7 @@ def utcnow() -> datetime:
 class CamelModel(BaseModel):
     """Base for spec models: camelCase on the wire, unknown fields refused."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", use_enum_values=False
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", use_enum_values=False)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready camelCase dict, without unset optional fields."""

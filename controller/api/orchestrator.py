@@ -18,7 +18,8 @@ from controller.api.deploymenttask import (
     DeploymentTaskStatus,
     TaskPhase,
 )
-from controller.api.meta import CORRELATION_LABEL, ObjectMeta
+from controller.api.labels import CORRELATION_LABEL
+from controller.api.meta import ObjectMeta
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-DnsLabel = Annotated[
-    str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-]
+DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
 
 class Role(StrEnum):
@@ -68,17 +66,17 @@ class Permission(StrEnum):
 
 
 _P = Permission
-ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType({
-    Role.VIEWER: frozenset({_P.READ}),
-    Role.OPERATOR: frozenset({_P.READ, _P.REMEDIATE, _P.RESTART, _P.ROLLBACK}),
-    Role.PUBLISHER: frozenset({_P.READ, _P.DEPLOY, _P.SUBMIT_CAB, _P.ROLLBACK, _P.CANCEL}),
-    Role.CAB_APPROVER: frozenset({_P.READ, _P.APPROVE}),
-    Role.ADMIN: frozenset({_P.READ, _P.ROLLBACK, _P.REMEDIATE, _P.RESTART, _P.CANCEL, _P.ADMIN}),
-})
-#: When a user's groups map to several roles, the first of these that applies is theirs.
-ROLE_PRECEDENCE: tuple[Role, ...] = (
-    Role.ADMIN, Role.CAB_APPROVER, Role.PUBLISHER, Role.OPERATOR, Role.VIEWER
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
+    {
+        Role.VIEWER: frozenset({_P.READ}),
+        Role.OPERATOR: frozenset({_P.READ, _P.REMEDIATE, _P.RESTART, _P.ROLLBACK}),
+        Role.PUBLISHER: frozenset({_P.READ, _P.DEPLOY, _P.SUBMIT_CAB, _P.ROLLBACK, _P.CANCEL}),
+        Role.CAB_APPROVER: frozenset({_P.READ, _P.APPROVE}),
+        Role.ADMIN: frozenset({_P.READ, _P.ROLLBACK, _P.REMEDIATE, _P.RESTART, _P.CANCEL, _P.ADMIN}),
+    }
 )
+#: When a user's groups map to several roles, the first of these that applies is theirs.
+ROLE_PRECEDENCE: tuple[Role, ...] = (Role.ADMIN, Role.CAB_APPROVER, Role.PUBLISHER, Role.OPERATOR, Role.VIEWER)
 
 
 def may(role: Role, permission: Permission) -> bool:
@@ -261,9 +259,7 @@ class Policy(PolicyModel):
     rings: list[RingPolicy] = Field(description="Rings 0-4, each exactly once, in order")
     roles: RoleMapping = Field(default_factory=RoleMapping, description="User and group role mapping")
     risk: RiskPolicy = Field(default_factory=RiskPolicy, description="Risk thresholds")
-    remediation: RemediationLimits = Field(
-        default_factory=RemediationLimits, description="Remediation limits"
-    )
+    remediation: RemediationLimits = Field(default_factory=RemediationLimits, description="Remediation limits")
     windows: list[ChangeWindow] = Field(default_factory=list, description="Change windows")
 
     @model_validator(mode="before")
@@ -312,9 +308,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -358,5 +352,3 @@ def _describe(source: str, error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{source}: {path}: {message}")
     return "\n".join(lines)
-
-

@@ -47,10 +47,16 @@ class RemediationPhase(StrEnum):
 
 
 #: Phases after which a Remediation does nothing more.
-FINAL_PHASES = frozenset({
-    RemediationPhase.SUCCEEDED, RemediationPhase.ESCALATED, RemediationPhase.STALLED,
-    RemediationPhase.DENIED, RemediationPhase.FAILED, RemediationPhase.PLANNED,
-})
+FINAL_PHASES = frozenset(
+    {
+        RemediationPhase.SUCCEEDED,
+        RemediationPhase.ESCALATED,
+        RemediationPhase.STALLED,
+        RemediationPhase.DENIED,
+        RemediationPhase.FAILED,
+        RemediationPhase.PLANNED,
+    }
+)
 
 
 class RemediationSpec(CamelModel):

@@ -58,9 +58,7 @@ def check_deployment_task(spec: DeploymentTaskSpec) -> list[SpecProblem]:
     ]
     for i, gate in enumerate(spec.gates):
         if gate.ring > spec.max_ring:
-            problems.append(
-                SpecProblem(f"spec.gates[{i}].ring", f"ring {gate.ring} is beyond maxRing {spec.max_ring}")
-            )
+            problems.append(SpecProblem(f"spec.gates[{i}].ring", f"ring {gate.ring} is beyond maxRing {spec.max_ring}"))
     if spec.monitor.soak_seconds and spec.monitor.soak_seconds < spec.monitor.poll_interval_seconds:
         problems.append(
             SpecProblem(
@@ -109,8 +107,7 @@ def check_assignment(spec: AssignmentSpec) -> list[SpecProblem]:
     elif target.address is None:
         problems.append(SpecProblem("spec.target.address", "required for the simulated plane"))
     problems.extend(
-        SpecProblem(f"spec.drift.ignore[{i}]", f"{v} is listed twice")
-        for i, v in _duplicates(list(spec.drift.ignore))
+        SpecProblem(f"spec.drift.ignore[{i}]", f"{v} is listed twice") for i, v in _duplicates(list(spec.drift.ignore))
     )
     return problems
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from controller.api.meta import Condition, ConditionStatus, utcnow
+
+#: The condition every kind has: the object is well-formed and its engine is content with it.
+READY = "Ready"
+#: Set when a spec parses but makes no sense; its message names the field.
+INVALID_SPEC = "InvalidSpec"
 
 
 def make(
@@ -56,3 +63,30 @@ def delta(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
         if current.get(key) != value:
             patch[key] = value
     return patch
+
+
+def current_conditions(body: dict[str, Any]) -> list[Condition]:
+    """The object's conditions as models; an entry that does not parse is dropped."""
+    raw = (body.get("status") or {}).get("conditions") or []
+    out = []
+    for item in raw:
+        try:
+            out.append(Condition.model_validate(item))
+        except ValidationError:
+            continue
+    return out
+
+
+def accepted_conditions(
+    body: dict[str, Any], generation: int, now: datetime, extra: list[Condition] | None = None
+) -> list[Condition]:
+    """Current conditions with InvalidSpec cleared (if it was set) and `extra` applied."""
+    conds = current_conditions(body)
+    if find(conds, INVALID_SPEC) is not None:
+        conds = set_condition(
+            conds,
+            make(INVALID_SPEC, ConditionStatus.FALSE, "SpecValid", "", generation, now),
+        )
+    for cond in extra or []:
+        conds = set_condition(conds, cond)
+    return conds

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.api.meta import CustomResource
+
 
 @dataclass(frozen=True)
 class EventNote:
@@ -35,3 +37,12 @@ class Outcome:
     events: tuple[EventNote, ...] = ()
     audits: tuple[AuditNote, ...] = ()
     requeue_after_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A spec that parsed and made sense: the typed resource and its correlation ID."""
+
+    resource: CustomResource  # type: ignore[type-arg]
+    correlation_id: str
+    new_labels: dict[str, str]

@@ -160,15 +160,17 @@ class _Child:
                 return
             if self.requested_port:
                 break
-        raise EmbeddedError(
-            f"Embedded {self.name} did not start; log {self.log_path}:\n{_tail(self.log_path)}"
-        )
+        raise EmbeddedError(f"Embedded {self.name} did not start; log {self.log_path}:\n{_tail(self.log_path)}")
 
     def _spawn_and_wait(self, timeout_seconds: float) -> bool:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.home,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not the servers
                 preexec_fn=_die_with_parent(self.stop_signal) if self.die_with_parent else None,
                 **_credentials(self.spawn_user()),
@@ -181,9 +183,7 @@ class _Child:
                 return True
             time.sleep(0.02)
         self.stop()
-        raise EmbeddedError(
-            f"Embedded {self.name} not ready after {timeout_seconds}s:\n{_tail(self.log_path)}"
-        )
+        raise EmbeddedError(f"Embedded {self.name} not ready after {timeout_seconds}s:\n{_tail(self.log_path)}")
 
     def stop(self, grace_seconds: float = 15.0) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -214,9 +214,19 @@ class EmbeddedPostgres(_Child):
 
     def command(self) -> list[str]:
         cmd = [
-            str(postgres_bin_dir() / "postgres"), "-D", str(self.home), "-p", str(self.port),
-            "-c", f"listen_addresses={_HOST}", "-c", "unix_socket_directories=",
-            "-c", "cluster_name=ringpilot", "-c", "max_connections=200",
+            str(postgres_bin_dir() / "postgres"),
+            "-D",
+            str(self.home),
+            "-p",
+            str(self.port),
+            "-c",
+            f"listen_addresses={_HOST}",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "cluster_name=ringpilot",
+            "-c",
+            "max_connections=200",
         ]
         if not self.durable:  # tests only: lose the last transactions on a crash, never corrupt data
             cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
@@ -238,16 +248,20 @@ class EmbeddedPostgres(_Child):
             os.chown(self.home, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
             _allow_traverse(self.home.parent)
         cmd = [
-            str(postgres_bin_dir() / "initdb"), "-D", str(self.home), "-U", "postgres",
-            "--auth=trust", "--encoding=UTF8", "--locale=C",
+            str(postgres_bin_dir() / "initdb"),
+            "-D",
+            str(self.home),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
         ]
         if not self.durable:
             cmd.append("--no-sync")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            done = subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, check=False, **_credentials(user)
-            )
+            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False, **_credentials(user))
         if done.returncode != 0:
             raise EmbeddedError(f"initdb failed; log {self.log_path}:\n{_tail(self.log_path)}")
 
@@ -278,8 +292,19 @@ class EmbeddedRedis(_Child):
 
     def command(self) -> list[str]:
         cmd = [
-            str(redis_server_path()), "--port", str(self.port), "--bind", _HOST, "--dir", str(self.home),
-            "--pidfile", str(self.home / "redis.pid"), "--daemonize", "no", "--logfile", "",
+            str(redis_server_path()),
+            "--port",
+            str(self.port),
+            "--bind",
+            _HOST,
+            "--dir",
+            str(self.home),
+            "--pidfile",
+            str(self.home / "redis.pid"),
+            "--daemonize",
+            "no",
+            "--logfile",
+            "",
         ]
         if self.durable:
             return [*cmd, "--appendonly", "yes", "--appendfsync", "everysec"]
@@ -331,8 +356,14 @@ class EmbeddedServices:
     """
 
     def __init__(
-        self, data_dir: Path | str, *, postgres_port: int = 0, redis_port: int = 0, durable: bool = True,
-        die_with_parent: bool = True, timeout_seconds: float = 60.0,
+        self,
+        data_dir: Path | str,
+        *,
+        postgres_port: int = 0,
+        redis_port: int = 0,
+        durable: bool = True,
+        die_with_parent: bool = True,
+        timeout_seconds: float = 60.0,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.timeout_seconds = timeout_seconds

@@ -22,12 +22,14 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from controller.api.labels import (
+    KUBELET_FAIL_ANNOTATION,
+    KUBELET_FAIL_UNTIL_RESTART_ANNOTATION,
+    KUBELET_FAIL_VERSION_ANNOTATION,
+)
+
 logger = logging.getLogger(__name__)
 
-PREFIX = "kubelet.ringpilot.dev"
-FAIL = f"{PREFIX}/fail"
-FAIL_VERSION = f"{PREFIX}/fail-version"
-FAIL_UNTIL_RESTART = f"{PREFIX}/fail-until-restart"
 MODES = ("CrashLoop", "NeverReady")
 
 
@@ -53,10 +55,10 @@ class Failures:
         tag = image_tag(containers[0].get("image", ""))
         generation = int(meta.get("generation") or 1)
         for source in (annotations, self.namespace_annotations.get(meta["namespace"], {})):
-            mode = source.get(FAIL)
-            if mode in MODES and source.get(FAIL_VERSION, tag) == tag:
+            mode = source.get(KUBELET_FAIL_ANNOTATION)
+            if mode in MODES and source.get(KUBELET_FAIL_VERSION_ANNOTATION, tag) == tag:
                 return str(mode)
-        transient = annotations.get(FAIL_UNTIL_RESTART)
+        transient = annotations.get(KUBELET_FAIL_UNTIL_RESTART_ANNOTATION)
         if transient in MODES:
             marked = self.restart_marks.setdefault(key, generation)
             if generation <= marked:
@@ -80,8 +82,12 @@ def desired_status(deployment: dict[str, Any], mode: str | None, now: datetime) 
         previous = old.get(type_, {})
         since = previous.get("lastTransitionTime") if previous.get("status") == status else stamp
         return {
-            "type": type_, "status": status, "reason": reason, "message": message,
-            "lastUpdateTime": since, "lastTransitionTime": since,
+            "type": type_,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastUpdateTime": since,
+            "lastTransitionTime": since,
         }
 
     why = {"CrashLoop": "CrashLoopBackOff", "NeverReady": "ReadinessProbeFailed"}.get(mode or "", "")
@@ -93,12 +99,15 @@ def desired_status(deployment: dict[str, Any], mode: str | None, now: datetime) 
         "availableReplicas": ready,
         "conditions": [
             condition(
-                "Available", healthy or replicas == 0,
+                "Available",
+                healthy or replicas == 0,
                 "MinimumReplicasAvailable" if healthy else "MinimumReplicasUnavailable",
                 "Deployment has minimum availability." if healthy else f"Pods are failing: {why}.",
             ),
             condition(
-                "Progressing", True, "NewReplicaSetAvailable",
+                "Progressing",
+                True,
+                "NewReplicaSetAvailable",
                 f'ReplicaSet "{deployment["metadata"]["name"]}" has successfully progressed.',
             ),
         ],
@@ -201,9 +210,7 @@ class SimulatedKubelet:
     def reconcile(self, namespace: str, name: str) -> None:
         """Write the status of one Deployment if it differs from what it should be."""
         try:
-            raw = self.apps.api_client.sanitize_for_serialization(
-                self.apps.read_namespaced_deployment(name, namespace)
-            )
+            raw = self.apps.api_client.sanitize_for_serialization(self.apps.read_namespaced_deployment(name, namespace))
         except ApiException as error:
             if error.status != 404:
                 logger.warning("Could not read Deployment %s/%s: %s", namespace, name, error.reason)

@@ -26,9 +26,7 @@ class Child:
 class ProcessGroup:
     children: list[Child] = field(default_factory=list)
 
-    def spawn(
-        self, name: str, argv: list[str], env: dict[str, str], log_path: Path | None = None
-    ) -> Child:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str], log_path: Path | None = None) -> Child:
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
         process = subprocess.Popen(
             argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True

@@ -6,8 +6,6 @@ state the user created. Works against any API server (the emulator or a real clu
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +14,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controller.api.crdgen import all_crds
+from controller.api.labels import APP_NAME_LABEL, RING_NAMESPACE_LABEL
 
-RING_LABEL = "ringpilot.dev/ring"
-APP_LABEL = "app.kubernetes.io/name"
 RING_NAMESPACES = ("ring-0-lab", "ring-1-canary", "ring-2-pilot", "ring-3-department", "ring-4-global")
 SAMPLE_APPS = ("web", "payments")
 SAMPLE_VERSION = "1.4.1"
@@ -32,16 +29,11 @@ class SampleApp:
     replicas: int = 2
 
 
-def config_hash(data: dict[str, str]) -> str:
-    """SHA-256 of a ConfigMap's data, as the kubernetes plane computes it."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
 def namespace_manifest(ring: int) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": RING_NAMESPACES[ring], "labels": {RING_LABEL: str(ring)}},
+        "metadata": {"name": RING_NAMESPACES[ring], "labels": {RING_NAMESPACE_LABEL: str(ring)}},
     }
 
 
@@ -49,13 +41,13 @@ def configmap_manifest(app: SampleApp, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": f"{app.name}-config", "namespace": namespace, "labels": {APP_LABEL: app.name}},
+        "metadata": {"name": f"{app.name}-config", "namespace": namespace, "labels": {APP_NAME_LABEL: app.name}},
         "data": {"LOG_LEVEL": "info", "FEATURE_FLAGS": "checkout-v2"},
     }
 
 
 def deployment_manifest(app: SampleApp, namespace: str) -> dict[str, Any]:
-    labels = {APP_LABEL: app.name}
+    labels = {APP_NAME_LABEL: app.name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from controller.api.meta import GROUP, VERSION
+from controller.api.group import GROUP, VERSION
 from controller.devkit.embedded import EmbeddedError, EmbeddedServices
 from controller.devkit.kubelet import SimulatedKubelet
 from controller.devkit.processes import ProcessGroup, wait_for_file
@@ -101,8 +101,19 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
         migrate(services.database_url)
         emulator = group.spawn(
             "emulator",
-            [sys.executable, "-m", "controller.devkit.emulator", "--host", "127.0.0.1", "--port", str(api_port),
-             "--kubeconfig", str(kubeconfig), "--state", str(data_dir / "cluster.json")],
+            [
+                sys.executable,
+                "-m",
+                "controller.devkit.emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--state",
+                str(data_dir / "cluster.json"),
+            ],
             dict(os.environ),
             logs / "emulator.log",
         )

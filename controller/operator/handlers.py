@@ -14,8 +14,10 @@ from typing import Any
 
 import kopf
 
+from controller.api.group import GROUP, VERSION
 from controller.api.kinds import KINDS, KindInfo
-from controller.api.meta import CORRELATION_LABEL, FINALIZER, GROUP, VERSION, utcnow
+from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_PREFIX
+from controller.api.meta import utcnow
 from controller.core.errors import InvalidSpec, Unavailable
 from controller.core.outcome import AuditNote, Outcome
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
@@ -76,9 +78,7 @@ async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: st
     )
 
 
-async def apply_outcome(
-    info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps: Deps, outcome: Outcome
-) -> None:
+async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps: Deps, outcome: Outcome) -> None:
     """Write the outcome: audit rows first (so nothing happens unaudited), then status, labels, Events."""
     labels = dict(body.metadata.labels or {})
     correlation_id = outcome.labels.get(CORRELATION_LABEL) or labels.get(CORRELATION_LABEL) or ""
@@ -131,9 +131,9 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
     async def startup(memo: kopf.Memo, **kwargs: Any) -> None:
         settings_: kopf.OperatorSettings = kwargs["settings"]
         settings_.persistence.finalizer = FINALIZER
-        settings_.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings_.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_ANNOTATION_PREFIX)
         settings_.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=GROUP, key="last-handled-configuration"
+            prefix=KOPF_ANNOTATION_PREFIX, key="last-handled-configuration"
         )
         settings_.posting.level = logging.INFO
         settings_.watching.server_timeout = 300

@@ -20,14 +20,14 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api.assignment import Assignment, AssignmentSpec, AssignmentStatus, ConfigRef, Target
 from controller.api.deploymenttask import PlaneName
+from controller.api.group import GROUP, VERSION
 from controller.api.kinds import ASSIGNMENT
-from controller.api.meta import CORRELATION_LABEL, GROUP, VERSION, ObjectMeta
+from controller.api.labels import ASSIGNMENT_RING_LABEL, CORRELATION_LABEL, OBJECT_APP_LABEL
+from controller.api.meta import ObjectMeta
 from controller.planes.base import Observation, TargetRef
 
 logger = logging.getLogger(__name__)
 
-APP_LABEL = f"{GROUP}/app"
-RING_LABEL = f"{GROUP}/ring"
 #: Rings with more targets than this (simulated fleets) are not mirrored as Assignments.
 MAX_ASSIGNMENTS_PER_RING = 500
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
@@ -69,7 +69,7 @@ def assignment_for(
         config=config,
         correlation_id=correlation_id,
     )
-    labels = {CORRELATION_LABEL: correlation_id, APP_LABEL: target.app, RING_LABEL: str(target.ring)}
+    labels = {CORRELATION_LABEL: correlation_id, OBJECT_APP_LABEL: target.app, ASSIGNMENT_RING_LABEL: str(target.ring)}
     meta = ObjectMeta(name=assignment_name(target), namespace=namespace, labels=labels)
     return Assignment(metadata=meta, spec=spec, status=AssignmentStatus())
 
@@ -100,13 +100,10 @@ def _upsert(api: client.CustomObjectsApi, assignment: Assignment, namespace: str
     patch: dict[str, Any] = {
         "metadata": {"labels": body["metadata"]["labels"]},
         "spec": {
-            k: body["spec"].get(k)
-            for k in ("app", "version", "artifact", "ring", "target", "config", "correlationId")
+            k: body["spec"].get(k) for k in ("app", "version", "artifact", "ring", "target", "config", "correlationId")
         },
     }
-    api.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, ASSIGNMENT.plural, assignment.metadata.name, patch
-    )
+    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, ASSIGNMENT.plural, assignment.metadata.name, patch)
     return "updated"
 
 
@@ -122,9 +119,7 @@ async def write_assignments(
 ) -> int:
     """Create or update one Assignment per target; returns how many were written."""
     if len(targets) > MAX_ASSIGNMENTS_PER_RING:
-        logger.info(
-            "Not mirroring %d targets as Assignments (limit %d)", len(targets), MAX_ASSIGNMENTS_PER_RING
-        )
+        logger.info("Not mirroring %d targets as Assignments (limit %d)", len(targets), MAX_ASSIGNMENTS_PER_RING)
         return 0
     api = client.CustomObjectsApi(api_client)
     seen = {o.target.key: o for o in observations}

@@ -108,9 +108,7 @@ def run_actor_step(
         if step.next_attempt_at is not None and t.now >= step.next_attempt_at:
             if claim is None:
                 # Never picked up (a lost message): enqueue the same key again; a duplicate is harmless.
-                step = t.put_step(
-                    step.model_copy(update={"next_attempt_at": t.now + timedelta(seconds=lease)})
-                )
+                step = t.put_step(step.model_copy(update={"next_attempt_at": t.now + timedelta(seconds=lease)}))
                 dispatch(t, task, step, actor, kwargs)
             elif step.attempts >= MAX_ATTEMPTS:
                 message = f"{what}: attempt {step.attempts} went silent and no attempts are left"
@@ -134,9 +132,7 @@ def run_actor_step(
         t.wake(step.next_attempt_at)
         return StepRun("waiting")
     step = start_attempt(t, task, step, actor, kwargs, tag, lease)
-    t.note(
-        "StepStarted", f"{what}: attempt {step.attempts} started", step=name.value, ring=ring, key=step.key
-    )
+    t.note("StepStarted", f"{what}: attempt {step.attempts} started", step=name.value, ring=ring, key=step.key)
     return StepRun("waiting")
 
 

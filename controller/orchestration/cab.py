@@ -76,8 +76,7 @@ def judge(
     if record.plan_digest is not None and record.plan_digest != spec.plan_digest:
         return verdict(
             False,
-            f"Denied: decision is for plan {record.plan_digest[:12]}, "
-            f"current plan is {spec.plan_digest[:12]}",
+            f"Denied: decision is for plan {record.plan_digest[:12]}, current plan is {spec.plan_digest[:12]}",
         )
     if record.approver in accepted_approvers:
         return verdict(False, f"Denied: {record.approver} has already decided")
@@ -115,9 +114,7 @@ def merge_conditions(records: list[DecisionRecord]) -> ApprovalConditions | None
     )
 
 
-def evaluate(
-    spec: ChangeRequestSpec, previous: ChangeRequestStatus, policy: Policy, now: datetime
-) -> CabVerdict:
+def evaluate(spec: ChangeRequestSpec, previous: ChangeRequestStatus, policy: Policy, now: datetime) -> CabVerdict:
     """Judge new decisions and recompute the phase (see the module docstring for the rules)."""
     before = previous.phase or ChangePhase.PENDING
     sticky = before if before in STICKY else None
@@ -135,11 +132,7 @@ def evaluate(
         else:
             outcome = judge(record, spec, policy, phase, accepted_approvers, now)
             new.append(outcome)
-        if (
-            outcome.accepted
-            and outcome.decision is Decision.APPROVE
-            and outcome.plan_digest != spec.plan_digest
-        ):
+        if outcome.accepted and outcome.decision is Decision.APPROVE and outcome.plan_digest != spec.plan_digest:
             outcome = _void(outcome, spec)
             voided += 1
         outcomes.append(outcome)

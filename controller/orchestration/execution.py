@@ -22,8 +22,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controller.api.deploymenttask import DeploymentTask, PlaneName, PlanRecord
+from controller.api.group import GROUP, VERSION
 from controller.api.kinds import DEPLOYMENT_TASK
-from controller.api.meta import GROUP, VERSION
 from controller.api.policy import Policy
 from controller.orchestration import evidencestore, history
 from controller.orchestration import risk as riskmodel
@@ -112,9 +112,7 @@ async def execute(ctx: StepContext, request: StepRequest, body: Body, step: str)
         report: dict[str, Any] = {"ok": True, **result}
     except Exception as error:
         transient, message = classify(error)
-        logger.warning(
-            "Step %r failed (%s): %s", request.key, "transient" if transient else "permanent", message
-        )
+        logger.warning("Step %r failed (%s): %s", request.key, "transient" if transient else "permanent", message)
         report = {"ok": False, "transient": transient, "error": message[:1024]}
     report["at"] = datetime.now(UTC).isoformat()
     await claims.finish(ctx.pool, request.key, report)
@@ -330,9 +328,7 @@ async def rollback_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any
     return {"targets": len(rows), "changed": changed, "assignments": written}
 
 
-async def _reassign(
-    ctx: StepContext, request: StepRequest, plane: ExecutionPlane, refs: list[TargetRef]
-) -> int:
+async def _reassign(ctx: StepContext, request: StepRequest, plane: ExecutionPlane, refs: list[TargetRef]) -> int:
     """Point the rolled-back targets' Assignments at the version each one runs now."""
     by_version: dict[str, list[TargetRef]] = defaultdict(list)
     observations = await plane.observe(refs) if refs else []

@@ -160,8 +160,7 @@ def _failure(p: RingProgress, poll: Poll, settings: GateSettings, counts: str) -
         elapsed = (poll.at - p.deployed_at).total_seconds()
         if elapsed >= settings.deploy_timeout_seconds:
             return "RolloutTimedOut", (
-                f"Ring {settings.ring} did not reach its gate within "
-                f"{settings.deploy_timeout_seconds}s: {counts}"
+                f"Ring {settings.ring} did not reach its gate within {settings.deploy_timeout_seconds}s: {counts}"
             )
     return None
 
@@ -200,9 +199,7 @@ class WindowBlock:
     retry_at: datetime | None
 
 
-def window_block(
-    ring: int, policy: Policy, conditions: ApprovalConditions | None, now: datetime
-) -> WindowBlock | None:
+def window_block(ring: int, policy: Policy, conditions: ApprovalConditions | None, now: datetime) -> WindowBlock | None:
     """None when ring `ring` may be deployed now: the policy's and the approval's windows both allow it."""
     policy_verdict = window_verdict(policy.windows, ring, WindowPurpose.DEPLOY, now)
     if not policy_verdict.open:

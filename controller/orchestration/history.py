@@ -157,9 +157,7 @@ async def changed_by_task(pool: Pool, correlation_id: str, uid: str, ring: int) 
     return [HistoryRow.model_validate(r) for r in rows]
 
 
-async def deployed_version(
-    pool: Pool, app: str, plane: str, version: str, rings: list[int]
-) -> list[HistoryRow]:
+async def deployed_version(pool: Pool, app: str, plane: str, version: str, rings: list[int]) -> list[HistoryRow]:
     """Targets whose latest recorded change deployed `version` over another one (rollback candidates)."""
     params = {"app": app, "plane": plane, "version": version, "rings": rings}
     async with pool.connection() as conn:

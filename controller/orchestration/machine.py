@@ -40,9 +40,7 @@ def next_step(task: TaskView, facts: Facts) -> Transitions:
     """Decide the next step of `task` (see the module docstring); never performs I/O."""
     t = Transitions(task.status, facts.now, task.correlation_id, task.generation)
     if _restartable(task):
-        t.set(
-            phase=None, steps=[], plan=None, risk=None, rings=[], finished_at=None, validated_generation=None
-        )
+        t.set(phase=None, steps=[], plan=None, risk=None, rings=[], finished_at=None, validated_generation=None)
     if t.status.phase in TERMINAL:
         t.idle = True
         return t
@@ -150,9 +148,7 @@ def _validate(t: Transitions, task: TaskView, facts: Facts) -> bool:
         t.wake_in(1.0)
         return False
     step = t.step(StepName.VALIDATE_INTENT)
-    step = t.put_step(
-        step.model_copy(update={"attempts": step.attempts + 1, "started_at": step.started_at or t.now})
-    )
+    step = t.put_step(step.model_copy(update={"attempts": step.attempts + 1, "started_at": step.started_at or t.now}))
     t.set(validated_generation=task.generation)
     problems = _problems(task, facts) if not task.deploy_started() else []
     if problems:
@@ -271,9 +267,7 @@ def _evidence(t: Transitions, task: TaskView, facts: Facts) -> bool:
         id=ref.id,
         sha256=ref.sha256,
     )
-    t.condition(
-        "EvidenceVerified", True, "HashVerified", f"Evidence pack {ref.id} matches sha256 {ref.sha256[:16]}"
-    )
+    t.condition("EvidenceVerified", True, "HashVerified", f"Evidence pack {ref.id} matches sha256 {ref.sha256[:16]}")
     return True
 
 
@@ -324,8 +318,6 @@ def _approval(t: Transitions, task: TaskView) -> None:
         change_request=name,
         approval=ApprovalRecord(mode="ChangeRequest", rule=rule, phase="Pending", review_deadline=deadline),
     )
-    t.close_step(
-        t.step(StepName.SUBMIT_CHANGE_REQUEST), StepState.SUCCEEDED, f"Submitted ChangeRequest {name}"
-    )
+    t.close_step(t.step(StepName.SUBMIT_CHANGE_REQUEST), StepState.SUCCEEDED, f"Submitted ChangeRequest {name}")
     t.note("ChangeRequestSubmitted", f"Submitted ChangeRequest {name}: {rule}", change_request=name)
     t.condition("Approved", ConditionStatus.UNKNOWN, "Submitted", rule)

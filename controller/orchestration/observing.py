@@ -17,13 +17,13 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api.changerequest import ChangeRequest
 from controller.api.deploymenttask import Action, EvidenceRef
+from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
-from controller.api.meta import CORRELATION_LABEL, GROUP, VERSION
+from controller.api.labels import CHANGE_TASK_LABEL, CORRELATION_LABEL, OBJECT_APP_LABEL
 from controller.api.policy import Policy
 from controller.messaging.broker import STEPS_QUEUE
 from controller.messaging.dispatching import Dispatcher
 from controller.orchestration import evidencestore, history
-from controller.orchestration.assigning import APP_LABEL
 from controller.orchestration.execution import PlaneSource
 from controller.orchestration.facts import ChangeRequestView, Facts, TaskView, Validation
 from controller.orchestration.steps import Claim, Dispatch
@@ -31,7 +31,6 @@ from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, T
 from controller.storage import claims as claim_store
 from controller.storage.db import Pool
 
-TASK_LABEL = f"{GROUP}/task"
 _TERMINAL_VALUES = {p.value for p in TERMINAL}
 
 
@@ -78,16 +77,12 @@ async def gather(world: World, task: TaskView, policy: Policy, now: datetime, cr
     plan = status.plan
     if plan is None or plan.generation != task.generation:
         spec = task.spec
-        app, plane = (
-            (plan.app, plan.plane.value) if plan and task.deploy_started() else (spec.app, spec.plane.value)
-        )
+        app, plane = (plan.app, plan.plane.value) if plan and task.deploy_started() else (spec.app, spec.plane.value)
         counts = await asyncio.gather(*(world.target_count(plane, app, r) for r in range(spec.max_ring + 1)))
         conflict = earlier_active_task(await world.list_tasks(), task, created)
         candidates = None
         if spec.action is Action.ROLLBACK:
-            candidates = await world.rollback_candidates(
-                app, plane, spec.version, list(range(spec.max_ring + 1))
-            )
+            candidates = await world.rollback_candidates(app, plane, spec.version, list(range(spec.max_ring + 1)))
         validation = Validation(tuple(counts), conflict, candidates)
     found = await world.claims(task.running_keys())
     change_request = None
@@ -133,9 +128,7 @@ class KubeWorld:
     async def list_tasks(self) -> list[dict[str, Any]]:
         listing = cast(
             dict[str, Any],
-            await asyncio.to_thread(
-                self.custom.list_cluster_custom_object, GROUP, VERSION, DEPLOYMENT_TASK.plural
-            ),
+            await asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, DEPLOYMENT_TASK.plural),
         )
         items: list[dict[str, Any]] = listing.get("items", [])
         return items
@@ -180,8 +173,8 @@ class KubeWorld:
                 "namespace": write.namespace,
                 "labels": {
                     CORRELATION_LABEL: write.correlation_id,
-                    APP_LABEL: write.spec.app,
-                    TASK_LABEL: write.spec.task,
+                    OBJECT_APP_LABEL: write.spec.app,
+                    CHANGE_TASK_LABEL: write.spec.task,
                 },
                 "ownerReferences": [
                     {
@@ -225,6 +218,4 @@ class KubeWorld:
         if self.dispatcher is None:
             raise RuntimeError("No broker: RINGPILOT_REDIS_URL is required to run DeploymentTasks")
         kwargs = {k: v for k, v in item.kwargs.items() if v is not None}
-        self.dispatcher.enqueue(
-            item.actor, STEPS_QUEUE, key=item.key, correlation_id=correlation_id, kwargs=kwargs
-        )
+        self.dispatcher.enqueue(item.actor, STEPS_QUEUE, key=item.key, correlation_id=correlation_id, kwargs=kwargs)

@@ -46,8 +46,7 @@ def cancellable(t: Transitions) -> bool:
     if t.status.phase is TaskPhase.ROLLING_BACK:
         return False
     return not any(
-        s.state is StepState.RUNNING and s.name in (StepName.DEPLOY, StepName.ROLLBACK)
-        for s in t.status.steps
+        s.state is StepState.RUNNING and s.name in (StepName.DEPLOY, StepName.ROLLBACK) for s in t.status.steps
     )
 
 
@@ -95,8 +94,7 @@ def rollout(t: Transitions, task: TaskView, facts: Facts) -> None:
     t.phase(
         TaskPhase.SUCCEEDED,
         "RolloutSucceeded",
-        f"{plan.app} {plan.version} passed the gates of rings 0-{plan.max_ring} "
-        f"({sum(plan.targets)} targets)",
+        f"{plan.app} {plan.version} passed the gates of rings 0-{plan.max_ring} ({sum(plan.targets)} targets)",
     )
 
 
@@ -116,9 +114,7 @@ def _ring(t: Transitions, task: TaskView, facts: Facts, ring: int) -> Progress:
                 t.wake(min(block.retry_at, latest) if block.retry_at is not None else latest)
                 return "wait"
             if any(c.type == "WaitingForWindow" for c in task.status.conditions):
-                t.condition(
-                    "WaitingForWindow", False, "InsideChangeWindow", f"Ring {ring} may be deployed now"
-                )
+                t.condition("WaitingForWindow", False, "InsideChangeWindow", f"Ring {ring} may be deployed now")
         t.set(current_step=StepName.DEPLOY.value)
         t.phase(TaskPhase.DEPLOYING, "Deploying", f"Deploying {plan.version} to ring {ring}")
         run = run_actor_step(
@@ -136,9 +132,7 @@ def _ring(t: Transitions, task: TaskView, facts: Facts, ring: int) -> Progress:
         if run.state == "waiting" or run.report is None:
             return "wait"
         extra = run.report.model_extra or {}
-        t.put_ring(
-            t.ring(ring).model_copy(update={"deployed_at": run.report.at or t.now, "healthy_since": None})
-        )
+        t.put_ring(t.ring(ring).model_copy(update={"deployed_at": run.report.at or t.now, "healthy_since": None}))
         t.note(
             "RingDeployed",
             f"Deployed {plan.version} to ring {ring}: {extra.get('targets', '?')} targets, "
@@ -176,9 +170,7 @@ def _monitor(t: Transitions, task: TaskView, facts: Facts, ring: int, settings: 
         t.put_step(step.model_copy(update={"key": None, "next_attempt_at": None}))
         if not report.ok:
             errors = progress.poll_errors + 1
-            t.put_ring(
-                progress.model_copy(update={"poll_errors": errors, "last_polled_at": report.at or t.now})
-            )
+            t.put_ring(progress.model_copy(update={"poll_errors": errors, "last_polled_at": report.at or t.now}))
             if errors >= MAX_POLL_ERRORS:
                 message = f"Health of ring {ring} is unknown after {errors} failed polls: {report.error}"
                 t.close_step(t.step(StepName.MONITOR, ring), StepState.FAILED, message)
@@ -224,13 +216,9 @@ def _dispatch_poll(t: Transitions, task: TaskView, ring: int, number: int) -> Pr
     key = step_key(task.correlation_id, task.uid, StepName.MONITOR, ring, number, "poll")
     lease = lease_seconds(task.spec.monitor.poll_interval_seconds)
     step = t.put_step(
-        step.model_copy(
-            update={"attempts": number, "key": key, "next_attempt_at": t.now + timedelta(seconds=lease)}
-        )
+        step.model_copy(update={"attempts": number, "key": key, "next_attempt_at": t.now + timedelta(seconds=lease)})
     )
-    dispatch(
-        t, task, step, POLL_RING_ACTOR, {"app": plan.app, "version": plan.version, "plane": plan.plane.value}
-    )
+    dispatch(t, task, step, POLL_RING_ACTOR, {"app": plan.app, "version": plan.version, "plane": plan.plane.value})
     t.wake_in(REPORT_WAIT_SECONDS)
     return "wait"
 
@@ -249,9 +237,7 @@ def rollback(t: Transitions, task: TaskView, facts: Facts) -> None:
     for ring in rings:
         if not _rollback_ring(t, task, facts, ring, "task"):
             return
-    failed = next(
-        (s for s in t.status.steps if s.name is StepName.MONITOR and s.state is StepState.FAILED), None
-    )
+    failed = next((s for s in t.status.steps if s.name is StepName.MONITOR and s.state is StepState.FAILED), None)
     cause = failed.message if failed is not None and failed.message else "A ring gate failed"
     t.set(current_step=None)
     t.phase(
@@ -303,8 +289,7 @@ def _rollback_ring(t: Transitions, task: TaskView, facts: Facts, ring: int, scop
         t.put_ring(t.ring(ring).model_copy(update={"rolled_back": True}))
         t.note(
             "RingRolledBack",
-            f"Rolled back ring {ring}: {extra.get('changed', '?')} of {extra.get('targets', '?')} "
-            "targets restored",
+            f"Rolled back ring {ring}: {extra.get('changed', '?')} of {extra.get('targets', '?')} targets restored",
             ring=ring,
         )
     return True

@@ -99,9 +99,7 @@ class OrchestrationRuntime:
     memo: StatusMemo = field(default_factory=StatusMemo)
 
 
-async def start_orchestration(
-    pool: Pool | None, dispatcher: Dispatcher | None
-) -> OrchestrationRuntime | None:
+async def start_orchestration(pool: Pool | None, dispatcher: Dispatcher | None) -> OrchestrationRuntime | None:
     """The controller's runtime; None (logged) without PostgreSQL or Kubernetes credentials."""
     if pool is None:
         logger.warning("DeploymentTasks are not orchestrated: no PostgreSQL (RINGPILOT_DATABASE_URL)")

@@ -60,9 +60,7 @@ def step_base(correlation_id: str, uid: str, step: StepName, ring: int | None = 
     return f"{correlation_id}/{uid[:8]}/{step.value}{ring_part}"
 
 
-def step_key(
-    correlation_id: str, uid: str, step: StepName, ring: int | None, attempt: int, tag: str = ""
-) -> str:
+def step_key(correlation_id: str, uid: str, step: StepName, ring: int | None, attempt: int, tag: str = "") -> str:
     """The key of one attempt (`tag` distinguishes plans for evidence, polls for Monitor)."""
     suffix = f"/{tag}" if tag else ""
     return f"{step_base(correlation_id, uid, step, ring)}{suffix}/a{attempt}"

@@ -87,9 +87,7 @@ class Transitions:
         """An Event and an audit row for one transition."""
         kind = "Warning" if reason in WARNING_REASONS else "Normal"
         self.events.append(EventNote(reason, f"{message} [correlation {self.correlation_id}]", kind))
-        self.audits.append(
-            AuditNote(reason, ACTOR, message, {k: v for k, v in detail.items() if v is not None})
-        )
+        self.audits.append(AuditNote(reason, ACTOR, message, {k: v for k, v in detail.items() if v is not None}))
 
     def wake(self, at: datetime) -> None:
         """Ask to be reconciled again no later than `at`."""
@@ -108,9 +106,7 @@ class Transitions:
         self.wake_in(report_wait_seconds(running))
 
     def condition(self, type_: str, status: bool | ConditionStatus, reason: str, message: str = "") -> None:
-        self.extra_conditions.append(
-            conditions.make(type_, status, reason, message, self.generation, self.now)
-        )
+        self.extra_conditions.append(conditions.make(type_, status, reason, message, self.generation, self.now))
 
     # ---- status -----------------------------------------------------------------------------
 
@@ -129,9 +125,7 @@ class Transitions:
         return found or RingProgress(ring=ring)
 
     def put_ring(self, progress: RingProgress) -> None:
-        rings = sorted(
-            [r for r in self.status.rings if r.ring != progress.ring] + [progress], key=lambda r: r.ring
-        )
+        rings = sorted([r for r in self.status.rings if r.ring != progress.ring] + [progress], key=lambda r: r.ring)
         self.status = self.status.model_copy(update={"rings": rings})
 
     def set(self, **fields: Any) -> None:
@@ -162,9 +156,7 @@ def summary_conditions(t: Transitions, existing: list[Condition]) -> list[Condit
     reason = t.summary_reason or phase.value
     message = t.summary_message or (t.status.current_step or "")
     if phase in TERMINAL:
-        ok = phase is TaskPhase.SUCCEEDED or (
-            phase is TaskPhase.ROLLED_BACK and reason == "RollbackCompleted"
-        )
+        ok = phase is TaskPhase.SUCCEEDED or (phase is TaskPhase.ROLLED_BACK and reason == "RollbackCompleted")
         summary: ConditionStatus = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
         progressing = conditions.make("Progressing", False, reason, message, t.generation, t.now)
     else:

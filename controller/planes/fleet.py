@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from controller.devkit.seeding import config_hash
+from controller.planes.manifests import config_hash
 from controller.storage.db import Pool
 
 #: Seed of the deterministic failure draw, unless a plane or a fleet is given another.

@@ -92,9 +92,7 @@ class KeyedRunner:
                     return dict(existing.outcome or {}), True
                 age_seconds = (datetime.now(UTC) - existing.claimed_at).total_seconds()
                 if age_seconds < self.stale_claim_seconds:
-                    raise PlaneError(
-                        f"Step {step_key!r} is in progress elsewhere ({existing.owner})", transient=True
-                    )
+                    raise PlaneError(f"Step {step_key!r} is in progress elsewhere ({existing.owner})", transient=True)
                 logger.warning(
                     "Took over stale plane step %r from %r after %.0fs", step_key, existing.owner, age_seconds
                 )
@@ -125,9 +123,7 @@ class KeyedRunner:
         async def recorded() -> dict[str, Any]:
             return result_outcome(await action())
 
-        outcome, replayed = await self.run(
-            claim_key(plane, operation, target.key, key), correlation_of(key), recorded
-        )
+        outcome, replayed = await self.run(claim_key(plane, operation, target.key, key), correlation_of(key), recorded)
         if replayed:
             return replayed_result(target, outcome)
         return ActionResult(

@@ -57,9 +57,7 @@ def classify(error: BaseException, what: str) -> KubeError:
     if isinstance(error, ApiException):
         status = int(error.status or 0)
         transient = status == 0 or status >= 500 or status in _TRANSIENT_STATUSES
-        return KubeError(
-            f"Could not {what}: {status} {_api_message(error)}", status=status, transient=transient
-        )
+        return KubeError(f"Could not {what}: {status} {_api_message(error)}", status=status, transient=transient)
     return KubeError(f"Could not {what}: {type(error).__name__}: {error}", status=0, transient=True)
 
 
@@ -99,9 +97,7 @@ class KubeApi:
         return list(listing.get("items") or [])
 
     async def list_config_maps(self, namespace: str) -> list[Json]:
-        listing = await self._call(
-            f"list ConfigMaps in {namespace}", self.core.list_namespaced_config_map, namespace
-        )
+        listing = await self._call(f"list ConfigMaps in {namespace}", self.core.list_namespaced_config_map, namespace)
         return list(listing.get("items") or [])
 
     async def read_deployment(self, namespace: str, name: str) -> Json:

@@ -18,7 +18,7 @@ from typing import TypeVar
 import psycopg
 from kubernetes import client
 
-from controller.devkit.seeding import APP_LABEL, RING_LABEL
+from controller.api.labels import APP_NAME_LABEL, RING_NAMESPACE_LABEL
 from controller.planes import manifests as m
 from controller.planes import recording
 from controller.planes.base import ActionResult, Observation, PlaneError, RingHealth, TargetRef
@@ -36,8 +36,8 @@ def app_selector(apps: Iterable[str]) -> str:
     """Label selector for Deployments of one or several apps."""
     names = sorted(set(apps))
     if len(names) == 1:
-        return f"{APP_LABEL}={names[0]}"
-    return f"{APP_LABEL} in ({','.join(names)})"
+        return f"{APP_NAME_LABEL}={names[0]}"
+    return f"{APP_NAME_LABEL} in ({','.join(names)})"
 
 
 def _name(item: Json) -> str:
@@ -79,13 +79,11 @@ class KubernetesPlane:
 
     async def ring_namespaces(self, ring: int) -> list[str]:
         """Namespaces labelled `ringpilot.dev/ring=<ring>`, sorted."""
-        return sorted(_name(ns) for ns in await self.api.list_namespaces(f"{RING_LABEL}={ring}"))
+        return sorted(_name(ns) for ns in await self.api.list_namespaces(f"{RING_NAMESPACE_LABEL}={ring}"))
 
     async def _ring_deployments(self, app: str, ring: int) -> list[tuple[str, Json]]:
         namespaces = await self.ring_namespaces(ring)
-        listings = await self._bounded(
-            self.api.list_deployments(ns, app_selector([app])) for ns in namespaces
-        )
+        listings = await self._bounded(self.api.list_deployments(ns, app_selector([app])) for ns in namespaces)
         return [(ns, item) for ns, items in zip(namespaces, listings, strict=True) for item in items]
 
     async def targets(self, app: str, ring: int) -> list[TargetRef]:
@@ -195,15 +193,9 @@ class KubernetesPlane:
             last = await recording.latest_apply(self.pool, namespace, name)
             if await recording.latest(self.pool, namespace, name) is None:
                 await self._record(RecordAction.SNAPSHOT, target, deployment, desired, None, key)
-            previous = (
-                m.image_tag(last.previous_image) if last is not None and last.image == desired else None
-            )
-            return ActionResult(
-                target, changed=False, detail=f"Already runs {desired}", previous_version=previous
-            )
-        entry = await self._record(
-            RecordAction.APPLY, target, m.with_image(deployment, desired), desired, current, key
-        )
+            previous = m.image_tag(last.previous_image) if last is not None and last.image == desired else None
+            return ActionResult(target, changed=False, detail=f"Already runs {desired}", previous_version=previous)
+        entry = await self._record(RecordAction.APPLY, target, m.with_image(deployment, desired), desired, current, key)
         await self._patch_or_forget(entry, m.image_patch(deployment, desired))
         logger.info("Patched Deployment %s/%s image %r to %r", namespace, name, current, desired)
         return ActionResult(
@@ -216,9 +208,7 @@ class KubernetesPlane:
     async def rollback(self, target: TargetRef, key: str) -> ActionResult:
         """Restore the image the last recorded apply replaced."""
         self._located(target)
-        return await self.runner.run_action(
-            self.name, "rollback", target, key, lambda: self._rollback(target, key)
-        )
+        return await self.runner.run_action(self.name, "rollback", target, key, lambda: self._rollback(target, key))
 
     async def _rollback(self, target: TargetRef, key: str) -> ActionResult:
         namespace, name = self._located(target)
@@ -229,9 +219,7 @@ class KubernetesPlane:
         current = self._image(deployment, target)
         restored = last.previous_image
         if current == restored:
-            return ActionResult(
-                target, changed=False, detail=f"Already runs {restored}", previous_version=None
-            )
+            return ActionResult(target, changed=False, detail=f"Already runs {restored}", previous_version=None)
         config = (last.config_map, last.config_data) if last.config_data is not None else None
         entry = await self._record(
             RecordAction.ROLLBACK, target, m.with_image(deployment, restored), restored, current, key, config
@@ -291,9 +279,7 @@ class KubernetesPlane:
     async def reapply_config(self, target: TargetRef, key: str) -> ActionResult:
         """Restore the ConfigMap data recorded with the last apply (re-creating the ConfigMap if gone)."""
         self._located(target)
-        return await self.runner.run_action(
-            self.name, "reapply_config", target, key, lambda: self._reapply(target)
-        )
+        return await self.runner.run_action(self.name, "reapply_config", target, key, lambda: self._reapply(target))
 
     async def _reapply(self, target: TargetRef) -> ActionResult:
         namespace, name = self._located(target)
@@ -335,9 +321,7 @@ class KubernetesPlane:
     async def _create_config_map(self, target: TargetRef, name: str, data: dict[str, str]) -> None:
         namespace, _ = self._located(target)
         try:
-            await self.api.create_config_map(
-                namespace, m.config_map_manifest(namespace, name, target.app, data)
-            )
+            await self.api.create_config_map(namespace, m.config_map_manifest(namespace, name, target.app, data))
         except KubeError as error:
             if not error.conflict:
                 raise

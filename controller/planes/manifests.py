@@ -8,10 +8,12 @@ Called by controller/planes/kubernetes.py; no I/O here, so every rule is tested 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
-from controller.devkit.seeding import APP_LABEL, config_hash
+from controller.api.labels import APP_NAME_LABEL
 from controller.planes.base import Observation, TargetRef
 
 Json = dict[str, Any]
@@ -31,6 +33,11 @@ _SERVER_METADATA = (
     "deletionGracePeriodSeconds",
     "ownerReferences",
 )
+
+
+def config_hash(data: dict[str, str]) -> str:
+    """SHA-256 of a ConfigMap's data: what "configuration drift" compares."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def split_image(image: str) -> tuple[str, str]:
@@ -143,9 +150,7 @@ def is_rolled_out(deployment: Json) -> bool:
     return observed >= generation and int(status.get("updatedReplicas") or 0) >= desired_replicas(deployment)
 
 
-def observe_deployment(
-    target: TargetRef, deployment: Json | None, config_maps: dict[str, Json] | None
-) -> Observation:
+def observe_deployment(target: TargetRef, deployment: Json | None, config_maps: dict[str, Json] | None) -> Observation:
     """The `Observation` of one target from its Deployment (None = missing) and its namespace's ConfigMaps
     (None = not read: `config_sha256` stays None and no missing ConfigMap is reported)."""
     if deployment is None:
@@ -222,6 +227,6 @@ def config_map_manifest(namespace: str, name: str, app: str, data: dict[str, str
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": {APP_LABEL: app}},
+        "metadata": {"name": name, "namespace": namespace, "labels": {APP_NAME_LABEL: app}},
         "data": dict(data),
     }

@@ -158,9 +158,7 @@ class SimulatedPlane:
     ) -> RingActionResult:
         """Run `version` on every device of the app in the ring: one UPDATE, once per key."""
         params = {"app": app, "ring": ring, "version": version, "artifact": artifact, "seed": self.seed}
-        return await self._ring_action(
-            "apply_ring", app, ring, key, _APPLY.format(where="d.ring = %(ring)s"), params
-        )
+        return await self._ring_action("apply_ring", app, ring, key, _APPLY.format(where="d.ring = %(ring)s"), params)
 
     async def rollback_ring(self, app: str, ring: int, key: str) -> RingActionResult:
         """Restore every device's previous version in the ring: one UPDATE, once per key."""
@@ -194,9 +192,7 @@ class SimulatedPlane:
         cursor = await conn.execute(_DEVICE, {"app": target.app, "address": self._address(target)})
         row: dict[str, Any] | None = await cursor.fetchone()
         if row is None:
-            raise PlaneError(
-                f"No simulated device {target.address!r} for app {target.app!r}", transient=False
-            )
+            raise PlaneError(f"No simulated device {target.address!r} for app {target.app!r}", transient=False)
         return row
 
     async def apply(self, target: TargetRef, version: str, artifact: str | None, key: str) -> ActionResult:
@@ -212,9 +208,7 @@ class SimulatedPlane:
             }
             async with self.pool.connection() as conn, conn.transaction():
                 before = await self._device(target, conn)
-                changed = (
-                    await conn.execute(_APPLY.format(where="d.address = %(address)s"), params)
-                ).rowcount
+                changed = (await conn.execute(_APPLY.format(where="d.address = %(address)s"), params)).rowcount
             if not changed:
                 return ActionResult(target, False, f"Already runs {version}", before["previous_version"])
             return ActionResult(target, True, f"Updated {before['version']} to {version}", before["version"])
@@ -229,23 +223,17 @@ class SimulatedPlane:
             async with self.pool.connection() as conn, conn.transaction():
                 before = await self._device(target, conn)
                 if before["previous_version"] is None:
-                    raise PlaneError(
-                        f"No previous version recorded for device {target.address!r}", transient=False
-                    )
+                    raise PlaneError(f"No previous version recorded for device {target.address!r}", transient=False)
                 sql = _ROLLBACK.format(where="d.address = %(address)s")
                 changed = (await conn.execute(sql, params)).rowcount
             restored = before["previous_version"]
             if not changed:
                 return ActionResult(target, False, f"Already runs {restored}")
-            return ActionResult(
-                target, True, f"Rolled back {before['version']} to {restored}", before["version"]
-            )
+            return ActionResult(target, True, f"Rolled back {before['version']} to {restored}", before["version"])
 
         return await self.runner.run_action(self.name, "rollback", target, key, act)
 
-    async def _set(
-        self, target: TargetRef, key: str, operation: str, sql: str, done: str, noop: str
-    ) -> ActionResult:
+    async def _set(self, target: TargetRef, key: str, operation: str, sql: str, done: str, noop: str) -> ActionResult:
         """A per-device UPDATE guarded by `WHERE` so it changes only what needs changing."""
         self._address(target)
 

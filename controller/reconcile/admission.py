@@ -6,33 +6,18 @@ Every kind's reconcile starts here. A spec that parses but makes no sense yields
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from controller.api.kinds import KindInfo
-from controller.api.meta import (
-    CORRELATION_LABEL,
-    Condition,
-    ConditionStatus,
-    CustomResource,
-    new_correlation_id,
-)
+from controller.api.labels import CORRELATION_LABEL
+from controller.api.meta import new_correlation_id
 from controller.api.semantics import SpecProblem, check
 from controller.core import conditions
-from controller.core.outcome import AuditNote, EventNote, Outcome
-
-INVALID_SPEC = "InvalidSpec"
-READY = "Ready"
-
-
-@dataclass(frozen=True)
-class Admitted:
-    resource: CustomResource  # type: ignore[type-arg]
-    correlation_id: str
-    new_labels: dict[str, str]
+from controller.core.conditions import INVALID_SPEC, READY, current_conditions
+from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
 
 
 def _pydantic_problems(error: ValidationError) -> list[SpecProblem]:
@@ -57,9 +42,7 @@ def admit(info: KindInfo, body: dict[str, Any]) -> Admitted | list[SpecProblem]:
     try:
         resource = info.resource_model.from_body({**body, "spec": body.get("spec") or {}})
     except ValidationError as error:
-        only_spec = [
-            p for p in _pydantic_problems(error) if p.field.startswith("spec")
-        ]
+        only_spec = [p for p in _pydantic_problems(error) if p.field.startswith("spec")]
         return only_spec or _pydantic_problems(error)
     problems = check(info.kind, resource.spec)
     if problems:
@@ -68,20 +51,7 @@ def admit(info: KindInfo, body: dict[str, Any]) -> Admitted | list[SpecProblem]:
     return Admitted(resource=resource, correlation_id=correlation_id, new_labels=labels)
 
 
-def current_conditions(body: dict[str, Any]) -> list[Condition]:
-    raw = (body.get("status") or {}).get("conditions") or []
-    out = []
-    for item in raw:
-        try:
-            out.append(Condition.model_validate(item))
-        except ValidationError:
-            continue
-    return out
-
-
-def rejected(
-    info: KindInfo, body: dict[str, Any], problems: list[SpecProblem], now: datetime
-) -> Outcome:
+def rejected(info: KindInfo, body: dict[str, Any], problems: list[SpecProblem], now: datetime) -> Outcome:
     """The outcome for a spec that cannot be acted on: InvalidSpec, Ready=False, one Event."""
     generation = int((body.get("metadata") or {}).get("generation") or 0)
     message = "; ".join(str(p) for p in problems)
@@ -89,9 +59,7 @@ def rejected(
     conds = conditions.set_condition(
         conds, conditions.make(INVALID_SPEC, True, "FieldInvalid", message, generation, now)
     )
-    conds = conditions.set_condition(
-        conds, conditions.make(READY, False, INVALID_SPEC, message, generation, now)
-    )
+    conds = conditions.set_condition(conds, conditions.make(READY, False, INVALID_SPEC, message, generation, now))
     desired = {
         "observedGeneration": generation,
         "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conds],
@@ -107,18 +75,3 @@ def rejected(
         events=(EventNote("SpecRejected", f"{info.kind} spec rejected: {message}", "Warning"),) if changed else (),
         audits=(AuditNote("SpecRejected", "system:ringpilot", message),) if changed else (),
     )
-
-
-def accepted_conditions(
-    body: dict[str, Any], generation: int, now: datetime, extra: list[Condition] | None = None
-) -> list[Condition]:
-    """Current conditions with InvalidSpec cleared (if it was set) and `extra` applied."""
-    conds = current_conditions(body)
-    if conditions.find(conds, INVALID_SPEC) is not None:
-        conds = conditions.set_condition(
-            conds,
-            conditions.make(INVALID_SPEC, ConditionStatus.FALSE, "SpecValid", "", generation, now),
-        )
-    for cond in extra or []:
-        conds = conditions.set_condition(conds, cond)
-    return conds

@@ -12,8 +12,8 @@ from typing import Any
 
 from controller.api.kinds import KindInfo
 from controller.core import conditions
+from controller.core.conditions import READY
 from controller.core.outcome import Outcome
-from controller.reconcile.admission import READY
 from controller.reconcile.deps import Deps
 from controller.reconcile.firstvisit import first_visit
 from controller.remediation.detecting import ready_for

@@ -15,10 +15,10 @@ from controller.api.kinds import KindInfo
 from controller.api.meta import ConditionStatus
 from controller.api.policy import Policy
 from controller.core import conditions
-from controller.core.conditions import delta
-from controller.core.outcome import AuditNote, EventNote, Outcome
+from controller.core.conditions import accepted_conditions, delta
+from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
 from controller.orchestration.cab import CabVerdict, evaluate
-from controller.reconcile.admission import Admitted, accepted_conditions, admit, rejected
+from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 
 SYSTEM = "system:ringpilot"
@@ -43,9 +43,7 @@ def notes(
             reason = "DecisionRefused"
         else:
             reason = "DecisionDenied"
-        events.append(
-            EventNote(reason, f"{outcome.reason} {tag}", "Normal" if outcome.accepted else "Warning")
-        )
+        events.append(EventNote(reason, f"{outcome.reason} {tag}", "Normal" if outcome.accepted else "Warning"))
         audits.append(
             AuditNote(
                 "CabDecision" + ("Accepted" if outcome.accepted else reason.removeprefix("Decision")),
@@ -81,9 +79,7 @@ def notes(
     return events, audits
 
 
-async def reconcile_change_request(
-    info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime
-) -> Outcome:
+async def reconcile_change_request(info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime) -> Outcome:
     """The registered reconcile (a stale body is replaced by the status last written, see StatusMemo)."""
     runtime = deps.orchestration
     if runtime is None:
@@ -124,9 +120,7 @@ def evaluate_body(info: KindInfo, body: dict[str, Any], policy: Policy, now: dat
     current = body.get("status") or {}
     events, audits = notes(cr, verdict, policy, admitted.correlation_id)
     if not current.get("conditions"):
-        events.insert(
-            0, EventNote("Accepted", f"ChangeRequest accepted [correlation {admitted.correlation_id}]")
-        )
+        events.insert(0, EventNote("Accepted", f"ChangeRequest accepted [correlation {admitted.correlation_id}]"))
         audits.insert(0, AuditNote("Accepted", SYSTEM, "ChangeRequest accepted"))
     # No requeue: a delayed handler holds back the object's next events (new decisions) in Kopf, so the
     # deadline is noticed by the resync timer here and, to the second, by the waiting DeploymentTask.

@@ -18,8 +18,9 @@ from controller.api.conversation import MESSAGE_CONFLICT, READY, REPLYING, TURN_
 from controller.api.kinds import KindInfo
 from controller.api.meta import Condition, ConditionStatus
 from controller.core import conditions
-from controller.core.outcome import AuditNote, EventNote, Outcome
-from controller.reconcile.admission import INVALID_SPEC, Admitted, admit, current_conditions, rejected
+from controller.core.conditions import INVALID_SPEC, current_conditions
+from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
+from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,7 @@ def own_conditions(
     conds = current_conditions(body)
     invalid = conditions.find(conds, INVALID_SPEC)
     if invalid is not None and invalid.status is ConditionStatus.TRUE:
-        conds = conditions.set_condition(
-            conds, conditions.make(INVALID_SPEC, False, "SpecValid", "", generation, now)
-        )
+        conds = conditions.set_condition(conds, conditions.make(INVALID_SPEC, False, "SpecValid", "", generation, now))
         conds = conditions.set_condition(
             conds, conditions.make(READY, True, "Accepted", "Conversation accepted", generation, now)
         )
@@ -106,9 +105,17 @@ async def reconcile_conversation(info: KindInfo, body: dict[str, Any], deps: Dep
     if unanswered and deps.dispatcher is not None and uid:
         for message in unanswered:
             deps.dispatcher.enqueue(
-                TURN_ACTOR, TURN_QUEUE, key=f"turn/{uid}/{message.id}", correlation_id=admitted.correlation_id,
+                TURN_ACTOR,
+                TURN_QUEUE,
+                key=f"turn/{uid}/{message.id}",
+                correlation_id=admitted.correlation_id,
                 kwargs={"namespace": namespace, "name": name, "uid": uid, "message_id": message.id},
             )
-        logger.info("Enqueued %d turn(s) of Conversation %s/%s (correlation %s)",
-                    len(unanswered), namespace, name, admitted.correlation_id)
+        logger.info(
+            "Enqueued %d turn(s) of Conversation %s/%s (correlation %s)",
+            len(unanswered),
+            namespace,
+            name,
+            admitted.correlation_id,
+        )
     return Outcome(status=status, labels=admitted.new_labels, events=tuple(events), audits=tuple(audits))

@@ -13,15 +13,15 @@ from typing import Any
 
 from controller.api.deploymenttask import DeploymentTask, DeploymentTaskStatus
 from controller.api.kinds import KindInfo
+from controller.api.labels import OBJECT_APP_LABEL
 from controller.api.meta import Condition
-from controller.core.conditions import delta
-from controller.core.outcome import AuditNote, EventNote, Outcome
-from controller.orchestration.assigning import APP_LABEL
+from controller.core.conditions import accepted_conditions, delta
+from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
 from controller.orchestration.facts import TaskView
 from controller.orchestration.machine import next_step
 from controller.orchestration.observing import World, carry_out, gather
 from controller.orchestration.transitions import Transitions, summary_conditions
-from controller.reconcile.admission import Admitted, accepted_conditions, admit, rejected
+from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,7 @@ def view_of(admitted: Admitted, body: dict[str, Any]) -> TaskView:
     )
 
 
-def outcome_of(
-    body: dict[str, Any], admitted: Admitted, t: Transitions, generation: int, now: datetime
-) -> Outcome:
+def outcome_of(body: dict[str, Any], admitted: Admitted, t: Transitions, generation: int, now: datetime) -> Outcome:
     current = body.get("status") or {}
     first = not current.get("conditions")
     conds: list[Condition] = accepted_conditions(body, generation, now)
@@ -75,15 +73,13 @@ def outcome_of(
     events = list(t.events)
     audits = list(t.audits)
     if first:
-        events.insert(
-            0, EventNote("Accepted", f"DeploymentTask accepted [correlation {admitted.correlation_id}]")
-        )
+        events.insert(0, EventNote("Accepted", f"DeploymentTask accepted [correlation {admitted.correlation_id}]"))
         audits.insert(0, AuditNote("Accepted", "system:ringpilot", "DeploymentTask accepted"))
     labels = dict(admitted.new_labels)
     task = admitted.resource
     assert isinstance(task, DeploymentTask)
-    if task.metadata.labels.get(APP_LABEL) != task.spec.app:
-        labels[APP_LABEL] = task.spec.app
+    if task.metadata.labels.get(OBJECT_APP_LABEL) != task.spec.app:
+        labels[OBJECT_APP_LABEL] = task.spec.app
     requeue = None
     if t.wake_at is not None:
         requeue = min(MAX_REQUEUE_SECONDS, max(MIN_REQUEUE_SECONDS, (t.wake_at - now).total_seconds()))
@@ -118,9 +114,7 @@ async def reconcile_with(
     return outcome_of(body, admitted, t, generation, now)
 
 
-async def reconcile_deployment_task(
-    info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime
-) -> Outcome:
+async def reconcile_deployment_task(info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime) -> Outcome:
     """The registered reconcile: the world comes from `deps.orchestration` (None when not configured)."""
     runtime = deps.orchestration
     if runtime is None:

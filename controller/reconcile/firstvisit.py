@@ -12,8 +12,9 @@ from typing import Any
 from controller.api.kinds import KindInfo
 from controller.api.meta import Condition, ConditionStatus
 from controller.core import conditions
-from controller.core.outcome import AuditNote, EventNote, Outcome
-from controller.reconcile.admission import READY, Admitted, accepted_conditions, admit, rejected
+from controller.core.conditions import READY, accepted_conditions
+from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
+from controller.reconcile.admission import admit, rejected
 
 
 def first_visit(

@@ -13,8 +13,8 @@ from typing import Any
 
 from controller.api.kinds import KindInfo
 from controller.api.remediation import Remediation, RemediationPhase
-from controller.core.outcome import Outcome
-from controller.reconcile.admission import Admitted, admit, rejected
+from controller.core.outcome import Admitted, Outcome
+from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 from controller.reconcile.firstvisit import reconcile_plain
 from controller.remediation.remediating import run

@@ -21,7 +21,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controller.api.deploymenttask import FINAL_PHASES
-from controller.api.meta import GROUP, VERSION
+from controller.api.group import GROUP, VERSION
 from controller.core.errors import Unavailable
 
 logger = logging.getLogger(__name__)

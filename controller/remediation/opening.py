@@ -12,7 +12,8 @@ import uuid
 from datetime import datetime
 
 from controller.api.assignment import Assignment
-from controller.api.meta import CORRELATION_LABEL, ObjectMeta, new_correlation_id
+from controller.api.labels import CORRELATION_LABEL
+from controller.api.meta import ObjectMeta, new_correlation_id
 from controller.api.remediation import SYSTEM_USER, Remediation, RemediationSpec, RemediationStatus
 from controller.api.semantics import FIX_FOR_DRIFT
 from controller.remediation.classifying import Finding

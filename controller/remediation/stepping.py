@@ -14,8 +14,8 @@ from controller.api.meta import ConditionStatus
 from controller.api.policy import Policy
 from controller.api.remediation import RemediationPhase
 from controller.core import conditions
-from controller.core.outcome import AuditNote, EventNote, Outcome
-from controller.reconcile.admission import READY, Admitted, accepted_conditions
+from controller.core.conditions import READY, accepted_conditions
+from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
 from controller.remediation.cluster import Cluster
 from controller.remediation.ledger import Ledger
 from controller.remediation.sweeping import PlaneSource

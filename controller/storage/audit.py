@@ -37,9 +37,7 @@ class AuditEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    correlation_id: str = Field(
-        min_length=1, description="Correlation ID shared by everything one intent touches"
-    )
+    correlation_id: str = Field(min_length=1, description="Correlation ID shared by everything one intent touches")
     actor: str = Field(min_length=1, description="User name, or `system:<component>` for the operator itself")
     actor_role: str | None = Field(None, description="The actor's Ringpilot role when the action was taken")
     kind: str | None = Field(None, description="Kind of the object acted on, e.g. `DeploymentTask`")

@@ -56,9 +56,7 @@ def redis_client(
     )
 
 
-def redis_client_sync(
-    url: str, *, socket_timeout_seconds: float = 2.0, decode_responses: bool = False
-) -> redis.Redis:
+def redis_client_sync(url: str, *, socket_timeout_seconds: float = 2.0, decode_responses: bool = False) -> redis.Redis:
     """A blocking client for `url` (dramatiq's broker and the CLI); close it with `client.close()`."""
     validate_redis_url(url)
     return redis.Redis.from_url(

@@ -76,13 +76,9 @@ async def open_pool(dsn: str, **options: Any) -> Pool:
     return pool
 
 
-def connect(
-    dsn: str, *, autocommit: bool = False, connect_timeout_seconds: int = 5
-) -> psycopg.Connection[DictRow]:
+def connect(dsn: str, *, autocommit: bool = False, connect_timeout_seconds: int = 5) -> psycopg.Connection[DictRow]:
     """Open one sync connection with dict rows, for the CLI and for tests; use it as a context manager."""
-    return psycopg.connect(
-        dsn, autocommit=autocommit, row_factory=dict_row, connect_timeout=connect_timeout_seconds
-    )
+    return psycopg.connect(dsn, autocommit=autocommit, row_factory=dict_row, connect_timeout=connect_timeout_seconds)
 
 
 async def aconnect(

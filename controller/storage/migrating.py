@@ -77,9 +77,7 @@ def discover(directory: Traversable | None = None) -> list[Migration]:
         version = int(match["version"])
         migration = Migration(version, entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8"))
         if version in found:
-            raise MigrationError(
-                f"Migrations {found[version].name!r} and {migration.name!r} share version {version}"
-            )
+            raise MigrationError(f"Migrations {found[version].name!r} and {migration.name!r} share version {version}")
         found[version] = migration
     return [found[v] for v in sorted(found)]
 

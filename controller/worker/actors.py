@@ -21,10 +21,9 @@ logger = logging.getLogger(__name__)
 
 # ---- remediation (controller/remediation/acting.py) -----------------------------------------------
 
+
 @dramatiq.actor(actor_name="remediation_act", queue_name=STEPS_QUEUE)
-def remediation_act(
-    namespace: str, name: str, uid: str, attempt: int, assignment: str, correlation_id: str
-) -> None:
+def remediation_act(namespace: str, name: str, uid: str, attempt: int, assignment: str, correlation_id: str) -> None:
     """Perform one attempt of a Remediation through its execution plane (claimed by attempt, so once)."""
     act_in_worker(namespace, name, uid, attempt, assignment, correlation_id)
 
@@ -32,6 +31,7 @@ def remediation_act(
 # ---- orchestration (controller/orchestration/execution.py) ----------------------------------------
 # Each claims its key in step_claims, so a redelivered message does nothing; the outcome is read back
 # by the DeploymentTask reconcile. Retries of a failed step are attempts with new keys, not redeliveries.
+
 
 @dramatiq.actor(actor_name="orchestration_generate_evidence", queue_name=STEPS_QUEUE, max_retries=3)
 def orchestration_generate_evidence(**kwargs: Any) -> None:

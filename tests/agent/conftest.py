@@ -30,7 +30,7 @@ from agent.tools.base import HealthProbe, ToolContext, ToolServices
 from agent.tools.registry import ToolRegistry
 from controller.api.client import impersonating
 from controller.api.conversation import Conversation
-from controller.api.meta import GROUP, VERSION
+from controller.api.group import GROUP, VERSION
 from controller.api.policy import Policy, load_policy
 from controller.devkit.kubelet import SimulatedKubelet
 from controller.devkit.seeding import apply_crds, seed_rings
@@ -109,9 +109,12 @@ class Harness:
 
     def start(self, name: str, user: str, *texts: str, **spec: Any) -> dict[str, Any]:
         messages = [{"id": f"m{i + 1}", "text": t} for i, t in enumerate(texts)]
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Conversation",
-                "metadata": {"name": name, "namespace": "default"},
-                "spec": {"user": user, "messages": messages, "correlationId": f"corr-{name}", **spec}}
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Conversation",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"user": user, "messages": messages, "correlationId": f"corr-{name}", **spec},
+        }
         return self.cluster.create("conversations", body)
 
     def say(self, name: str, text: str) -> str:
@@ -119,7 +122,11 @@ class Harness:
         messages = current["spec"].get("messages", [])
         message_id = f"m{len(messages) + 1}"
         self.cluster.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, "default", "conversations", name,
+            GROUP,
+            VERSION,
+            "default",
+            "conversations",
+            name,
             [{"op": "add", "path": "/spec/messages/-", "value": {"id": message_id, "text": text}}],
             _content_type="application/json-patch+json",
         )
@@ -140,14 +147,23 @@ class Harness:
 
     def context(self, user: str, name: str = "c") -> ToolContext:
         return ToolContext(
-            user=user, role=self.policy.role_for(user), permissions=self.policy.permissions_for(user),
-            correlation_id=f"corr-{name}", namespace="default", conversation=name, conversation_uid=f"uid-{name}",
+            user=user,
+            role=self.policy.role_for(user),
+            permissions=self.policy.permissions_for(user),
+            correlation_id=f"corr-{name}",
+            namespace="default",
+            conversation=name,
+            conversation_uid=f"uid-{name}",
             services=self.services,
         )
 
 
 def build_harness(
-    cluster: Cluster, pool: Pool, redis_client: Any, settings: AgentSettings, registry: ToolRegistry | None = None,
+    cluster: Cluster,
+    pool: Pool,
+    redis_client: Any,
+    settings: AgentSettings,
+    registry: ToolRegistry | None = None,
     probes: tuple[HealthProbe, ...] = (),
 ) -> Harness:
     policy = load_policy()
@@ -165,17 +181,38 @@ def build_harness(
     async def known_apps() -> list[str]:
         return ["payments", "web"]
 
-    services = ToolServices(policy=policy, kube_for=kube_for, pool=pool, redis=redis_client, breakers=breakers,
-                            probes=probes, known_apps=known_apps)
-    chat = ChatStateManager(pool, redis_client, policy, ttl_seconds=settings.context_ttl_seconds,
-                            window=settings.context_messages)
+    services = ToolServices(
+        policy=policy,
+        kube_for=kube_for,
+        pool=pool,
+        redis=redis_client,
+        breakers=breakers,
+        probes=probes,
+        known_apps=known_apps,
+    )
+    chat = ChatStateManager(
+        pool, redis_client, policy, ttl_seconds=settings.context_ttl_seconds, window=settings.context_messages
+    )
     turnlog = TurnLog(pool, chat)
     registry = registry or ToolRegistry()
-    engine = Engine(chat=chat, turnlog=turnlog, registry=registry, providers=ProviderFactory(settings),
-                    services=services, settings=settings, breakers=breakers)
+    engine = Engine(
+        chat=chat,
+        turnlog=turnlog,
+        registry=registry,
+        providers=ProviderFactory(settings),
+        services=services,
+        settings=settings,
+        breakers=breakers,
+    )
     retries: list[tuple[Any, ...]] = []
-    worker = TurnWorker(engine=engine, turnlog=turnlog, pool=pool, api_client=cluster.admin,
-                        schedule_retry=lambda *args: retries.append(args), clock=lambda: datetime.now(UTC))
+    worker = TurnWorker(
+        engine=engine,
+        turnlog=turnlog,
+        pool=pool,
+        api_client=cluster.admin,
+        schedule_retry=lambda *args: retries.append(args),
+        clock=lambda: datetime.now(UTC),
+    )
     harness = Harness(cluster, pool, redis_client, policy, services, chat, turnlog, engine, worker, registry, retries)
     BUILT.append(harness)
     return harness

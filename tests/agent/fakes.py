@@ -32,50 +32,91 @@ class Recorded:
 
 
 def anthropic_text(text: str, *, input_tokens: int = 10, output_tokens: int = 5) -> Reply:
-    return Reply(body={
-        "id": "msg_text", "type": "message", "role": "assistant", "model": "claude-test",
-        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
-    })
+    return Reply(
+        body={
+            "id": "msg_text",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-test",
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+        }
+    )
 
 
 def anthropic_tool(name: str, arguments: dict[str, Any], call_id: str = "toolu_1", text: str = "") -> Reply:
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     content.append({"type": "tool_use", "id": call_id, "name": name, "input": arguments})
-    return Reply(body={
-        "id": f"msg_{call_id}", "type": "message", "role": "assistant", "model": "claude-test", "content": content,
-        "stop_reason": "tool_use", "stop_sequence": None, "usage": {"input_tokens": 20, "output_tokens": 8},
-    })
+    return Reply(
+        body={
+            "id": f"msg_{call_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-test",
+            "content": content,
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 20, "output_tokens": 8},
+        }
+    )
 
 
 def anthropic_error(status: int, kind: str, message: str = "boom", **headers: str) -> Reply:
-    return Reply(status=status, body={"type": "error", "error": {"type": kind, "message": message}},
-                 headers={"retry-after-ms": "1", **headers})
+    return Reply(
+        status=status,
+        body={"type": "error", "error": {"type": kind, "message": message}},
+        headers={"retry-after-ms": "1", **headers},
+    )
 
 
 def openai_text(text: str) -> Reply:
-    return Reply(body={
-        "id": "chatcmpl-1", "object": "chat.completion", "model": "local",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
-    })
+    return Reply(
+        body={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "local",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
+        }
+    )
 
 
 def openai_tool(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> Reply:
-    return Reply(body={
-        "id": "chatcmpl-2", "object": "chat.completion", "model": "local",
-        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-            "role": "assistant", "content": None,
-            "tool_calls": [{"id": call_id, "type": "function",
-                            "function": {"name": name, "arguments": json.dumps(arguments)}}],
-        }}],
-        "usage": {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39},
-    })
+    return Reply(
+        body={
+            "id": "chatcmpl-2",
+            "object": "chat.completion",
+            "model": "local",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": call_id,
+                                "type": "function",
+                                "function": {"name": name, "arguments": json.dumps(arguments)},
+                            }
+                        ],
+                    },
+                }
+            ],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39},
+        }
+    )
 
 
 def openai_error(status: int, message: str = "boom", **headers: str) -> Reply:
-    return Reply(status=status, body={"error": {"message": message, "type": "server_error"}},
-                 headers={"retry-after-ms": "1", **headers})
+    return Reply(
+        status=status,
+        body={"error": {"message": message, "type": "server_error"}},
+        headers={"retry-after-ms": "1", **headers},
+    )
 
 
 class FakeServer:

@@ -30,8 +30,9 @@ from controller.storage.db import Pool, open_pool
 
 
 def user(text: str, message_id: str | None = None) -> ConversationMessage:
-    return ConversationMessage(role="user", content={"text": text}, message_id=message_id, turn_id=message_id,
-                               correlation_id="corr-1")
+    return ConversationMessage(
+        role="user", content={"text": text}, message_id=message_id, turn_id=message_id, correlation_id="corr-1"
+    )
 
 
 @pytest.fixture
@@ -74,13 +75,33 @@ async def test_the_context_holds_the_last_ten_messages_role_permissions_tasks_an
     for i in range(15):
         await chat.add_message("c1", user(f"message {i}", f"m{i}"))
     turnlog = TurnLog(db_pool, chat)
-    await turnlog.record_resource("c1", ResourceRef(kind="DeploymentTask", name="web-1-4-2-abc", namespace="default"),
-                                  "corr-1")
-    await turnlog.save_turn(TurnState(conversation_id="c1", message_id="m3", state="failed", attempts=1,
-                                      error_reason="ProviderRejected", error_message="bad", correlation_id="corr-1"))
-    await turnlog.record_tool_call("c1", call_id="m4/x", turn_id="m4", tool="deploy", arguments={"app": "web"},
-                                   permission="deploy", mutating=True, outcome="denied", text="Permission denied",
-                                   duration_ms=1, correlation_id="corr-1")
+    await turnlog.record_resource(
+        "c1", ResourceRef(kind="DeploymentTask", name="web-1-4-2-abc", namespace="default"), "corr-1"
+    )
+    await turnlog.save_turn(
+        TurnState(
+            conversation_id="c1",
+            message_id="m3",
+            state="failed",
+            attempts=1,
+            error_reason="ProviderRejected",
+            error_message="bad",
+            correlation_id="corr-1",
+        )
+    )
+    await turnlog.record_tool_call(
+        "c1",
+        call_id="m4/x",
+        turn_id="m4",
+        tool="deploy",
+        arguments={"app": "web"},
+        permission="deploy",
+        mutating=True,
+        outcome="denied",
+        text="Permission denied",
+        duration_ms=1,
+        correlation_id="corr-1",
+    )
     await chat.add_message("c1", user("latest", "m15"))
     context = await chat.get_context("c1")
     assert context.source == "postgresql" and len(context.messages) == 10
@@ -135,8 +156,9 @@ async def test_the_cache_never_serves_a_context_without_the_latest_message(
         assert latest.source == "redis"
 
 
-async def test_with_postgresql_down_a_current_cache_still_answers(chat: ChatStateManager,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_with_postgresql_down_a_current_cache_still_answers(
+    chat: ChatStateManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await chat.create_conversation("dev-viewer", "corr-1", conversation_id="c1")
     await chat.add_message("c1", user("one", "m1"))
     await chat.get_context("c1")
@@ -188,6 +210,11 @@ def test_a_turn_is_due_when_new_or_when_its_delay_is_over() -> None:
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC)
-    turn = TurnState(conversation_id="c", message_id="m", state="delayed", correlation_id="x",
-                     next_attempt_at=now + timedelta(seconds=5))
+    turn = TurnState(
+        conversation_id="c",
+        message_id="m",
+        state="delayed",
+        correlation_id="x",
+        next_attempt_at=now + timedelta(seconds=5),
+    )
     assert due(None, now) and not due(turn, now) and due(turn, now + timedelta(seconds=6))

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
 from controller.api.kinds import CONVERSATION
-from controller.api.meta import CORRELATION_LABEL
+from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import load_policy
 from controller.messaging.broker import TURNS_QUEUE
 from controller.reconcile.conversations import reconcile_conversation
@@ -26,10 +26,17 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 class RecordingDispatcher:
     sent: list[dict[str, Any]] = field(default_factory=list)
 
-    def enqueue(self, actor_name: str, queue: str, *, key: str, correlation_id: str, kwargs: dict[str, Any],
-                delay_ms: int | None = None) -> None:
-        self.sent.append({"actor": actor_name, "queue": queue, "key": key, "correlation_id": correlation_id,
-                          **kwargs})
+    def enqueue(
+        self,
+        actor_name: str,
+        queue: str,
+        *,
+        key: str,
+        correlation_id: str,
+        kwargs: dict[str, Any],
+        delay_ms: int | None = None,
+    ) -> None:
+        self.sent.append({"actor": actor_name, "queue": queue, "key": key, "correlation_id": correlation_id, **kwargs})
 
 
 def deps(pool: Pool | None = None) -> tuple[Deps, RecordingDispatcher]:
@@ -40,10 +47,14 @@ def deps(pool: Pool | None = None) -> tuple[Deps, RecordingDispatcher]:
 def body(*texts: str, answered: int = 0, ids: list[str] | None = None, **status: Any) -> dict[str, Any]:
     ids = ids or [f"m{i + 1}" for i in range(len(texts))]
     return {
-        "apiVersion": "ringpilot.dev/v1alpha1", "kind": "Conversation",
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": "Conversation",
         "metadata": {"name": "chat", "namespace": "team", "uid": "u-1", "generation": 4, "labels": {}},
-        "spec": {"user": "dev-publisher", "correlationId": "corr-9",
-                 "messages": [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)]},
+        "spec": {
+            "user": "dev-publisher",
+            "correlationId": "corr-9",
+            "messages": [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)],
+        },
         "status": {"answered": answered, **status},
     }
 
@@ -56,8 +67,16 @@ async def test_each_unanswered_message_is_enqueued_once_by_key() -> None:
     d, dispatcher = deps()
     outcome = await reconcile_conversation(CONVERSATION, body("a", "b", "c", answered=1), d, NOW)
     assert dispatcher.sent == [
-        {"actor": "answer_turn", "queue": "turns", "key": f"turn/u-1/{m}", "correlation_id": "corr-9",
-         "namespace": "team", "name": "chat", "uid": "u-1", "message_id": m}
+        {
+            "actor": "answer_turn",
+            "queue": "turns",
+            "key": f"turn/u-1/{m}",
+            "correlation_id": "corr-9",
+            "namespace": "team",
+            "name": "chat",
+            "uid": "u-1",
+            "message_id": m,
+        }
         for m in ("m2", "m3")
     ]
     assert outcome.labels == {CORRELATION_LABEL: "corr-9"}
@@ -89,10 +108,15 @@ async def test_duplicate_ids_are_rejected_and_nothing_is_enqueued_until_fixed() 
 
 async def test_a_message_id_reused_with_other_text_is_named_and_nothing_is_overwritten(db_pool: Pool) -> None:
     async with db_pool.connection() as conn:
-        await conn.execute("INSERT INTO conversations (id, namespace, name, user_id, correlation_id) "
-                           "VALUES ('u-1', 'team', 'chat', 'dev-publisher', 'corr-9')")
-        await conn.execute("INSERT INTO messages (conversation_id, seq, message_id, role, content) "
-                           "VALUES ('u-1', 1, 'm1', 'user', %s)", (Jsonb({"text": "original"}),))
+        await conn.execute(
+            "INSERT INTO conversations (id, namespace, name, user_id, correlation_id) "
+            "VALUES ('u-1', 'team', 'chat', 'dev-publisher', 'corr-9')"
+        )
+        await conn.execute(
+            "INSERT INTO messages (conversation_id, seq, message_id, role, content) "
+            "VALUES ('u-1', 1, 'm1', 'user', %s)",
+            (Jsonb({"text": "original"}),),
+        )
     d, dispatcher = deps(db_pool)
     outcome = await reconcile_conversation(CONVERSATION, body("edited", "new", answered=1), d, NOW)
     conflict = next(c for c in outcome.status["conditions"] if c["type"] == "MessageConflict")

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import yaml
 
-from controller.api.meta import CORRELATION_LABEL
+from controller.api.labels import CORRELATION_LABEL
 from tests.agent.fakes import FakeMessagesAPI, anthropic_text, anthropic_tool
 from tests.fixtures.stack import Stack, wait_for
 
@@ -26,15 +26,19 @@ NS = "chat-e2e"
 
 @pytest.fixture(scope="module")
 def namespace(stack: Stack) -> str:
-    stack.kubectl("apply", "-f", "-", stdin=json.dumps(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
+    stack.kubectl(
+        "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    )
     return NS
 
 
 def apply(stack: Stack, name: str, user: str, text: str, **spec: Any) -> None:
-    doc = {"apiVersion": "ringpilot.dev/v1alpha1", "kind": "Conversation",
-           "metadata": {"name": name, "namespace": NS},
-           "spec": {"user": user, "messages": [{"id": "m1", "text": text}], **spec}}
+    doc = {
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": "Conversation",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"user": user, "messages": [{"id": "m1", "text": text}], **spec},
+    }
     assert "created" in stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc)).stdout
 
 
@@ -67,16 +71,19 @@ def test_deploy_then_yes_creates_the_task_with_the_conversations_correlation_id(
     assert reply(stack, "release").startswith(f"Created DeploymentTask {ref['name']}")
     task = stack.get("deploymenttasks", ref["name"], NS)
     stack.custom.patch_namespaced_custom_object(  # keep the shared stack's apps as they were
-        "ringpilot.dev", "v1alpha1", NS, "deploymenttasks", ref["name"], {"spec": {"cancel": True}})
+        "ringpilot.dev", "v1alpha1", NS, "deploymenttasks", ref["name"], {"spec": {"cancel": True}}
+    )
     assert task["metadata"]["labels"][CORRELATION_LABEL] == correlation
     assert (task["spec"]["requestedBy"], task["spec"]["correlationId"]) == ("dev-publisher", correlation)
     conditions = {c["type"]: c["status"] for c in obj["status"]["conditions"]}
     assert conditions["Ready"] == "True" and conditions["Replying"] == "False"
     with psycopg.connect(stack.database_url) as conn:
-        rows = conn.execute("SELECT role, correlation_id FROM messages WHERE conversation_id = %s",
-                            (obj["metadata"]["uid"],)).fetchall()
-        audit = conn.execute("SELECT action, actor FROM audit_events WHERE correlation_id = %s ORDER BY id",
-                             (correlation,)).fetchall()
+        rows = conn.execute(
+            "SELECT role, correlation_id FROM messages WHERE conversation_id = %s", (obj["metadata"]["uid"],)
+        ).fetchall()
+        audit = conn.execute(
+            "SELECT action, actor FROM audit_events WHERE correlation_id = %s ORDER BY id", (correlation,)
+        ).fetchall()
     assert {r[1] for r in rows} == {correlation} and {r[0] for r in rows} == {"user", "assistant", "tool"}
     assert ("ActionExecuted", "dev-publisher") in audit
 
@@ -98,8 +105,11 @@ def test_history_survives_a_restart_of_the_controller_and_the_worker(stack: Stac
 @pytest.fixture
 def claude_worker(stack: Stack) -> Iterator[FakeMessagesAPI]:
     """The worker restarted with an Anthropic endpoint (a local fake) available to conversations that ask for it."""
-    extra = {"RINGPILOT_ANTHROPIC_API_KEY": "e2e-key", "RINGPILOT_LLM_PROVIDER": "offline",
-             "RINGPILOT_LLM_MAX_RETRIES": "0"}
+    extra = {
+        "RINGPILOT_ANTHROPIC_API_KEY": "e2e-key",
+        "RINGPILOT_LLM_PROVIDER": "offline",
+        "RINGPILOT_LLM_MAX_RETRIES": "0",
+    }
     with FakeMessagesAPI() as fake:
         stack.env.update(extra, RINGPILOT_ANTHROPIC_BASE_URL=fake.url)
         stack.restart_worker()
@@ -111,8 +121,9 @@ def claude_worker(stack: Stack) -> Iterator[FakeMessagesAPI]:
             stack.restart_worker()
 
 
-def test_a_worker_killed_mid_turn_completes_the_turn_exactly_once(stack: Stack, namespace: str,
-                                                                  claude_worker: FakeMessagesAPI) -> None:
+def test_a_worker_killed_mid_turn_completes_the_turn_exactly_once(
+    stack: Stack, namespace: str, claude_worker: FakeMessagesAPI
+) -> None:
     slow = anthropic_text("never delivered")
     slow.delay_seconds = 30
     claude_worker.add(anthropic_tool("query_deployments", {"ring": 0}), slow, anthropic_text("Lab runs 1.4.1."))
@@ -126,10 +137,15 @@ def test_a_worker_killed_mid_turn_completes_the_turn_exactly_once(stack: Stack, 
     resumed = claude_worker.requests[2].body["messages"]
     assert [m["role"] for m in resumed] == ["user", "assistant", "user"]  # round 1 was not asked again
     with psycopg.connect(stack.database_url) as conn:
-        ids = [r[0] for r in conn.execute(
-            "SELECT message_id FROM messages WHERE conversation_id = %s ORDER BY seq", (obj["metadata"]["uid"],))]
-        calls = conn.execute("SELECT count(*) FROM chat_tool_calls WHERE conversation_id = %s",
-                             (obj["metadata"]["uid"],)).fetchone()
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT message_id FROM messages WHERE conversation_id = %s ORDER BY seq", (obj["metadata"]["uid"],)
+            )
+        ]
+        calls = conn.execute(
+            "SELECT count(*) FROM chat_tool_calls WHERE conversation_id = %s", (obj["metadata"]["uid"],)
+        ).fetchone()
     assert ids == ["m1", "m1~a1", "m1~t1.0", "m1~a2", "m1~final"]
     assert calls is not None and calls[0] == 1
 
@@ -141,16 +157,23 @@ def test_messages_appended_while_a_turn_runs_are_answered_in_order(stack: Stack,
     obj = answered(stack, "burst", 4)
     assert obj["status"]["lastAnsweredId"] == "m4" and reply(stack, "burst").startswith("I can help with these")
     with psycopg.connect(stack.database_url) as conn:
-        finals = [r[0] for r in conn.execute(
-            "SELECT turn_id FROM messages WHERE conversation_id = %s AND content ->> 'final' = 'true' ORDER BY seq",
-            (obj["metadata"]["uid"],))]
+        finals = [
+            r[0]
+            for r in conn.execute(
+                "SELECT turn_id FROM messages WHERE conversation_id = %s AND content ->> 'final' = 'true' ORDER BY seq",
+                (obj["metadata"]["uid"],),
+            )
+        ]
     assert finals == ["m1", "m2", "m3", "m4"]
 
 
 def test_empty_and_oversized_messages_are_refused_by_the_schema(stack: Stack, namespace: str) -> None:
     for text, problem in (("", "spec.messages[0].text"), ("x" * 4001, "spec.messages[0].text")):
-        doc = {"apiVersion": "ringpilot.dev/v1alpha1", "kind": "Conversation",
-               "metadata": {"name": "bad", "namespace": NS},
-               "spec": {"user": "dev-viewer", "messages": [{"id": "m1", "text": text}]}}
+        doc = {
+            "apiVersion": "ringpilot.dev/v1alpha1",
+            "kind": "Conversation",
+            "metadata": {"name": "bad", "namespace": NS},
+            "spec": {"user": "dev-viewer", "messages": [{"id": "m1", "text": text}]},
+        }
         result = stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), check=False)
         assert result.returncode != 0 and problem in result.stderr

@@ -30,8 +30,13 @@ def fake() -> Iterator[FakeChatCompletions]:
 
 def openai_settings(fake: FakeChatCompletions, **overrides: Any) -> AgentSettings:
     values: dict[str, Any] = {
-        "openai_base_url": f"{fake.url}/v1", "openai_api_key": "local-key", "llm_max_retries": 2,
-        "llm_timeout_seconds": 5, "turn_min_backoff_ms": 50, "turn_max_backoff_ms": 100, "turn_max_attempts": 3,
+        "openai_base_url": f"{fake.url}/v1",
+        "openai_api_key": "local-key",
+        "llm_max_retries": 2,
+        "llm_timeout_seconds": 5,
+        "turn_min_backoff_ms": 50,
+        "turn_max_backoff_ms": 100,
+        "turn_max_attempts": 3,
     }
     return AgentSettings(**{**values, **overrides})
 
@@ -64,8 +69,11 @@ async def test_a_tool_round_trip(local: Harness, fake: FakeChatCompletions) -> N
 
 
 async def test_several_tool_rounds(local: Harness, fake: FakeChatCompletions) -> None:
-    fake.add(openai_tool("check_health", {}, "call_a"), openai_tool("query_deployments", {"ring": 0}, "call_b"),
-             openai_text("Healthy; lab runs 1.4.1."))
+    fake.add(
+        openai_tool("check_health", {}, "call_a"),
+        openai_tool("query_deployments", {"ring": 0}, "call_b"),
+        openai_text("Healthy; lab runs 1.4.1."),
+    )
     local.start("c", "dev-viewer", "health and lab?")
     assert (await local.answer("c")).status.reply == "Healthy; lab runs 1.4.1."
     roles = [m["role"] for m in fake.requests[-1].body["messages"]]
@@ -79,10 +87,12 @@ async def test_529_and_500_are_retried(local: Harness, fake: FakeChatCompletions
     assert len(fake.requests) == 3
 
 
-async def test_a_timeout_delays_the_turn(cluster: Cluster, db_pool: Pool, redis_async: Any,
-                                         fake: FakeChatCompletions) -> None:
-    slow = build_harness(cluster, db_pool, redis_async, openai_settings(fake, llm_timeout_seconds=0.3,
-                                                                        llm_max_retries=0))
+async def test_a_timeout_delays_the_turn(
+    cluster: Cluster, db_pool: Pool, redis_async: Any, fake: FakeChatCompletions
+) -> None:
+    slow = build_harness(
+        cluster, db_pool, redis_async, openai_settings(fake, llm_timeout_seconds=0.3, llm_max_retries=0)
+    )
     fake.add(Reply(delay_seconds=1.0, body=openai_text("late").body), openai_text("Now."))
     slow.start("c", "dev-viewer", "hi")
     status = (await slow.answer("c")).status
@@ -103,14 +113,18 @@ async def test_a_permanent_400_sets_the_failed_condition(local: Harness, fake: F
 
 async def test_provider_errors_retries_and_parsing(fake: FakeChatCompletions) -> None:
     provider = OpenAICompatibleProvider(base_url=f"{fake.url}/v1", model="m", timeout_seconds=2, max_retries=1)
-    request = CompletionRequest(system="s", messages=(LLMMessage(role="user", text="hi"),),
-                                tools=(ToolSpec("t", "d", {"type": "object"}),))
+    request = CompletionRequest(
+        system="s", messages=(LLMMessage(role="user", text="hi"),), tools=(ToolSpec("t", "d", {"type": "object"}),)
+    )
     fake.add(openai_error(429, **{"retry-after": "0"}), openai_error(503))
     with pytest.raises(Unavailable) as unavailable:
         await provider.complete(request)
     assert unavailable.value.reason == "ProviderError"
-    for status, reason in ((401, "ProviderAuthenticationFailed"), (403, "ProviderPermissionDenied"),
-                           (404, "ProviderRejected")):
+    for status, reason in (
+        (401, "ProviderAuthenticationFailed"),
+        (403, "ProviderPermissionDenied"),
+        (404, "ProviderRejected"),
+    ):
         fake.add(openai_error(status))
         with pytest.raises(TurnFailed) as failed:
             await provider.complete(request)
@@ -128,12 +142,16 @@ async def test_provider_errors_retries_and_parsing(fake: FakeChatCompletions) ->
 
 
 def test_wire_format_and_odd_tool_arguments() -> None:
-    wire = to_wire("sys", (
-        LLMMessage(role="user", text="a"),
-        LLMMessage(role="assistant", tool_calls=[ToolCall(id="c1", name="x", arguments={"k": 1})]),
-        LLMMessage(role="tool", text="", tool_call_id="c1"), LLMMessage(role="assistant"),
-        LLMMessage(role="assistant", text="done"),
-    ))
+    wire = to_wire(
+        "sys",
+        (
+            LLMMessage(role="user", text="a"),
+            LLMMessage(role="assistant", tool_calls=[ToolCall(id="c1", name="x", arguments={"k": 1})]),
+            LLMMessage(role="tool", text="", tool_call_id="c1"),
+            LLMMessage(role="assistant"),
+            LLMMessage(role="assistant", text="done"),
+        ),
+    )
     assert [m["role"] for m in wire] == ["system", "user", "assistant", "tool", "assistant"]
     assert wire[2]["tool_calls"][0]["function"]["arguments"] == json.dumps({"k": 1})
     assert wire[3]["content"] == "(empty)" and "tool_calls" not in wire[4]

@@ -35,8 +35,14 @@ def stub_broker() -> Iterator[StubBroker]:
 
 
 @pytest.fixture
-def agent_runtime(cluster: Cluster, database_url: str, redis_url: str, tmp_path: Path,
-                  monkeypatch: pytest.MonkeyPatch, stub_broker: StubBroker) -> Iterator[AgentRuntime]:
+def agent_runtime(
+    cluster: Cluster,
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stub_broker: StubBroker,
+) -> Iterator[AgentRuntime]:
     import yaml
 
     from controller.devkit.emulator.server import kubeconfig as make_kubeconfig
@@ -61,10 +67,15 @@ def test_the_actor_answers_a_conversation_through_the_runtime(agent_runtime: Age
     from agent.actors import answer_turn
 
     assert (answer_turn.actor_name, answer_turn.queue_name) == (TURN_ACTOR, TURN_QUEUE)
-    created = cluster.create("conversations", {
-        "apiVersion": "ringpilot.dev/v1alpha1", "kind": "Conversation", "metadata": {"name": "c"},
-        "spec": {"user": "dev-viewer", "messages": [{"id": "m1", "text": "show me deployments in ring 0"}]},
-    })
+    created = cluster.create(
+        "conversations",
+        {
+            "apiVersion": "ringpilot.dev/v1alpha1",
+            "kind": "Conversation",
+            "metadata": {"name": "c"},
+            "spec": {"user": "dev-viewer", "messages": [{"id": "m1", "text": "show me deployments in ring 0"}]},
+        },
+    )
     answer_turn.fn("default", "c", created["metadata"]["uid"], "m1", "corr-rt")
     status = cluster.get("conversations", "c")["status"]
     assert status["answered"] == 1 and status["reply"].startswith("Deployments in ring 0 (Lab):")
@@ -77,16 +88,27 @@ def test_a_delayed_try_is_enqueued_on_the_broker(stub_broker: StubBroker) -> Non
     assert delayed.qsize() == 1
     decoded: Any = dramatiq.Message.decode(delayed.get_nowait())
     assert decoded.actor_name == TURN_ACTOR and decoded.options["eta"] > 0
-    assert decoded.kwargs == {"namespace": "default", "name": "c", "uid": "u-1", "message_id": "m1",
-                              "correlation_id": "corr-1"}
+    assert decoded.kwargs == {
+        "namespace": "default",
+        "name": "c",
+        "uid": "u-1",
+        "message_id": "m1",
+        "correlation_id": "corr-1",
+    }
     assert decoded.options["correlation_id"] == "corr-1"
 
 
 def test_every_component_probe_answers(agent_runtime: AgentRuntime) -> None:
     probes = agent_runtime.worker.engine.services.probes
     results = {p.name: agent_runtime.run(p.check()) for p in probes}
-    assert set(results) == {"kubernetes-api", "postgresql", "redis", "broker-queues", "llm-provider",
-                            "execution-plane-kubernetes"}
+    assert set(results) == {
+        "kubernetes-api",
+        "postgresql",
+        "redis",
+        "broker-queues",
+        "llm-provider",
+        "execution-plane-kubernetes",
+    }
     assert all(ok for ok, _ in results.values()), results
     assert results["llm-provider"][1] == "offline router (no external model)"
     assert results["execution-plane-kubernetes"][1] == "5 ring namespaces, 10 workloads"

@@ -14,7 +14,7 @@ from agent.tools.base import Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.registry import Invocation, ToolRegistry
 from controller.api.client import ApiException
 from controller.api.conversation import PendingAction
-from controller.api.meta import CORRELATION_LABEL
+from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import Permission
 from controller.storage.audit import audit_trail
 from tests.agent import objects
@@ -34,8 +34,11 @@ async def confirm(harness: Harness, proposal: PendingAction | None, user: str) -
 async def test_deploy_is_proposed_then_created_once_as_the_user_with_the_correlation_id(harness: Harness) -> None:
     proposed = await propose(harness, "deploy", "dev-publisher", app="web", version="1.4.2", max_ring=1)
     assert proposed.outcome == "proposed" and harness.cluster.list("deploymenttasks") == []
-    assert proposed.proposal is not None and proposed.proposal.arguments == {"app": "web", "version": "1.4.2",
-                                                                             "max_ring": 1}
+    assert proposed.proposal is not None and proposed.proposal.arguments == {
+        "app": "web",
+        "version": "1.4.2",
+        "max_ring": 1,
+    }
     assert "now running 1.4.1" in proposed.proposal.summary
     done = await confirm(harness, proposed.proposal, "dev-publisher")
     again = await confirm(harness, proposed.proposal, "dev-publisher")
@@ -60,8 +63,9 @@ async def test_a_retry_after_a_crash_mid_effect_finds_the_object_and_creates_no_
 async def test_permissions_are_checked_in_code_and_audited(harness: Harness) -> None:
     denied = await propose(harness, "deploy", "dev-viewer", app="web", version="1.4.2", max_ring=1)
     assert denied.outcome == "denied" and denied.is_error
-    assert denied.output.text == ("Permission denied: deploy needs the `deploy` permission, "
-                                  "and your role `viewer` has only: read.")
+    assert denied.output.text == (
+        "Permission denied: deploy needs the `deploy` permission, and your role `viewer` has only: read."
+    )
     approver = await propose(harness, "deploy", "dev-approver", app="web", version="1.4.2", max_ring=1)
     assert "needs the `deploy` permission" in approver.output.text
     admin = await propose(harness, "decide_change", "dev-admin", decision="Approve")
@@ -80,8 +84,12 @@ async def test_bad_calls_become_error_results(harness: Harness) -> None:
     nowhere = await propose(harness, "deploy", "dev-publisher", app="ghost", version="1.0", max_ring=1)
     assert nowhere.output.text == "No workload of an app named ghost runs in any ring, so there is nothing to update."
     ctx = harness.context("dev-publisher")
-    first = await harness.registry.invoke(ToolCall(id="a", name="deploy", arguments={
-        "app": "web", "version": "1.4.2", "max_ring": 1}), ctx, turn_id="m1", proposals=1)
+    first = await harness.registry.invoke(
+        ToolCall(id="a", name="deploy", arguments={"app": "web", "version": "1.4.2", "max_ring": 1}),
+        ctx,
+        turn_id="m1",
+        proposals=1,
+    )
     assert first.output.text.startswith("Only one action can wait for confirmation")
 
 
@@ -112,11 +120,14 @@ class Act(Boom):
         raise self.error
 
 
-@pytest.mark.parametrize(("error", "text"), [
-    (RuntimeError("bug"), "The boom tool failed unexpectedly (RuntimeError)."),
-    (ApiException(status=503, reason="Unavailable"), "The Kubernetes API failed (HTTP 503: Unavailable)."),
-    (ToolError("expected"), "expected"),
-])
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (RuntimeError("bug"), "The boom tool failed unexpectedly (RuntimeError)."),
+        (ApiException(status=503, reason="Unavailable"), "The Kubernetes API failed (HTTP 503: Unavailable)."),
+        (ToolError("expected"), "expected"),
+    ],
+)
 async def test_a_failing_tool_never_crashes_the_turn(harness: Harness, error: Exception, text: str) -> None:
     registry = ToolRegistry((Boom(error), Act(error)))
     ctx = harness.context("dev-viewer")
@@ -137,17 +148,27 @@ async def test_decisions_respect_separation_of_duties_and_bind_to_the_plan(harne
     requester = await propose(harness, "decide_change", "dev-approver", change_request="task-cab", decision="Reject")
     assert requester.output.text.startswith("You requested task payments-2-0-0")
     objects.change(harness.cluster, "open-cab", task_name="other", max_ring=2)
-    beyond = await propose(harness, "decide_change", "dev-approver", change_request="open-cab", decision="Approve",
-                           max_ring=3)
+    beyond = await propose(
+        harness, "decide_change", "dev-approver", change_request="open-cab", decision="Approve", max_ring=3
+    )
     assert beyond.output.text == "Ring 3 is beyond the plan's highest ring 2."
     several = await propose(harness, "decide_change", "dev-approver", decision="Approve")
     assert several.output.text.startswith("Several pending change requests match:")
-    proposed = await propose(harness, "decide_change", "dev-approver", change_request="open-cab", decision="Approve",
-                             max_ring=1, min_success_rate=0.99, comment="canary only")
+    proposed = await propose(
+        harness,
+        "decide_change",
+        "dev-approver",
+        change_request="open-cab",
+        decision="Approve",
+        max_ring=1,
+        min_success_rate=0.99,
+        comment="canary only",
+    )
     assert proposed.proposal is not None
     assert proposed.proposal.arguments["plan_digest"] == objects.DIGEST
     assert proposed.proposal.summary.endswith(
-        "as dev-approver with conditions: only up to ring 1 (Canary), at least 99.0% success in every ring")
+        "as dev-approver with conditions: only up to ring 1 (Canary), at least 99.0% success in every ring"
+    )
     done = await confirm(harness, proposed.proposal, "dev-approver")
     assert done.output.text.startswith("Approved change request open-cab as dev-approver")
     await confirm(harness, proposed.proposal, "dev-approver")
@@ -206,7 +227,8 @@ async def test_restart_of_an_unmanaged_failing_workload_explains_why_not(harness
     from kubernetes import client
 
     client.AppsV1Api(harness.cluster.admin).patch_namespaced_deployment(
-        "web", "ring-2-pilot", {"metadata": {"annotations": {"kubelet.ringpilot.dev/fail": "NeverReady"}}})
+        "web", "ring-2-pilot", {"metadata": {"annotations": {"kubelet.ringpilot.dev/fail": "NeverReady"}}}
+    )
     for _ in range(100):
         result = await propose(harness, "restart_service", "dev-operator")
         if "not ready" in result.output.text:
@@ -220,12 +242,16 @@ async def test_rollback_undoes_the_latest_rollout(harness: Harness) -> None:
     objects.task(harness.cluster, "web-1-4-2", currentRing=1, startedAt="2026-05-01T00:00:00Z")
     proposed = await propose(harness, "rollback_deployment", "dev-operator", app="web", to_version="1.4.1")
     assert proposed.proposal is not None
-    assert proposed.proposal.summary == ("roll web back from 1.4.2 to 1.4.1 in rings 0-1 (up to ring 1 (Canary)), "
-                                         "requested by dev-operator")
+    assert proposed.proposal.summary == (
+        "roll web back from 1.4.2 to 1.4.1 in rings 0-1 (up to ring 1 (Canary)), requested by dev-operator"
+    )
     await confirm(harness, proposed.proposal, "dev-operator")
     rollback = next(t for t in harness.cluster.list("deploymenttasks") if t["spec"]["action"] == "Rollback")
     assert (rollback["spec"]["version"], rollback["spec"]["maxRing"], rollback["spec"]["requestedBy"]) == (
-        "1.4.2", 1, "dev-operator")
+        "1.4.2",
+        1,
+        "dev-operator",
+    )
     same = await propose(harness, "rollback_deployment", "dev-operator", app="web", to_version="1.4.2")
     assert same.output.text == "web 1.4.2 is the version being rolled back, not the one it returns to."
     ghost = await propose(harness, "rollback_deployment", "dev-operator", app="ghost")
@@ -254,22 +280,49 @@ def test_every_tool_has_a_schema_a_permission_and_a_flag() -> None:
     registry = ToolRegistry()
     specs = {s.name: s for s in registry.specs()}
     assert set(specs) == {
-        "query_deployments", "check_status", "list_failed_targets", "check_health", "list_circuit_breakers",
-        "list_integration_failures", "execute_remediation", "restart_service", "rollback_deployment", "submit_cab",
-        "list_pending_approvals", "decide_change", "list_tasks", "cancel_task", "deployment_history", "deploy",
+        "query_deployments",
+        "check_status",
+        "list_failed_targets",
+        "check_health",
+        "list_circuit_breakers",
+        "list_integration_failures",
+        "execute_remediation",
+        "restart_service",
+        "rollback_deployment",
+        "submit_cab",
+        "list_pending_approvals",
+        "decide_change",
+        "list_tasks",
+        "cancel_task",
+        "deployment_history",
+        "deploy",
     }
     assert all(s.input_schema["type"] == "object" and s.description for s in specs.values())
     mutating = {name for name, tool in registry.tools.items() if tool.mutating}
-    assert mutating == {"execute_remediation", "restart_service", "rollback_deployment", "submit_cab",
-                        "decide_change", "cancel_task", "deploy"}
+    assert mutating == {
+        "execute_remediation",
+        "restart_service",
+        "rollback_deployment",
+        "submit_cab",
+        "decide_change",
+        "cancel_task",
+        "deploy",
+    }
     assert {registry.tools[n].permission for n in mutating} == {
-        Permission.REMEDIATE, Permission.RESTART, Permission.ROLLBACK, Permission.SUBMIT_CAB, Permission.APPROVE,
-        Permission.CANCEL, Permission.DEPLOY}
+        Permission.REMEDIATE,
+        Permission.RESTART,
+        Permission.ROLLBACK,
+        Permission.SUBMIT_CAB,
+        Permission.APPROVE,
+        Permission.CANCEL,
+        Permission.DEPLOY,
+    }
     assert specs["deploy"].input_schema["additionalProperties"] is False
 
 
-async def test_creation_conflicts_and_refusals_by_the_api_are_reported(harness: Harness,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_creation_conflicts_and_refusals_by_the_api_are_reported(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from agent.tools.creating import create_remediation, create_task
     from controller.api.client import CustomObjects
     from controller.api.deploymenttask import DeploymentTaskSpec
@@ -287,8 +340,9 @@ async def test_creation_conflicts_and_refusals_by_the_api_are_reported(harness: 
     with pytest.raises(ToolError, match="I could not create DeploymentTask"):
         await create_task(lost, "a3", DeploymentTaskSpec(app="web", version="1.0.0", max_ring=0))
     objects.change(harness.cluster, "open-cab", task_name="other")
-    proposal = (await propose(harness, "decide_change", "dev-approver", change_request="open-cab",
-                              decision="Reject")).proposal
+    proposal = (
+        await propose(harness, "decide_change", "dev-approver", change_request="open-cab", decision="Reject")
+    ).proposal
     patch = CustomObjects.patch
     conflicts = {"left": 1}
 
@@ -310,7 +364,8 @@ async def test_creation_conflicts_and_refusals_by_the_api_are_reported(harness: 
     refusal = (await confirm(harness, cancel, "dev-publisher")).output.text
     assert refusal == "I could not cancel t-1 (HTTP 403: Forbidden)"
     objects.change(harness.cluster, "second-cab", task_name="other")
-    decide = (await propose(harness, "decide_change", "dev-approver", change_request="second-cab",
-                            decision="Approve")).proposal
+    decide = (
+        await propose(harness, "decide_change", "dev-approver", change_request="second-cab", decision="Approve")
+    ).proposal
     failed = await confirm(harness, decide, "dev-approver")
     assert failed.output.text == "I could not record the decision on second-cab (HTTP 403: Forbidden)"

@@ -19,8 +19,9 @@ from tests.agent.conftest import Harness
 
 
 async def call(harness: Harness, tool: str, user: str = "dev-viewer", **arguments: Any) -> Invocation:
-    return await harness.registry.invoke(ToolCall(id="t1", name=tool, arguments=arguments), harness.context(user),
-                                         turn_id="m1")
+    return await harness.registry.invoke(
+        ToolCall(id="t1", name=tool, arguments=arguments), harness.context(user), turn_id="m1"
+    )
 
 
 async def test_query_deployments_lists_each_apps_version_and_the_tasks_rolling_out(harness: Harness) -> None:
@@ -40,9 +41,14 @@ async def test_query_deployments_lists_each_apps_version_and_the_tasks_rolling_o
 
 
 async def test_check_status_of_an_app_and_of_a_task(harness: Harness) -> None:
-    objects.task(harness.cluster, "web-1-4-2", currentRing=1, steps=[{"name": "Deploy", "state": "Running"}],
-                 rings=[{"ring": 0, "targets": 1, "updated": 1, "healthy": 1, "successRate": 1.0, "gate": "Passed"}],
-                 changeRequest="web-1-4-2-cab")
+    objects.task(
+        harness.cluster,
+        "web-1-4-2",
+        currentRing=1,
+        steps=[{"name": "Deploy", "state": "Running"}],
+        rings=[{"ring": 0, "targets": 1, "updated": 1, "healthy": 1, "successRate": 1.0, "gate": "Passed"}],
+        changeRequest="web-1-4-2-cab",
+    )
     objects.assignment(harness.cluster, "web-ring-0", drift="VersionMismatch")
     objects.remediation(harness.cluster, "web-ring-0-fix", "web-ring-0")
     app = await call(harness, "check_status", app="web")
@@ -61,8 +67,9 @@ async def test_check_status_of_an_app_and_of_a_task(harness: Harness) -> None:
 async def test_failed_targets_cover_unready_workloads_drift_and_failed_rings(harness: Harness) -> None:
     assert (await call(harness, "list_failed_targets")).output.text == "No target has a deployment failure."
     apps = client.AppsV1Api(harness.cluster.admin)
-    apps.patch_namespaced_deployment("payments", "ring-1-canary",
-                                     {"metadata": {"annotations": {"kubelet.ringpilot.dev/fail": "NeverReady"}}})
+    apps.patch_namespaced_deployment(
+        "payments", "ring-1-canary", {"metadata": {"annotations": {"kubelet.ringpilot.dev/fail": "NeverReady"}}}
+    )
     objects.assignment(harness.cluster, "web-ring-0", drift="ConfigurationDrift")
     objects.task(harness.cluster, "web-1-4-2", rings=[{"ring": 1, "targets": 2, "failed": 1}])
     for _ in range(100):
@@ -71,7 +78,8 @@ async def test_failed_targets_cover_unready_workloads_drift_and_failed_rings(har
             break
         await asyncio.sleep(0.02)
     assert result.output.data == {
-        "not_ready": ["ring-1-canary/payments"], "drifted": ["web-ring-0"],
+        "not_ready": ["ring-1-canary/payments"],
+        "drifted": ["web-ring-0"],
         "rollout_failures": ["web-1-4-2: 1 of 2 targets failed in ring 1"],
     }
     only_ring_0 = await call(harness, "list_failed_targets", ring=0)
@@ -153,8 +161,16 @@ async def test_integration_failures_from_components_breakers_and_the_audit_trail
     clean = await call(harness, "list_integration_failures")
     assert clean.output.text.startswith("No integration failures")
     for _ in range(2):
-        await record_audit(harness.pool, AuditEvent(correlation_id="x", actor="system:ringpilot", kind="DeploymentTask",
-                                                    action="StepFailed", reason="plane timed out"))
+        await record_audit(
+            harness.pool,
+            AuditEvent(
+                correlation_id="x",
+                actor="system:ringpilot",
+                kind="DeploymentTask",
+                action="StepFailed",
+                reason="plane timed out",
+            ),
+        )
     await record_audit(harness.pool, AuditEvent(correlation_id="x", actor="system:ringpilot", action="Accepted"))
     for _ in range(5):
         await harness.services.breakers.record_failure("plane-simulated", "timeout")
@@ -164,8 +180,11 @@ async def test_integration_failures_from_components_breakers_and_the_audit_trail
 
     harness.services.probes = (HealthProbe("redis", down),)
     result = await call(harness, "list_integration_failures", hours=1)
-    assert result.output.data == {"components_down": ["redis"], "open_breakers": ["plane-simulated"],
-                                  "failed_steps": [{"kind": "DeploymentTask", "action": "StepFailed", "count": 2}]}
+    assert result.output.data == {
+        "components_down": ["redis"],
+        "open_breakers": ["plane-simulated"],
+        "failed_steps": [{"kind": "DeploymentTask", "action": "StepFailed", "count": 2}],
+    }
     assert "2 x StepFailed on DeploymentTask (last: plane timed out)" in result.output.text
 
 
@@ -182,10 +201,12 @@ async def test_pending_approvals_mark_the_ones_the_user_submitted(harness: Harne
 async def test_running_tasks_and_history(harness: Harness) -> None:
     assert (await call(harness, "list_tasks")).output.text == "Nothing is running right now."
     assert (await call(harness, "deployment_history")).output.text == "No deployment history yet."
-    objects.task(harness.cluster, "a-old", phase="Succeeded", startedAt="2026-01-01T00:00:00Z",
-                 finishedAt="2026-01-01T01:00:00Z")
-    objects.task(harness.cluster, "b-failing", startedAt="2026-02-01T00:00:00Z",
-                 steps=[{"name": "Deploy", "state": "Failed"}])
+    objects.task(
+        harness.cluster, "a-old", phase="Succeeded", startedAt="2026-01-01T00:00:00Z", finishedAt="2026-01-01T01:00:00Z"
+    )
+    objects.task(
+        harness.cluster, "b-failing", startedAt="2026-02-01T00:00:00Z", steps=[{"name": "Deploy", "state": "Failed"}]
+    )
     objects.task(harness.cluster, "c-pay", app="payments", version="2.0.0", startedAt="2026-03-01T00:00:00Z")
     objects.remediation(harness.cluster, "fix-1", "web-ring-0")
     running = await call(harness, "list_tasks")

@@ -15,8 +15,11 @@ from controller.cli import actor_modules, main
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RINGPILOT_")}
     return subprocess.run(
-        [sys.executable, "-m", "controller.cli", *args], env={**clean, **env},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "controller.cli", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from controller.devkit.kubelet import FAIL, FAIL_UNTIL_RESTART, FAIL_VERSION, Failures, desired_status, image_tag
+from controller.api.labels import (
+    KUBELET_FAIL_ANNOTATION,
+    KUBELET_FAIL_UNTIL_RESTART_ANNOTATION,
+    KUBELET_FAIL_VERSION_ANNOTATION,
+)
+from controller.devkit.kubelet import Failures, desired_status, image_tag
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -54,17 +59,29 @@ def test_transition_time_is_kept_while_the_status_holds() -> None:
 def test_failures_follow_the_annotations_of_the_workload_and_its_namespace() -> None:
     failures = Failures()
     assert failures.mode_for(deployment()) is None
-    assert failures.mode_for(deployment(**{FAIL: "NeverReady"})) == "NeverReady"
-    assert failures.mode_for(deployment(**{FAIL: "Sometimes"})) is None
-    failures.namespace_annotations["ring-0-lab"] = {FAIL: "CrashLoop", FAIL_VERSION: "1.4.2"}
+    assert failures.mode_for(deployment(**{KUBELET_FAIL_ANNOTATION: "NeverReady"})) == "NeverReady"
+    assert failures.mode_for(deployment(**{KUBELET_FAIL_ANNOTATION: "Sometimes"})) is None
+    failures.namespace_annotations["ring-0-lab"] = {
+        KUBELET_FAIL_ANNOTATION: "CrashLoop",
+        KUBELET_FAIL_VERSION_ANNOTATION: "1.4.2",
+    }
     assert failures.mode_for(deployment("1.4.1")) is None
     assert failures.mode_for(deployment("1.4.2")) == "CrashLoop"
 
 
 def test_a_crash_loop_until_restart_clears_when_the_template_changes() -> None:
     failures = Failures()
-    assert failures.mode_for(deployment(generation=3, **{FAIL_UNTIL_RESTART: "CrashLoop"})) == "CrashLoop"
-    assert failures.mode_for(deployment(generation=3, **{FAIL_UNTIL_RESTART: "CrashLoop"})) == "CrashLoop"
-    assert failures.mode_for(deployment(generation=4, **{FAIL_UNTIL_RESTART: "CrashLoop"})) is None
+    assert (
+        failures.mode_for(deployment(generation=3, **{KUBELET_FAIL_UNTIL_RESTART_ANNOTATION: "CrashLoop"}))
+        == "CrashLoop"
+    )
+    assert (
+        failures.mode_for(deployment(generation=3, **{KUBELET_FAIL_UNTIL_RESTART_ANNOTATION: "CrashLoop"}))
+        == "CrashLoop"
+    )
+    assert failures.mode_for(deployment(generation=4, **{KUBELET_FAIL_UNTIL_RESTART_ANNOTATION: "CrashLoop"})) is None
     assert failures.mode_for(deployment(generation=4)) is None
-    assert failures.mode_for(deployment(generation=4, **{FAIL_UNTIL_RESTART: "CrashLoop"})) == "CrashLoop"
+    assert (
+        failures.mode_for(deployment(generation=4, **{KUBELET_FAIL_UNTIL_RESTART_ANNOTATION: "CrashLoop"}))
+        == "CrashLoop"
+    )

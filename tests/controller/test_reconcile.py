@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controller.api.kinds import ASSIGNMENT, CONVERSATION, DEPLOYMENT_TASK
-from controller.api.meta import CORRELATION_LABEL
+from controller.api.labels import CORRELATION_LABEL
 from controller.reconcile.firstvisit import reconcile_plain
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -85,8 +85,10 @@ def test_a_spec_the_models_refuse_is_reported_with_its_path() -> None:
 
 
 def test_a_repeated_rejection_does_not_post_the_event_again() -> None:
-    body = {"metadata": {"name": "a", "generation": 1}, "spec": {"app": "web", "version": "1", "ring": 0,
-                                                                  "target": {"plane": "simulated"}}}
+    body = {
+        "metadata": {"name": "a", "generation": 1},
+        "spec": {"app": "web", "version": "1", "ring": 0, "target": {"plane": "simulated"}},
+    }
     first = reconcile_plain(ASSIGNMENT, body, NOW)
     body["status"] = first.status
     again = reconcile_plain(ASSIGNMENT, body, NOW + timedelta(minutes=1))

@@ -25,9 +25,7 @@ def test_a_reused_message_id_is_named() -> None:
 
 
 def test_gate_overrides_beyond_max_ring_or_twice_for_a_ring_are_named() -> None:
-    spec = DeploymentTaskSpec(
-        app="web", version="1.0", max_ring=1, gates=[{"ring": 1}, {"ring": 1}, {"ring": 3}]
-    )
+    spec = DeploymentTaskSpec(app="web", version="1.0", max_ring=1, gates=[{"ring": 1}, {"ring": 1}, {"ring": 3}])
     assert fields("DeploymentTask", spec) == ["spec.gates[1].ring", "spec.gates[2].ring"]
 
 
@@ -44,7 +42,13 @@ def test_a_valid_task_has_no_problems() -> None:
 
 def test_approval_conditions_beyond_the_plan_are_named() -> None:
     spec = ChangeRequestSpec(
-        task="t", app="web", version="1.0", max_ring=2, risk_score=60, plan_digest=DIGEST, submitted_by="p",
+        task="t",
+        app="web",
+        version="1.0",
+        max_ring=2,
+        risk_score=60,
+        plan_digest=DIGEST,
+        submitted_by="p",
         decisions=[
             {"approver": "a", "decision": "Approve", "conditions": {"maxRing": 3}},
             {"approver": "b", "decision": "Approve", "conditions": {"minSuccessRate": 0.9, "rollbackBelow": 0.95}},
@@ -73,7 +77,10 @@ def test_assignment_targets_need_what_their_plane_needs(target: dict[str, str], 
 
 def test_an_ignored_drift_type_listed_twice_is_named() -> None:
     spec = AssignmentSpec(
-        app="web", version="1", ring=0, target={"plane": "simulated", "address": "d"},
+        app="web",
+        version="1",
+        ring=0,
+        target={"plane": "simulated", "address": "d"},
         drift={"ignore": ["ServiceDown", "ServiceDown"]},
     )
     assert fields("Assignment", spec) == ["spec.drift.ignore[1]"]

@@ -18,8 +18,9 @@ NS = "samples-e2e"
 
 @pytest.fixture(scope="module")
 def namespace(stack: Stack) -> str:
-    stack.kubectl("apply", "-f", "-", stdin=json.dumps(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
+    stack.kubectl(
+        "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    )
     return NS
 
 
@@ -65,8 +66,11 @@ def test_kubectl_lists_every_ringpilot_object_with_its_columns(stack: Stack, nam
         ("DeploymentTask", {"app": "web", "version": "1.0.0", "maxRing": 7}, "spec.maxRing"),
         ("DeploymentTask", {"app": "web", "version": "1.0.0", "maxRing": 1, "action": "Explode"}, "spec.action"),
         ("DeploymentTask", {"app": "Web_App", "version": "1.0.0", "maxRing": 1}, "spec.app"),
-        ("Conversation", {"user": "dev-viewer", "messages": [{"id": "m1", "text": "x" * 4001}]},
-         "spec.messages[0].text"),
+        (
+            "Conversation",
+            {"user": "dev-viewer", "messages": [{"id": "m1", "text": "x" * 4001}]},
+            "spec.messages[0].text",
+        ),
         ("Conversation", {"user": "dev-viewer", "messages": [{"id": "m1", "text": ""}]}, "spec.messages[0].text"),
         ("Assignment", {"app": "web", "version": "1", "ring": 0, "target": {"plane": "mars"}}, "spec.target.plane"),
         ("Remediation", {"requestedBy": "dev-operator"}, "spec.assignment"),
@@ -75,8 +79,12 @@ def test_kubectl_lists_every_ringpilot_object_with_its_columns(stack: Stack, nam
 def test_objects_outside_the_schema_are_refused_naming_the_field(
     stack: Stack, namespace: str, kind: str, spec: dict[str, Any], field: str
 ) -> None:
-    doc = {"apiVersion": "ringpilot.dev/v1alpha1", "kind": kind,
-           "metadata": {"name": "bad", "namespace": namespace}, "spec": spec}
+    doc = {
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "bad", "namespace": namespace},
+        "spec": spec,
+    }
     result = stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), check=False)
     assert result.returncode != 0
     assert field in result.stderr
@@ -84,9 +92,12 @@ def test_objects_outside_the_schema_are_refused_naming_the_field(
 
 
 def test_a_semantic_error_sets_invalid_spec_and_changes_nothing_else(stack: Stack, namespace: str) -> None:
-    doc = {"apiVersion": "ringpilot.dev/v1alpha1", "kind": "Assignment",
-           "metadata": {"name": "no-target", "namespace": namespace},
-           "spec": {"app": "web", "version": "1.4.1", "ring": 0, "target": {"plane": "kubernetes"}}}
+    doc = {
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": "Assignment",
+        "metadata": {"name": "no-target", "namespace": namespace},
+        "spec": {"app": "web", "version": "1.4.1", "ring": 0, "target": {"plane": "kubernetes"}},
+    }
     stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
 
     def invalid() -> dict[str, Any] | None:

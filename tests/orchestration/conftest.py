@@ -47,9 +47,7 @@ class Cluster:
         app = SampleApp(name, version)
         for ring in rings:
             namespace = RING_NAMESPACES[ring]
-            client.CoreV1Api(self.admin).create_namespaced_config_map(
-                namespace, configmap_manifest(app, namespace)
-            )
+            client.CoreV1Api(self.admin).create_namespaced_config_map(namespace, configmap_manifest(app, namespace))
             self.apps.create_namespaced_deployment(namespace, deployment_manifest(app, namespace))
 
 

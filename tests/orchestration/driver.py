@@ -12,7 +12,7 @@ from typing import Any
 from controller.api.changerequest import ChangeRequest
 from controller.api.deploymenttask import EvidenceRef
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
-from controller.api.meta import CORRELATION_LABEL
+from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import Policy, load_policy
 from controller.core.outcome import EventNote, Outcome
 from controller.orchestration.steps import (

@@ -25,9 +25,7 @@ PLAN = "a" * 64
 OTHER = "b" * 64
 
 
-def spec(
-    *decisions: DecisionRecord, required: int = 1, digest: str = PLAN, **extra: Any
-) -> ChangeRequestSpec:
+def spec(*decisions: DecisionRecord, required: int = 1, digest: str = PLAN, **extra: Any) -> ChangeRequestSpec:
     return ChangeRequestSpec(
         task="t",
         app="shop",

@@ -144,9 +144,11 @@ def test_a_low_risk_task_runs_to_succeeded_through_rings_0_to_2_without_cab(stac
     assignments = stack.custom.list_namespaced_custom_object(
         "ringpilot.dev", "v1alpha1", ns, "assignments", label_selector=f"ringpilot.dev/app={app}"
     )["items"]
-    assert sorted(
-        (a["spec"]["ring"], a["spec"]["target"]["name"], a["spec"]["version"]) for a in assignments
-    ) == [(0, app, "2.0.0"), (1, app, "2.0.0"), (2, app, "2.0.0")]
+    assert sorted((a["spec"]["ring"], a["spec"]["target"]["name"], a["spec"]["version"]) for a in assignments) == [
+        (0, app, "2.0.0"),
+        (1, app, "2.0.0"),
+        (2, app, "2.0.0"),
+    ]
     correlation = obj["metadata"]["labels"]["ringpilot.dev/correlation-id"]
     reasons = {e["reason"] for e in events_for(stack, "low")}
     assert {
@@ -287,9 +289,7 @@ def test_killing_the_worker_during_deploy_and_the_controller_during_monitor_stil
     stack.start_controller()
     done = wait_phase(stack, "resilient", "Succeeded", "Failed", "RolledBack", timeout=120)
     assert done["status"]["phase"] == "Succeeded", done["status"]
-    ring_0 = stack.apps.list_namespaced_deployment(
-        RING_NAMESPACES[0], label_selector=f"app.kubernetes.io/name={app}"
-    )
+    ring_0 = stack.apps.list_namespaced_deployment(RING_NAMESPACES[0], label_selector=f"app.kubernetes.io/name={app}")
     assert sorted(d.metadata.name for d in ring_0.items) == sorted(workloads)
     assert {d.metadata.generation for d in ring_0.items} == {2}  # each workload patched once
     assert [generation(stack, app, r) for r in (1, 2)] == [2, 2]

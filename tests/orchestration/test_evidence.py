@@ -26,10 +26,7 @@ def spec(**extra: object) -> DeploymentTaskSpec:
 
 
 def test_canonical_json_sorts_keys_and_drops_whitespace() -> None:
-    assert (
-        canonical_json({"b": 1, "a": [1, {"d": "é", "c": None}]})
-        == '{"a":[1,{"c":null,"d":"é"}],"b":1}'.encode()
-    )
+    assert canonical_json({"b": 1, "a": [1, {"d": "é", "c": None}]}) == '{"a":[1,{"c":null,"d":"é"}],"b":1}'.encode()
     assert sha256_of({"a": 1, "b": 2}) == sha256_of(json.loads('{"b": 2, "a": 1}'))
 
 

@@ -11,7 +11,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from controller.api.deploymenttask import DeploymentTaskSpec, PlanRecord
-from controller.api.meta import GROUP, VERSION
+from controller.api.group import GROUP, VERSION
 from controller.api.policy import load_policy
 from controller.orchestration import evidencestore, history, risk
 from controller.orchestration.evidence import plan_digest, sha256_of
@@ -60,9 +60,7 @@ async def run(c: StepContext, req: StepRequest, body: str) -> dict[str, Any] | N
 
 
 def create_task(cluster: Cluster, max_ring: int = 1, plane: str = "kubernetes") -> PlanRecord:
-    spec = DeploymentTaskSpec.model_validate(
-        {"app": "shop", "version": "2.0.0", "maxRing": max_ring, "plane": plane}
-    )
+    spec = DeploymentTaskSpec.model_validate({"app": "shop", "version": "2.0.0", "maxRing": max_ring, "plane": plane})
     assessment = risk.assess(spec.risk, max_ring, "shop", POLICY)
     plan = PlanRecord(
         digest=plan_digest(spec, assessment, POLICY),
@@ -81,9 +79,7 @@ def create_task(cluster: Cluster, max_ring: int = 1, plane: str = "kubernetes") 
         "metadata": {"name": "t1", "namespace": "default"},
         "spec": spec.to_wire(),
     }
-    created = cluster.custom.create_namespaced_custom_object(
-        GROUP, VERSION, "default", "deploymenttasks", body
-    )
+    created = cluster.custom.create_namespaced_custom_object(GROUP, VERSION, "default", "deploymenttasks", body)
     status = {"plan": plan.to_wire(), "risk": assessment.to_wire()}
     cluster.custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, "default", "deploymenttasks", "t1", {"status": status}
@@ -97,9 +93,7 @@ async def test_evidence_is_stored_once_and_every_read_checks_its_hash(db_pool: P
     body = {"b": [1, 2.5, {"x": None}], "a": "é"}
     digest = await evidencestore.store(db_pool, "00000000-0000-0000-0000-000000000001", "cid", "ns/t", body)
     assert digest == sha256_of(body)
-    again = await evidencestore.store(
-        db_pool, "00000000-0000-0000-0000-000000000001", "cid", "ns/t", {"other": 1}
-    )
+    again = await evidencestore.store(db_pool, "00000000-0000-0000-0000-000000000001", "cid", "ns/t", {"other": 1})
     assert again == digest  # the first pack stays
     stored, read = await evidencestore.load(db_pool, "00000000-0000-0000-0000-000000000001", digest)
     assert (stored, read) == (digest, body)
@@ -124,11 +118,7 @@ async def test_history_keeps_the_first_row_per_step_and_target_and_finds_rollbac
 ) -> None:
     who = TaskRef("c1", "default/t1", "uid-1")
     target = TargetRef("kubernetes", "shop", 0, "ring-0-lab", "shop")
-    rows = [
-        history.row_for(
-            who, target, "deploy", "c1/u/Deploy/r0", from_version="1.0", to_version="2.0", changed=1
-        )
-    ]
+    rows = [history.row_for(who, target, "deploy", "c1/u/Deploy/r0", from_version="1.0", to_version="2.0", changed=1)]
     await history.record(db_pool, rows)
     await history.record(db_pool, [rows[0].model_copy(update={"changed": 0, "from_version": "2.0"})])
     await history.record(db_pool, [])
@@ -136,9 +126,7 @@ async def test_history_keeps_the_first_row_per_step_and_target_and_finds_rollbac
     assert [(r.from_version, r.changed) for r in changed] == [("1.0", 1)]
     assert changed[0].target_ref() == target
     assert len(await history.deployed_version(db_pool, "shop", "kubernetes", "2.0", [0, 1])) == 1
-    back = history.row_for(
-        who, target, "rollback", "c1/u/Rollback/r0", from_version="2.0", to_version="1.0", changed=1
-    )
+    back = history.row_for(who, target, "rollback", "c1/u/Rollback/r0", from_version="2.0", to_version="1.0", changed=1)
     await history.record(db_pool, [back])
     assert await history.deployed_version(db_pool, "shop", "kubernetes", "2.0", [0]) == []
     ring = history.ring_row(who, "shop", "simulated", 4, "deploy", "k", to_version="2.0", changed=10)
@@ -168,9 +156,7 @@ async def test_deploy_poll_and_rollback_on_the_kubernetes_plane_act_once_per_key
     second = await run(c, request("Deploy", 0, attempt=2), "deploy_ring")  # a replacement attempt
     assert second is not None and second["ok"]
     assert cluster.generation("ring-0-lab") == generation  # patched once
-    asg = cluster.custom.get_namespaced_custom_object(
-        GROUP, VERSION, "default", "assignments", "ring-0-lab-shop"
-    )
+    asg = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, "default", "assignments", "ring-0-lab-shop")
     assert asg["spec"]["version"] == "2.0.0" and asg["spec"]["target"]["namespace"] == "ring-0-lab"
     assert asg["spec"]["config"]["configMap"] == "shop-config"
     assert asg["metadata"]["labels"]["ringpilot.dev/correlation-id"] == "cid-1"
@@ -182,9 +168,7 @@ async def test_deploy_poll_and_rollback_on_the_kubernetes_plane_act_once_per_key
     rolled = await run(c, request("Rollback", 0, scope="task"), "rollback_ring")
     assert rolled is not None and rolled["ok"] and rolled["changed"] == 1, rolled
     assert cluster.image("ring-0-lab").endswith(":1.0.0")
-    asg = cluster.custom.get_namespaced_custom_object(
-        GROUP, VERSION, "default", "assignments", "ring-0-lab-shop"
-    )
+    asg = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, "default", "assignments", "ring-0-lab-shop")
     assert asg["spec"]["version"] == "1.0.0"
     trail = [a.action for a in await audit_trail(db_pool, "cid-1")]
     assert trail.count("StepFinished") >= 4 and "StepFailed" in trail
@@ -193,10 +177,15 @@ async def test_deploy_poll_and_rollback_on_the_kubernetes_plane_act_once_per_key
 async def test_a_target_someone_already_assigned_keeps_its_one_assignment(cluster: Cluster, db_pool: Pool) -> None:
     cluster.add_app("shop", range(1))
     mine = {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Assignment",
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Assignment",
         "metadata": {"name": "shop-lab-by-hand", "namespace": "default"},
-        "spec": {"app": "shop", "version": "1.0.0", "ring": 0,
-                 "target": {"plane": "kubernetes", "namespace": "ring-0-lab", "name": "shop"}},
+        "spec": {
+            "app": "shop",
+            "version": "1.0.0",
+            "ring": 0,
+            "target": {"plane": "kubernetes", "namespace": "ring-0-lab", "name": "shop"},
+        },
     }
     cluster.custom.create_namespaced_custom_object(GROUP, VERSION, "default", "assignments", mine)
     plan = create_task(cluster, max_ring=0)

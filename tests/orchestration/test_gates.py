@@ -150,9 +150,7 @@ def test_policy_windows_block_a_ring_outside_them_and_say_when_they_open() -> No
 
 
 def test_approval_windows_also_bind_the_rollout() -> None:
-    conditions = ApprovalConditions(
-        windows=[ChangeWindow(days=[Weekday.SAT, Weekday.SUN], start="00:00", end="00:00")]
-    )
+    conditions = ApprovalConditions(windows=[ChangeWindow(days=[Weekday.SAT, Weekday.SUN], start="00:00", end="00:00")])
     block = window_block(0, POLICY, conditions, T0)
     assert block is not None and block.message.startswith("CAB approval:")
     assert block.retry_at == datetime(2026, 11, 28, 0, 0, tzinfo=UTC)

@@ -216,9 +216,7 @@ async def test_validation_rejects_unknown_apps_conflicts_and_blocked_publishes()
     unknown = Run({}, world=FakeWorld(targets={}))
     await unknown.until("Failed")
     invalid = unknown.condition("InvalidSpec")
-    assert invalid["reason"] == "UnknownApp" and invalid["message"].startswith(
-        "spec.app: no kubernetes targets"
-    )
+    assert invalid["reason"] == "UnknownApp" and invalid["message"].startswith("spec.app: no kubernetes targets")
     blocked = Run({"risk": {"sbomVulnerability": "Critical"}})
     await blocked.until("Failed")
     assert blocked.condition("InvalidSpec")["reason"] == "PublishBlocked"

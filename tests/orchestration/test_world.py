@@ -12,8 +12,8 @@ from dramatiq.brokers.stub import StubBroker
 
 from controller.api.changerequest import ChangeRequestSpec
 from controller.api.deploymenttask import EvidenceRef
+from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
-from controller.api.meta import GROUP, VERSION
 from controller.api.policy import load_policy
 from controller.messaging.dispatching import Dispatcher
 from controller.orchestration import evidencestore
@@ -47,9 +47,7 @@ def cr_write(digest: str = "a" * 64) -> ChangeRequestWrite:
     return ChangeRequestWrite("t1-cab", "default", spec, "cid-1")
 
 
-async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(
-    cluster: Cluster, db_pool: Pool
-) -> None:
+async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster: Cluster, db_pool: Pool) -> None:
     broker = StubBroker()
     broker.declare_queue("steps")
     world = KubeWorld(cluster.admin, db_pool, cluster.planes, Dispatcher(broker))
@@ -67,16 +65,9 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(
     await claims.finish(db_pool, "k1", {"ok": True})
     found = await world.claims(["k1", "k2"])
     assert list(found) == ["k1"] and found["k1"].finished
-    digest = await evidencestore.store(
-        db_pool, "00000000-0000-0000-0000-0000000000aa", "cid-1", "t", {"a": 1}
-    )
-    assert (
-        await world.verify_evidence(EvidenceRef(id="00000000-0000-0000-0000-0000000000aa", sha256=digest))
-        is None
-    )
-    world.dispatch(
-        Dispatch("orchestration_poll_ring", "cid-1/x/Monitor/r0/a1", {"ring": 0, "artifact": None}), "cid-1"
-    )
+    digest = await evidencestore.store(db_pool, "00000000-0000-0000-0000-0000000000aa", "cid-1", "t", {"a": 1})
+    assert await world.verify_evidence(EvidenceRef(id="00000000-0000-0000-0000-0000000000aa", sha256=digest)) is None
+    world.dispatch(Dispatch("orchestration_poll_ring", "cid-1/x/Monitor/r0/a1", {"ring": 0, "artifact": None}), "cid-1")
     message = broker.queues["steps"].get_nowait()
     assert b"orchestration_poll_ring" in message and b"artifact" not in message
     with pytest.raises(RuntimeError, match="RINGPILOT_REDIS_URL"):

@@ -23,9 +23,7 @@ TARGET = TargetRef("simulated", "web", 0, address="d-1")
 
 
 def test_keys_are_scoped_by_plane_operation_and_target() -> None:
-    assert (
-        claim_key("kubernetes", "apply", "ns/web", "c-1/deploy") == "plane/kubernetes/apply/ns/web/c-1/deploy"
-    )
+    assert claim_key("kubernetes", "apply", "ns/web", "c-1/deploy") == "plane/kubernetes/apply/ns/web/c-1/deploy"
     assert correlation_of("c-1/deploy/ring-0") == "c-1"
     assert correlation_of("plain") == "plain"
     assert correlation_of("/odd") == "/odd"
@@ -89,9 +87,7 @@ async def test_a_key_in_progress_elsewhere_is_transient_until_it_goes_stale(db_p
     assert stored.outcome == {"by": "me"}
 
 
-async def test_a_claim_that_cannot_be_taken_is_transient(
-    db_pool: Pool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_claim_that_cannot_be_taken_is_transient(db_pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
     async def never(*_: Any) -> bool:
         return False
 

@@ -11,12 +11,16 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from controller.devkit.kubelet import FAIL, FAIL_UNTIL_RESTART, FAIL_VERSION
-from controller.devkit.seeding import REGISTRY, SampleApp, config_hash, configmap_manifest, deployment_manifest
+from controller.api.labels import (
+    KUBELET_FAIL_ANNOTATION,
+    KUBELET_FAIL_UNTIL_RESTART_ANNOTATION,
+    KUBELET_FAIL_VERSION_ANNOTATION,
+)
+from controller.devkit.seeding import REGISTRY, SampleApp, configmap_manifest, deployment_manifest
 from controller.planes import recording
 from controller.planes.base import Observation, PlaneError, TargetRef
 from controller.planes.kubernetes import app_selector
-from controller.planes.manifests import RESTARTED_AT
+from controller.planes.manifests import RESTARTED_AT, config_hash
 from controller.storage.db import Pool
 from tests.planes.conftest import Cluster
 
@@ -72,9 +76,7 @@ async def test_observe_batches_calls_by_namespace_not_by_target(cluster: Cluster
     # 3 extra ring-2 namespaces, each with 6 web Deployments: 18 + 1 targets over 4 namespaces.
     for n in range(3):
         namespace = f"ring-2-extra-{n}"
-        cluster.core.create_namespace(
-            {"metadata": {"name": namespace, "labels": {"ringpilot.dev/ring": "2"}}}
-        )
+        cluster.core.create_namespace({"metadata": {"name": namespace, "labels": {"ringpilot.dev/ring": "2"}}})
         cluster.core.create_namespaced_config_map(namespace, configmap_manifest(SampleApp("web"), namespace))
         for i in range(6):
             manifest = deployment_manifest(SampleApp("web"), namespace)
@@ -100,9 +102,7 @@ async def test_observe_batches_calls_by_namespace_not_by_target(cluster: Cluster
     assert len(half) == 10
 
     cluster.log.clear()
-    both = await cluster.plane.observe(
-        [WEB0, TargetRef("kubernetes", "payments", 0, namespace=RING0, name="payments")]
-    )
+    both = await cluster.plane.observe([WEB0, TargetRef("kubernetes", "payments", 0, namespace=RING0, name="payments")])
     assert [o.target.app for o in both] == ["web", "payments"]
     assert len(cluster.log.calls) == 2
     assert "labelSelector=app.kubernetes.io/name in (payments,web)" in unquote_plus(cluster.log.calls[0][1])
@@ -138,7 +138,7 @@ async def test_version_config_and_outage_are_observed(cluster: Cluster) -> None:
     )
     assert (await observe_one(cluster)).version == "0.9"
 
-    annotate(cluster, WEB0, {FAIL: "CrashLoop"})
+    annotate(cluster, WEB0, {KUBELET_FAIL_ANNOTATION: "CrashLoop"})
     down = await wait_observed(cluster, lambda o: not o.available, what="web down")
     assert down.present
     assert down.ready_replicas == 0
@@ -191,7 +191,7 @@ async def _wait_health(cluster: Cluster, version: str, predicate: Any, ring: int
 
 async def test_apply_with_an_artifact_and_a_failing_version_shows_in_health(cluster: Cluster) -> None:
     target = TargetRef("kubernetes", "web", 1, namespace="ring-1-canary", name="web")
-    annotate(cluster, target, {FAIL: "NeverReady", FAIL_VERSION: "2.0.0"})
+    annotate(cluster, target, {KUBELET_FAIL_ANNOTATION: "NeverReady", KUBELET_FAIL_VERSION_ANNOTATION: "2.0.0"})
     result = await cluster.plane.apply(target, "2.0.0", "mirror.example.com/web", "c/deploy/ring-1")
     assert result.changed
     assert image(cluster, target) == "mirror.example.com/web:2.0.0"
@@ -202,9 +202,7 @@ async def test_apply_with_an_artifact_and_a_failing_version_shows_in_health(clus
     assert "ConfigMap" not in health.observations[0].detail  # health does not read ConfigMaps
 
 
-async def test_apply_to_the_running_version_changes_nothing_but_is_recorded(
-    cluster: Cluster, db_pool: Pool
-) -> None:
+async def test_apply_to_the_running_version_changes_nothing_but_is_recorded(cluster: Cluster, db_pool: Pool) -> None:
     cluster.log.clear()
     result = await cluster.plane.apply(WEB0, "1.4.1", None, "c/noop")
     assert (result.changed, result.previous_version) == (False, None)
@@ -258,7 +256,7 @@ async def test_install_without_a_record_is_a_permanent_error(cluster: Cluster) -
 
 async def test_restart_stamps_the_template_and_clears_a_fail_until_restart(cluster: Cluster) -> None:
     await wait_observed(cluster, lambda o: o.available, what="web available")
-    annotate(cluster, WEB0, {FAIL_UNTIL_RESTART: "CrashLoop"})
+    annotate(cluster, WEB0, {KUBELET_FAIL_UNTIL_RESTART_ANNOTATION: "CrashLoop"})
     await wait_observed(cluster, lambda o: not o.available, what="web crash-looping")
     result = await cluster.plane.restart(WEB0, "c/restart")
     assert result.changed
@@ -273,9 +271,7 @@ async def test_reapply_config_restores_the_recorded_data(cluster: Cluster) -> No
     await cluster.plane.apply(WEB0, "1.5.0", None, "c/deploy")
     assert not (await cluster.plane.reapply_config(WEB0, "c/config-1")).changed
 
-    cluster.core.patch_namespaced_config_map(
-        "web-config", RING0, {"data": {"LOG_LEVEL": "debug", "EXTRA": "1"}}
-    )
+    cluster.core.patch_namespaced_config_map("web-config", RING0, {"data": {"LOG_LEVEL": "debug", "EXTRA": "1"}})
     result = await cluster.plane.reapply_config(WEB0, "c/config-2")
     assert result.changed
     data = cluster.core.read_namespaced_config_map("web-config", RING0).data

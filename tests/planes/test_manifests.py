@@ -8,25 +8,22 @@ from typing import Any
 
 import pytest
 
-from controller.devkit.seeding import SampleApp, config_hash, deployment_manifest
+from controller.devkit.seeding import SampleApp, deployment_manifest
 from controller.planes import manifests as m
 from controller.planes.base import TargetRef
+from controller.planes.manifests import config_hash
 
 TARGET = TargetRef("kubernetes", "web", 0, namespace="ring-0-lab", name="web")
 
 
 def deployment(**status: Any) -> dict[str, Any]:
     manifest = deployment_manifest(SampleApp("web"), "ring-0-lab")
-    manifest["metadata"].update(
-        generation=2, uid="u-1", resourceVersion="7", creationTimestamp="2024-01-01T00:00:00Z"
-    )
+    manifest["metadata"].update(generation=2, uid="u-1", resourceVersion="7", creationTimestamp="2024-01-01T00:00:00Z")
     manifest["status"] = status
     return manifest
 
 
-def available(
-    ready: int = 2, since: str = "2024-01-02T00:00:00Z", ok: bool = True, **extra: Any
-) -> dict[str, Any]:
+def available(ready: int = 2, since: str = "2024-01-02T00:00:00Z", ok: bool = True, **extra: Any) -> dict[str, Any]:
     return {
         "observedGeneration": 2,
         "replicas": 2,
@@ -99,9 +96,7 @@ def test_unavailable_since_comes_from_the_available_condition_then_progress_then
     not_ready = deployment(**available(ready=1))
     assert m.unavailable_since(not_ready) == datetime(2024, 1, 3, tzinfo=UTC)
     assert m.unavailable_since(deployment()) == datetime(2024, 1, 1, tzinfo=UTC)
-    broken = deployment(
-        conditions=[{"type": "Available", "status": "False", "lastTransitionTime": "yesterday"}]
-    )
+    broken = deployment(conditions=[{"type": "Available", "status": "False", "lastTransitionTime": "yesterday"}])
     broken["metadata"].pop("creationTimestamp")
     assert m.unavailable_since(broken) is None
 
@@ -145,9 +140,7 @@ def test_the_recorded_manifest_has_no_status_or_server_fields() -> None:
     assert clean["metadata"]["annotations"] == {"team": "a"}
     assert clean["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/web:2.0.0"
     assert manifest["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4.1")  # not mutated
-    bare = m.installable(
-        {"metadata": {"name": "x", "annotations": {"deployment.kubernetes.io/revision": "1"}}}
-    )
+    bare = m.installable({"metadata": {"name": "x", "annotations": {"deployment.kubernetes.io/revision": "1"}}})
     assert bare == {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
 
 

@@ -57,9 +57,7 @@ async def test_apply_ring_updates_every_device_once_per_key(db_pool: Pool, simul
     assert (untouched.targets, untouched.updated) == (7, 0)
 
 
-async def test_failure_rates_fail_a_deterministic_share_of_devices(
-    db_pool: Pool, simulated: SimulatedPlane
-) -> None:
+async def test_failure_rates_fail_a_deterministic_share_of_devices(db_pool: Pool, simulated: SimulatedPlane) -> None:
     await fleet.seed_fleet(db_pool, "web", {1: 400}, "1.4.1")
     await fleet.set_failure_rate(db_pool, "web", 1, 0.25, version="1.5.0")
     await simulated.apply_ring("web", 1, "1.5.0", "c/deploy")
@@ -167,9 +165,7 @@ async def test_drift_is_observed_and_repaired(db_pool: Pool, simulated: Simulate
     assert (await simulated.health("web", 0, "1.4.1")).healthy == 3
 
 
-async def test_a_device_version_changed_behind_our_back_is_seen(
-    db_pool: Pool, simulated: SimulatedPlane
-) -> None:
+async def test_a_device_version_changed_behind_our_back_is_seen(db_pool: Pool, simulated: SimulatedPlane) -> None:
     await fleet.seed_fleet(db_pool, "web", {0: 1}, "1.4.1")
     await fleet.inject_drift(db_pool, "web", fleet.device_address("web", 0, 0), version="0.9.0")
     [observed] = await simulated.observe([device("web", 0, 0)])

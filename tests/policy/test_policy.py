@@ -90,10 +90,17 @@ def test_a_user_entry_wins_over_groups() -> None:
 def test_the_role_table_separates_duties() -> None:
     assert ROLE_PERMISSIONS[Role.VIEWER] == {Permission.READ}
     assert ROLE_PERMISSIONS[Role.OPERATOR] == {
-        Permission.READ, Permission.REMEDIATE, Permission.RESTART, Permission.ROLLBACK
+        Permission.READ,
+        Permission.REMEDIATE,
+        Permission.RESTART,
+        Permission.ROLLBACK,
     }
     assert ROLE_PERMISSIONS[Role.PUBLISHER] == {
-        Permission.READ, Permission.DEPLOY, Permission.SUBMIT_CAB, Permission.ROLLBACK, Permission.CANCEL
+        Permission.READ,
+        Permission.DEPLOY,
+        Permission.SUBMIT_CAB,
+        Permission.ROLLBACK,
+        Permission.CANCEL,
     }
     assert ROLE_PERMISSIONS[Role.CAB_APPROVER] == {Permission.READ, Permission.APPROVE}
     assert may(Role.ADMIN, Permission.ADMIN)
@@ -121,13 +128,15 @@ def test_sections_other_than_rings_may_be_empty_or_left_out(tmp_path: Path) -> N
 
 
 def test_snake_case_keys_are_accepted_too() -> None:
-    policy = Policy.model_validate({
-        "rings": [
-            {"ring": n, "name": name.value, "success_threshold": 0.9, "min_soak_seconds": 0}
-            for n, name in enumerate(RingName)
-        ],
-        "risk": {"auto_approve_max_score": 40, "privileged_apps": ["vpn-client"]},
-    })
+    policy = Policy.model_validate(
+        {
+            "rings": [
+                {"ring": n, "name": name.value, "success_threshold": 0.9, "min_soak_seconds": 0}
+                for n, name in enumerate(RingName)
+            ],
+            "risk": {"auto_approve_max_score": 40, "privileged_apps": ["vpn-client"]},
+        }
+    )
     assert policy.risk.auto_approve_max_score == 40
     assert policy.risk.privileged_apps == ["vpn-client"]
 
@@ -135,8 +144,14 @@ def test_snake_case_keys_are_accepted_too() -> None:
 def test_windows_are_validated(tmp_path: Path) -> None:
     data = shipped()
     data["windows"] = [
-        {"name": "nights", "rings": [2, 3], "days": ["Mon", "Tue"], "start": "22:00", "end": "04:00",
-         "timezone": "Europe/Berlin"}
+        {
+            "name": "nights",
+            "rings": [2, 3],
+            "days": ["Mon", "Tue"],
+            "start": "22:00",
+            "end": "04:00",
+            "timezone": "Europe/Berlin",
+        }
     ]
     window = load_policy(write(tmp_path, data)).windows[0]
     assert (window.start, window.end, window.rings) == (time(22, 0), time(4, 0), [2, 3])
@@ -153,35 +168,58 @@ def set_ring_field(ring: int, key: str, value: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (set_ring_field(2, "successThreshold", 1.5),
-         "rings.2.successThreshold: Input should be less than or equal to 1"),
-        (set_ring_field(0, "minSoakSeconds", -1),
-         "rings.0.minSoakSeconds: Input should be greater than or equal to 0"),
-        (set_ring_field(3, "cabRequiredAboveRisk", 101),
-         "rings.3.cabRequiredAboveRisk: Input should be less than or equal to 100"),
+        (
+            set_ring_field(2, "successThreshold", 1.5),
+            "rings.2.successThreshold: Input should be less than or equal to 1",
+        ),
+        (set_ring_field(0, "minSoakSeconds", -1), "rings.0.minSoakSeconds: Input should be greater than or equal to 0"),
+        (
+            set_ring_field(3, "cabRequiredAboveRisk", 101),
+            "rings.3.cabRequiredAboveRisk: Input should be less than or equal to 100",
+        ),
         (set_ring_field(1, "name", "Pilot"), "rings.1.name: ring 1 is named 'Canary', not 'Pilot'"),
-        (set_ring_field(1, "name", "Beta"),
-         "rings.1.name: Input should be 'Lab', 'Canary', 'Pilot', 'Department' or 'Global'"),
+        (
+            set_ring_field(1, "name", "Beta"),
+            "rings.1.name: Input should be 'Lab', 'Canary', 'Pilot', 'Department' or 'Global'",
+        ),
         (set_ring_field(4, "soak", 3), "rings.4.soak: Extra inputs are not permitted"),
-        ({**shipped(), "rings": shipped()["rings"][:4]},  # type: ignore[index]
-         "rings: must list rings 0, 1, 2, 3, 4 exactly once, in order (got 0, 1, 2, 3)"),
-        ({**shipped(), "rings": [shipped()["rings"][i] for i in (0, 2, 1, 3, 4)]},  # type: ignore[index]
-         "rings: must list rings 0, 1, 2, 3, 4 exactly once, in order (got 0, 2, 1, 3, 4)"),
-        ({**shipped(), "rings": [shipped()["rings"][i] for i in (0, 1, 1, 3, 4)]},  # type: ignore[index]
-         "rings: must list rings 0, 1, 2, 3, 4 exactly once, in order (got 0, 1, 1, 3, 4)"),
+        (
+            {**shipped(), "rings": shipped()["rings"][:4]},  # type: ignore[index]
+            "rings: must list rings 0, 1, 2, 3, 4 exactly once, in order (got 0, 1, 2, 3)",
+        ),
+        (
+            {**shipped(), "rings": [shipped()["rings"][i] for i in (0, 2, 1, 3, 4)]},  # type: ignore[index]
+            "rings: must list rings 0, 1, 2, 3, 4 exactly once, in order (got 0, 2, 1, 3, 4)",
+        ),
+        (
+            {**shipped(), "rings": [shipped()["rings"][i] for i in (0, 1, 1, 3, 4)]},  # type: ignore[index]
+            "rings: must list rings 0, 1, 2, 3, 4 exactly once, in order (got 0, 1, 1, 3, 4)",
+        ),
         ({k: v for k, v in shipped().items() if k != "rings"}, "rings: Field required"),
-        ({**shipped(), "roles": {"users": {"mallory": "root"}}},
-         "roles.users.mallory: Input should be 'viewer', 'operator', 'publisher', 'cab-approver' or 'admin'"),
-        ({**shipped(), "risk": {"autoApproveMaxScore": 500}},
-         "risk.autoApproveMaxScore: Input should be less than or equal to 100"),
-        ({**shipped(), "risk": {"privilegedApps": ["Not An App"]}},
-         "risk.privilegedApps.0: String should match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"),
-        ({**shipped(), "remediation": {"maxAttempts": 0}},
-         "remediation.maxAttempts: Input should be greater than or equal to 1"),
-        ({**shipped(), "windows": [{"name": "w", "start": "22:00", "end": "23:00", "timezone": "Mars/Zone"}]},
-         "windows.0.timezone: unknown time zone 'Mars/Zone'"),
-        ({**shipped(), "windows": [{"name": "w", "start": 1320, "end": "23:00"}]},
-         'windows.0.start: write times as quoted strings, e.g. "22:00"'),
+        (
+            {**shipped(), "roles": {"users": {"mallory": "root"}}},
+            "roles.users.mallory: Input should be 'viewer', 'operator', 'publisher', 'cab-approver' or 'admin'",
+        ),
+        (
+            {**shipped(), "risk": {"autoApproveMaxScore": 500}},
+            "risk.autoApproveMaxScore: Input should be less than or equal to 100",
+        ),
+        (
+            {**shipped(), "risk": {"privilegedApps": ["Not An App"]}},
+            "risk.privilegedApps.0: String should match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'",
+        ),
+        (
+            {**shipped(), "remediation": {"maxAttempts": 0}},
+            "remediation.maxAttempts: Input should be greater than or equal to 1",
+        ),
+        (
+            {**shipped(), "windows": [{"name": "w", "start": "22:00", "end": "23:00", "timezone": "Mars/Zone"}]},
+            "windows.0.timezone: unknown time zone 'Mars/Zone'",
+        ),
+        (
+            {**shipped(), "windows": [{"name": "w", "start": 1320, "end": "23:00"}]},
+            'windows.0.start: write times as quoted strings, e.g. "22:00"',
+        ),
         ({**shipped(), "gates": {}}, "gates: Extra inputs are not permitted"),
     ],
     ids=lambda value: value if isinstance(value, str) else "",

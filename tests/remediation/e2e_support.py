@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from controller.devkit.seeding import RING_NAMESPACES, SampleApp, config_hash, configmap_manifest, deployment_manifest
+from controller.devkit.seeding import RING_NAMESPACES, SampleApp, configmap_manifest, deployment_manifest
 from controller.planes.base import TargetRef
 from controller.planes.kubernetes import KubernetesPlane
+from controller.planes.manifests import config_hash
 from controller.storage.db import connect, open_pool
 from tests.fixtures.stack import POLICY, Stack, wait_for
 

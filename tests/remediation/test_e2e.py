@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from controller.devkit.kubelet import FAIL_UNTIL_RESTART
+from controller.api.labels import KUBELET_FAIL_UNTIL_RESTART_ANNOTATION
 from controller.devkit.seeding import RING_NAMESPACES
 from tests.fixtures.stack import Stack, wait_for
 from tests.remediation.e2e_support import (
@@ -92,7 +92,7 @@ def inject_config(stack: Stack, namespace: str, app: str) -> None:
 
 def inject_crashloop(stack: Stack, namespace: str, app: str) -> None:
     stack.apps.patch_namespaced_deployment(
-        app, namespace, {"metadata": {"annotations": {FAIL_UNTIL_RESTART: "CrashLoop"}}}
+        app, namespace, {"metadata": {"annotations": {KUBELET_FAIL_UNTIL_RESTART_ANNOTATION: "CrashLoop"}}}
     )
 
 

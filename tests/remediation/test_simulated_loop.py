@@ -8,9 +8,10 @@ from typing import Any
 
 from controller.api.kinds import REMEDIATION
 from controller.api.policy import load_policy
+from controller.core.outcome import Admitted
 from controller.planes.fleet import default_config_sha256, device_address, inject_drift, seed_fleet
 from controller.planes.simulated import SimulatedPlane
-from controller.reconcile.admission import Admitted, admit
+from controller.reconcile.admission import admit
 from controller.remediation.acting import Worker, perform
 from controller.remediation.ledger import PgLedger
 from controller.remediation.remediating import run

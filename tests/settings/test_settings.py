@@ -34,7 +34,6 @@ def test_defaults_need_no_environment() -> None:
     assert controller.namespace is None
     assert controller.resync_interval_seconds == 60
     assert controller.liveness_port == 8081
-    assert controller.finalizer == "ringpilot.dev/finalizer"
 
     worker = load_settings(WorkerSettings)
     assert (worker.min_backoff_ms, worker.max_backoff_ms, worker.max_retries) == (500, 60_000, 10)
@@ -134,18 +133,22 @@ def test_every_bad_variable_gets_a_line(monkeypatch: pytest.MonkeyPatch, tmp_pat
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("RINGPILOT_MAX_BACKOFF_MS", "100", "RINGPILOT_MAX_BACKOFF_MS: must not be less than "
-         "RINGPILOT_MIN_BACKOFF_MS (500)"),
+        (
+            "RINGPILOT_MAX_BACKOFF_MS",
+            "100",
+            "RINGPILOT_MAX_BACKOFF_MS: must not be less than RINGPILOT_MIN_BACKOFF_MS (500)",
+        ),
         ("RINGPILOT_MIN_BACKOFF_MS", "0", "RINGPILOT_MIN_BACKOFF_MS: Input should be greater than 0"),
         ("RINGPILOT_PROCESSES", "0", "RINGPILOT_PROCESSES: Input should be greater than or equal to 1"),
         ("RINGPILOT_MAX_RETRIES", "-1", "RINGPILOT_MAX_RETRIES: Input should be greater than or equal to 0"),
-        ("RINGPILOT_TIME_LIMIT_MS", "1.5", "RINGPILOT_TIME_LIMIT_MS: Input should be a valid integer, "
-         "unable to parse string as an integer"),
+        (
+            "RINGPILOT_TIME_LIMIT_MS",
+            "1.5",
+            "RINGPILOT_TIME_LIMIT_MS: Input should be a valid integer, unable to parse string as an integer",
+        ),
     ],
 )
-def test_worker_limits_are_checked(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
-) -> None:
+def test_worker_limits_are_checked(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError) as raised:
         load_settings(WorkerSettings)

@@ -11,8 +11,14 @@ from controller.storage.db import Pool
 
 async def test_an_event_is_stored_and_read_back(db_pool: Pool) -> None:
     event = AuditEvent(
-        correlation_id="c-1", actor="dev-publisher", actor_role="publisher", kind="DeploymentTask",
-        namespace="default", name="vpn-1-2-3", action="TaskCreated", reason="Ship 1.2.3",
+        correlation_id="c-1",
+        actor="dev-publisher",
+        actor_role="publisher",
+        kind="DeploymentTask",
+        namespace="default",
+        name="vpn-1-2-3",
+        action="TaskCreated",
+        reason="Ship 1.2.3",
         detail={"maxRing": 2, "targets": ["a", "b"]},
     )
     stored = await record_audit(db_pool, event)

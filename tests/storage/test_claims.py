@@ -18,17 +18,14 @@ async def test_only_the_first_claimer_wins(db_pool: Pool) -> None:
     assert (held.owner, held.correlation_id, held.finished, held.outcome) == ("worker-a", "c-1", False, None)
 
 
-async def test_concurrent_claimers_on_separate_connections_yield_one_winner(
-    db_pool: Pool, database_url: str
-) -> None:
+async def test_concurrent_claimers_on_separate_connections_yield_one_winner(db_pool: Pool, database_url: str) -> None:
     other = await open_pool(database_url, min_size=4, max_size=4, name="other")
     try:
         for round_ in range(5):
             key = f"task/Monitor/{round_}"
-            results = await asyncio.gather(*(
-                claims.claim(pool, key, "c-1", f"worker-{n}")
-                for n, pool in enumerate([db_pool, other] * 4)
-            ))
+            results = await asyncio.gather(
+                *(claims.claim(pool, key, "c-1", f"worker-{n}") for n, pool in enumerate([db_pool, other] * 4))
+            )
             assert results.count(True) == 1, results
             winner = await claims.get(db_pool, key)
             assert winner is not None

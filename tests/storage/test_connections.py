@@ -66,9 +66,7 @@ def test_bad_redis_urls_are_refused(url: str, message: str) -> None:
         validate_redis_url(url)
 
 
-async def test_ping_answers_for_a_live_redis(
-    redis_async: redis.asyncio.Redis, redis_sync: redis.Redis
-) -> None:
+async def test_ping_answers_for_a_live_redis(redis_async: redis.asyncio.Redis, redis_sync: redis.Redis) -> None:
     assert await ping(redis_async) is True
     assert ping_sync(redis_sync) is True
     await redis_async.set("k", "v")

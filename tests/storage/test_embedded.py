@@ -156,7 +156,9 @@ CHILD = textwrap.dedent("""
 def start_owner(data_dir: Path, die_with_parent: bool) -> tuple[subprocess.Popen[str], int, int, str]:
     owner = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(data_dir), "1" if die_with_parent else "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert owner.stdout is not None
     pg_pid, redis_pid, url = owner.stdout.readline().split()

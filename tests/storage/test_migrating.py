@@ -101,13 +101,9 @@ def test_concurrent_migrations_apply_once(blank_database_url: str) -> None:
     assert sorted(results, key=len) == [[], [], [], [m.name for m in discover()]]
 
 
-def test_a_migration_from_a_newer_release_is_tolerated(
-    database_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_migration_from_a_newer_release_is_tolerated(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     with connect(database_url) as conn:
-        conn.execute(
-            "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, '9999_future', 'x')"
-        )
+        conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, '9999_future', 'x')")
     with caplog.at_level(logging.WARNING, logger="controller.storage.migrating"):
         assert migrate(database_url) == []
     assert "9999_future" in caplog.text
@@ -137,11 +133,14 @@ def test_discover_refuses_misnamed_files(tmp_path: Path, files: list[str], messa
 
 def test_the_migrated_schema_has_its_tables(database_url: str) -> None:
     with connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-        ).fetchall()
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename").fetchall()
     assert {r["tablename"] for r in rows} >= {
-        "audit_events", "step_claims", "evidence_packs", "plane_manifests", "conversations", "messages",
+        "audit_events",
+        "step_claims",
+        "evidence_packs",
+        "plane_manifests",
+        "conversations",
+        "messages",
         "schema_migrations",
     }
 

@@ -23,8 +23,7 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[DictRow]]:
 
 def insert_audit(conn: psycopg.Connection[DictRow]) -> int:
     row = conn.execute(
-        "INSERT INTO audit_events (correlation_id, actor, action) VALUES ('c-1', 'dev-admin', 'Created') "
-        "RETURNING id"
+        "INSERT INTO audit_events (correlation_id, actor, action) VALUES ('c-1', 'dev-admin', 'Created') RETURNING id"
     ).fetchone()
     assert row is not None
     return int(str(row["id"]))
@@ -86,10 +85,7 @@ def test_messages_keep_order_and_store_each_turn_once(conn: psycopg.Connection[D
         "INSERT INTO conversations (id, namespace, name, user_id, correlation_id) "
         "VALUES ('conv-1', 'default', 'chat', 'dev-publisher', 'c-1')"
     )
-    insert = (
-        "INSERT INTO messages (conversation_id, seq, message_id, role, content) "
-        "VALUES ('conv-1', %s, %s, %s, %s)"
-    )
+    insert = "INSERT INTO messages (conversation_id, seq, message_id, role, content) VALUES ('conv-1', %s, %s, %s, %s)"
     conn.execute(insert, (1, "m-1", "user", Jsonb({"text": "hi"})))
     conn.execute(insert, (2, None, "assistant", Jsonb({"text": "hello"})))
     conn.execute(insert, (3, None, "tool", Jsonb({"result": 1})))
@@ -100,9 +96,7 @@ def test_messages_keep_order_and_store_each_turn_once(conn: psycopg.Connection[D
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute(insert, (5, None, "system", Jsonb({})))
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        conn.execute(
-            "INSERT INTO messages (conversation_id, seq, role, content) VALUES ('nope', 1, 'user', '{}')"
-        )
+        conn.execute("INSERT INTO messages (conversation_id, seq, role, content) VALUES ('nope', 1, 'user', '{}')")
     last_two = conn.execute(
         "SELECT seq FROM messages WHERE conversation_id = 'conv-1' ORDER BY seq DESC LIMIT 2"
     ).fetchall()
@@ -110,9 +104,7 @@ def test_messages_keep_order_and_store_each_turn_once(conn: psycopg.Connection[D
 
 
 def test_plane_manifests_keep_every_revision(conn: psycopg.Connection[DictRow]) -> None:
-    insert = (
-        "INSERT INTO plane_manifests (namespace, name, app, revision, manifest) VALUES (%s, %s, %s, %s, %s)"
-    )
+    insert = "INSERT INTO plane_manifests (namespace, name, app, revision, manifest) VALUES (%s, %s, %s, %s, %s)"
     conn.execute(insert, ("ring-0", "vpn", "vpn-client", 1, Jsonb({"image": "v1"})))
     conn.execute(insert, ("ring-0", "vpn", "vpn-client", 2, Jsonb({"image": "v2"})))
     with pytest.raises(psycopg.errors.UniqueViolation):

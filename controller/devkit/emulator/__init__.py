@@ -14,6 +14,12 @@ from .server import EmulatorServer, Snapshots, kubeconfig
 from .verbs import Cluster
 
 __all__ = [
-    "ApiError", "Cluster", "EmulatorServer", "FieldError", "RequestRecord", "ResourceType", "Snapshots",
+    "ApiError",
+    "Cluster",
+    "EmulatorServer",
+    "FieldError",
+    "RequestRecord",
+    "ResourceType",
+    "Snapshots",
     "kubeconfig",
 ]

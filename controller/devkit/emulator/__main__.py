@@ -30,8 +30,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> None:
     """Serve until `stop` is set or SIGINT/SIGTERM arrives; the final snapshot is written on the way out."""
-    server = EmulatorServer(args.host, args.port, state_path=args.state, access_log=args.verbose,
-                            bookmark_interval_seconds=args.bookmark_interval_seconds)
+    server = EmulatorServer(
+        args.host,
+        args.port,
+        state_path=args.state,
+        access_log=args.verbose,
+        bookmark_interval_seconds=args.bookmark_interval_seconds,
+    )
     await server.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -53,8 +58,11 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     asyncio.run(serve(args))
     return 0
 

@@ -103,8 +103,7 @@ class ApiError(Exception):
     @classmethod
     def conflict(cls, group: str, plural: str, name: str, why: str | None = None) -> ApiError:
         qualified = f"{plural}.{group}" if group else plural
-        why = why or ("the object has been modified; please apply your changes to the latest version and "
-                      "try again")
+        why = why or ("the object has been modified; please apply your changes to the latest version and try again")
         details = {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
         return cls(409, "Conflict", f'Operation cannot be fulfilled on {qualified} "{name}": {why}', details)
 
@@ -143,8 +142,7 @@ class ApiError(Exception):
         return cls(
             415,
             "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: "
-            + ", ".join(accepted)
+            "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted)
             if media_type
             else "the request has an unknown content type",
         )

@@ -51,8 +51,9 @@ def _deployment(obj: Json, old: Json | None) -> list[FieldError]:
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
-    spec.setdefault("strategy", {"type": "RollingUpdate",
-                                 "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+    spec.setdefault(
+        "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+    )
     errors: list[FieldError] = []
     selector = spec.get("selector")
     template = spec.get("template") or {}
@@ -62,13 +63,20 @@ def _deployment(obj: Json, old: Json | None) -> list[FieldError]:
         labels = (template.get("metadata") or {}).get("labels") or {}
         wanted = selector.get("matchLabels") or {}
         if any(labels.get(k) != v for k, v in wanted.items()):
-            errors.append(FieldError("FieldValueInvalid", "spec.template.metadata.labels",
-                                     "`selector` does not match template `labels`", labels))
+            errors.append(
+                FieldError(
+                    "FieldValueInvalid",
+                    "spec.template.metadata.labels",
+                    "`selector` does not match template `labels`",
+                    labels,
+                )
+            )
         if old is not None and (old.get("spec") or {}).get("selector") != selector:
             errors.append(FieldError("FieldValueInvalid", "spec.selector", "field is immutable", selector))
     if not isinstance(spec.get("replicas"), int) or spec["replicas"] < 0:
-        errors.append(FieldError("FieldValueInvalid", "spec.replicas",
-                                 "must be greater than or equal to 0", spec.get("replicas")))
+        errors.append(
+            FieldError("FieldValueInvalid", "spec.replicas", "must be greater than or equal to 0", spec.get("replicas"))
+        )
     errors += _containers(template.get("spec"), "spec.template.spec")
     if isinstance(template.get("spec"), dict):
         template["spec"].setdefault("restartPolicy", "Always")
@@ -130,13 +138,24 @@ def _crd(obj: Json, old: Json | None) -> list[FieldError]:
     if not versions:
         errors.append(FieldError("FieldValueRequired", "spec.versions"))
     elif sum(1 for v in versions if v.get("storage")) != 1:
-        errors.append(FieldError("FieldValueInvalid", "spec.versions",
-                                 "must have exactly one version marked as storage version",
-                                 [v.get("name") for v in versions]))
+        errors.append(
+            FieldError(
+                "FieldValueInvalid",
+                "spec.versions",
+                "must have exactly one version marked as storage version",
+                [v.get("name") for v in versions],
+            )
+        )
     expected = f"{names.get('plural')}.{spec.get('group')}"
     if obj["metadata"].get("name") != expected:
-        errors.append(FieldError("FieldValueInvalid", "metadata.name",
-                                 'must be spec.names.plural+"."+spec.group', obj["metadata"].get("name")))
+        errors.append(
+            FieldError(
+                "FieldValueInvalid",
+                "metadata.name",
+                'must be spec.names.plural+"."+spec.group',
+                obj["metadata"].get("name"),
+            )
+        )
     if errors:
         return errors
     names.setdefault("singular", names["kind"].lower())
@@ -150,13 +169,24 @@ def _crd(obj: Json, old: Json | None) -> list[FieldError]:
     old_conditions = ((old or {}).get("status") or {}).get("conditions") or [{}]
     stamp = old_conditions[0].get("lastTransitionTime") or now_rfc3339()
     obj["status"] = {
-        "acceptedNames": {k: names[k] for k in ("plural", "singular", "kind", "listKind", "shortNames",
-                                                 "categories") if k in names},
+        "acceptedNames": {
+            k: names[k] for k in ("plural", "singular", "kind", "listKind", "shortNames", "categories") if k in names
+        },
         "conditions": [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-             "message": "no conflicts found", "lastTransitionTime": stamp},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted", "lastTransitionTime": stamp},
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": stamp,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": stamp,
+            },
         ],
         "storedVersions": sorted(stored, key=version_priority),
     }

@@ -24,9 +24,14 @@ _ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "": "amd64"}
 def version_info() -> Json:
     major, minor = KUBE_VERSION
     return {
-        "major": major, "minor": minor, "gitVersion": f"v{major}.{minor}.0-ringpilot-emulator",
-        "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
-        "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0", "compiler": "gc",
+        "major": major,
+        "minor": minor,
+        "gitVersion": f"v{major}.{minor}.0-ringpilot-emulator",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.23.0",
+        "compiler": "gc",
         "platform": f"{platform.system().lower()}/{_ARCHES.get(platform.machine(), platform.machine())}",
     }
 
@@ -39,8 +44,12 @@ def _hash(rt: ResourceType) -> str:
 def api_resource(rt: ResourceType) -> list[Json]:
     """The APIResource entry for `rt`, followed by one entry per subresource."""
     entry: Json = {
-        "name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced, "kind": rt.kind,
-        "verbs": list(rt.verbs), "storageVersionHash": _hash(rt),
+        "name": rt.plural,
+        "singularName": rt.singular,
+        "namespaced": rt.namespaced,
+        "kind": rt.kind,
+        "verbs": list(rt.verbs),
+        "storageVersionHash": _hash(rt),
     }
     if rt.short_names:
         entry["shortNames"] = list(rt.short_names)
@@ -52,8 +61,16 @@ def api_resource(rt: ResourceType) -> list[Json]:
         extra: Json = {}
         if sub == "scale":
             kind, extra = "Scale", {"group": "autoscaling", "version": "v1"}
-        entries.append({"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
-                        "kind": kind, "verbs": list(SUBRESOURCE_VERBS), **extra})
+        entries.append(
+            {
+                "name": f"{rt.plural}/{sub}",
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "kind": kind,
+                "verbs": list(SUBRESOURCE_VERBS),
+                **extra,
+            }
+        )
     return entries
 
 
@@ -62,13 +79,20 @@ def resource_list(registry: ResourceRegistry, group: str, version: str) -> Json 
     if not resources:
         return None
     entries = [e for rt in sorted(resources, key=lambda r: r.plural) for e in api_resource(rt)]
-    return {"kind": "APIResourceList", "apiVersion": "v1",
-            "groupVersion": f"{group}/{version}" if group else version, "resources": entries}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": entries,
+    }
 
 
 def api_versions(server_address: str) -> Json:
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    }
 
 
 def _group(name: str, versions: list[str]) -> Json:
@@ -89,6 +113,7 @@ def api_group_list(registry: ResourceRegistry) -> Json:
     names = [g for g in builtin_order if g in groups]
     names += sorted(g for g in groups if g and g not in builtin_order)
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(n, groups[n]) for n in names]}
+
 
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _QUERY_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "force", "pretty")
@@ -127,34 +152,44 @@ def _object_meta() -> Json:
         elif prop["type"] == "array":
             prop["items"] = {"type": "string", "default": ""}
         props[name] = prop
-    return {"description": "ObjectMeta is metadata that all persisted resources must have.", "type": "object",
-            "properties": props}
+    return {
+        "description": "ObjectMeta is metadata that all persisted resources must have.",
+        "type": "object",
+        "properties": props,
+    }
 
 
 def _kind_schema(rt: ResourceType) -> Json:
-    schema: Json = copy.deepcopy(rt.schema or {"type": "object",
-                                                "x-kubernetes-preserve-unknown-fields": True})
+    schema: Json = copy.deepcopy(rt.schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
     props = schema.setdefault("properties", {})
-    props["apiVersion"] = {"type": "string", "description": "APIVersion defines the versioned schema of this "
-                           "representation of an object."}
-    props["kind"] = {"type": "string", "description": "Kind is a string value representing the REST resource "
-                     "this object represents."}
-    props["metadata"] = {"description": "Standard object's metadata.", "default": {},
-                         "allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}]}
+    props["apiVersion"] = {
+        "type": "string",
+        "description": "APIVersion defines the versioned schema of this representation of an object.",
+    }
+    props["kind"] = {
+        "type": "string",
+        "description": "Kind is a string value representing the REST resource this object represents.",
+    }
+    props["metadata"] = {
+        "description": "Standard object's metadata.",
+        "default": {},
+        "allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}],
+    }
     schema.setdefault("type", "object")
     schema["x-kubernetes-group-version-kind"] = [_gvk(rt)]
     return schema
 
 
 def _operation(rt: ResourceType, action: str, op_id: str, ref: str | None) -> Json:
-    params = [{"name": p, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
-              for p in _QUERY_PARAMS]
+    params = [{"name": p, "in": "query", "schema": {"type": "string", "uniqueItems": True}} for p in _QUERY_PARAMS]
     content = {"application/json": {"schema": {"$ref": ref}}} if ref else {"application/json": {"schema": {}}}
     op: Json = {
-        "operationId": op_id, "tags": [f"{rt.group or 'core'}_{rt.version}"],
+        "operationId": op_id,
+        "tags": [f"{rt.group or 'core'}_{rt.version}"],
         "parameters": params if action in ("post", "put", "patch") else [],
         "responses": {"200": {"description": "OK", "content": content}},
-        "x-kubernetes-action": action, "x-kubernetes-group-version-kind": _gvk(rt),
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": _gvk(rt),
     }
     if action in ("post", "put", "patch"):
         op["requestBody"] = {"content": content}
@@ -166,10 +201,14 @@ def _paths(rt: ResourceType, ref: str | None) -> Json:
     base = f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else f"{prefix}/{rt.plural}"
     scope = "Namespaced" if rt.namespaced else ""
     paths: Json = {
-        base: {"get": _operation(rt, "list", f"list{scope}{rt.kind}", None),
-               "post": _operation(rt, "post", f"create{scope}{rt.kind}", ref)},
-        f"{base}/{{name}}": {verb: _operation(rt, action, f"{name}{scope}{rt.kind}", ref)
-                             for verb, action, name in (*_ITEM_VERBS, ("delete", "delete", "delete"))},
+        base: {
+            "get": _operation(rt, "list", f"list{scope}{rt.kind}", None),
+            "post": _operation(rt, "post", f"create{scope}{rt.kind}", ref),
+        },
+        f"{base}/{{name}}": {
+            verb: _operation(rt, action, f"{name}{scope}{rt.kind}", ref)
+            for verb, action, name in (*_ITEM_VERBS, ("delete", "delete", "delete"))
+        },
     }
     for sub in sorted(rt.subresources):
         suffix = sub.capitalize()
@@ -196,8 +235,12 @@ def openapi_group_version(registry: ResourceRegistry, group: str, version: str) 
         paths.update(_paths(rt, ref))
     if schemas:
         schemas[OBJECT_META] = _object_meta()
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
-            "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 def _digest(doc: Json) -> str:

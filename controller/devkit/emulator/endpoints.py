@@ -54,8 +54,9 @@ class Target:
 class ApiEndpoints:
     """The emulator's HTTP surface over one `Cluster`."""
 
-    def __init__(self, cluster: Cluster, server_address: Callable[[], str], bookmark_interval: float = 60.0,
-                 history: int = 1000) -> None:
+    def __init__(
+        self, cluster: Cluster, server_address: Callable[[], str], bookmark_interval: float = 60.0, history: int = 1000
+    ) -> None:
         self.cluster = cluster
         self.server_address = server_address
         self.bookmark_interval = bookmark_interval
@@ -160,10 +161,10 @@ class ApiEndpoints:
                 return json_response(cluster.delete_collection(rt, namespace, labels, fields, opts))
             obj, removed = cluster.delete(rt, namespace, name, options, opts)
             if removed and not rt.custom and rt.key not in _RETURNS_OBJECT:
-                details = {"name": name, "group": rt.group, "kind": rt.plural,
-                           "uid": obj["metadata"].get("uid")}
-                return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                      "status": "Success", "details": details})
+                details = {"name": name, "group": rt.group, "kind": rt.plural, "uid": obj["metadata"].get("uid")}
+                return json_response(
+                    {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+                )
             return json_response(obj)
         if name is None:
             raise ApiError.method_not_allowed()
@@ -190,16 +191,19 @@ class ApiEndpoints:
         body = await read_body(request)
         if target.subresource == "scale":
             current = self.cluster.get_scale(rt, namespace, name)
-            merge = {"application/json-patch+json": json_patch,
-                     "application/merge-patch+json": merge_patch}.get(patch_type, strategic_merge)
+            merge = {"application/json-patch+json": json_patch, "application/merge-patch+json": merge_patch}.get(
+                patch_type, strategic_merge
+            )
             scaled = self.cluster.update_scale(rt, namespace, name, merge(current, body), opts)
             return json_response(scaled, 200, opts.warnings)
         obj, created = self.cluster.patch(rt, namespace, name, patch_type, body, opts)
         return json_response(obj, 201 if created else 200, opts.warnings)
 
     def _selectors(self, request: web.Request) -> tuple[Any, Any]:
-        return (parse_label_selector(request.query.get("labelSelector")),
-                parse_field_selector(request.query.get("fieldSelector")))
+        return (
+            parse_label_selector(request.query.get("labelSelector")),
+            parse_field_selector(request.query.get("fieldSelector")),
+        )
 
     def _one(self, request: web.Request, rt: ResourceType, obj: Json) -> web.Response:
         if wants(request, "Table"):
@@ -211,15 +215,21 @@ class ApiEndpoints:
 
     def _list(self, request: web.Request, target: Target) -> web.Response:
         labels, fields = self._selectors(request)
-        listing = self.cluster.list(target.rt, target.namespace, labels, fields, int_param(request, "limit"),
-                                    request.query.get("continue"))
+        listing = self.cluster.list(
+            target.rt, target.namespace, labels, fields, int_param(request, "limit"), request.query.get("continue")
+        )
         if wants(request, "Table"):
             include = request.query.get("includeObject", "Metadata")
             return json_response(to_table(target.rt, listing["items"], listing["metadata"], include))
         if wants(request, "PartialObjectMetadataList"):
-            return json_response({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
-                                  "metadata": listing["metadata"],
-                                  "items": [partial_metadata(o) for o in listing["items"]]})
+            return json_response(
+                {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": listing["metadata"],
+                    "items": [partial_metadata(o) for o in listing["items"]],
+                }
+            )
         return json_response(listing)
 
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -229,7 +239,10 @@ class ApiEndpoints:
             fields = parse_field_selector(",".join(terms))
         rt, cluster = target.rt, self.cluster
         watch = WatchRequest(
-            rt=rt, namespace=target.namespace, labels=labels, fields=fields,
+            rt=rt,
+            namespace=target.namespace,
+            labels=labels,
+            fields=fields,
             resource_version=request.query.get("resourceVersion"),
             timeout_seconds=float(int_param(request, "timeoutSeconds")) or DEFAULT_TIMEOUT_SECONDS,
             bookmarks=is_true(request.query.get("allowWatchBookmarks")),

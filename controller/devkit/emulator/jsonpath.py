@@ -18,7 +18,10 @@ _FILTER_RE = re.compile(r"^\?\(\s*@((?:\.[^\s=!<>]+)*)\s*(?:(==|!=|<=|>=|<|>)\s*
 _INDEX_RE = re.compile(r"^-?\d+$")
 _SLICE_RE = re.compile(r"^(-?\d*):(-?\d*)$")
 _ORDERING: dict[str, Callable[[Any, Any], Any]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -168,7 +171,7 @@ def compile_path(expr: str) -> list[Step]:
     while i < len(expr):
         ch = expr[i]
         if ch == ".":
-            if expr[i + 1:i + 2] == "*":
+            if expr[i + 1 : i + 2] == "*":
                 steps.append(_wildcard)
                 i += 2
                 continue
@@ -177,7 +180,7 @@ def compile_path(expr: str) -> list[Step]:
                 steps.append(_child(name))
         elif ch == "[":
             close = _find_close(expr, i)
-            steps.append(_bracket(expr[i + 1:close]))
+            steps.append(_bracket(expr[i + 1 : close]))
             i = close + 1
         else:
             name, i = _read_name(expr, i)

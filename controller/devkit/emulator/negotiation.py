@@ -28,10 +28,9 @@ def dumps(value: Any) -> bytes:
 
 
 def json_response(value: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json",
-                                             "Cache-Control": "no-cache, private"})
+    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
     for warning in warnings or ():
-        headers.add("Warning", '299 - ' + json.dumps(warning))
+        headers.add("Warning", "299 - " + json.dumps(warning))
     return web.Response(body=dumps(value), status=status, headers=headers)
 
 
@@ -99,8 +98,14 @@ class RequestRecord:
 def record(request: web.Request) -> RequestRecord:
     auth = request.headers.get("Authorization", "")
     user = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else ""
-    return RequestRecord(request.method, request.path, request.query_string, request.content_type,
-                         request.headers.get("Accept", ""), user)
+    return RequestRecord(
+        request.method,
+        request.path,
+        request.query_string,
+        request.content_type,
+        request.headers.get("Accept", ""),
+        user,
+    )
 
 
 def delete_options(request: web.Request, body: Any) -> Json:

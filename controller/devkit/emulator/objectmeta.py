@@ -16,11 +16,25 @@ from .apierrors import FieldError
 
 Json = dict[str, Any]
 
-KNOWN_FIELDS = frozenset({
-    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-    "ownerReferences", "finalizers", "managedFields",
-})
+KNOWN_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -105,8 +119,7 @@ def validate_meta(meta: Json) -> list[FieldError]:
     if finalizers is not None and (
         not isinstance(finalizers, list) or not all(isinstance(f, str) and f for f in finalizers)
     ):
-        errors.append(FieldError("FieldValueInvalid", "metadata.finalizers", "must be a list of names",
-                                 finalizers))
+        errors.append(FieldError("FieldValueInvalid", "metadata.finalizers", "must be a list of names", finalizers))
     return errors
 
 
@@ -162,4 +175,3 @@ def human_duration(seconds_f: float) -> str:
         days = (hours // 24) % 365
         return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
     return f"{hours // 24 // 365}y"
-

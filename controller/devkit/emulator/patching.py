@@ -10,10 +10,21 @@ import copy
 from typing import Any
 
 MERGE_KEYS = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "volumes": "name",
-    "env": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath", "imagePullSecrets": "name",
-    "conditions": "type", "ownerReferences": "uid", "hostAliases": "ip", "readinessGates": "conditionType",
-    "topologySpreadConstraints": "topologyKey", "resourceClaims": "name", "schedulingGates": "name",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "volumes": "name",
+    "env": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "conditions": "type",
+    "ownerReferences": "uid",
+    "hostAliases": "ip",
+    "readinessGates": "conditionType",
+    "topologySpreadConstraints": "topologyKey",
+    "resourceClaims": "name",
+    "schedulingGates": "name",
 }
 PRIMITIVE_MERGE_LISTS = {"finalizers"}
 _DELETE = object()
@@ -197,8 +208,7 @@ def strategic_merge(original: Any, patch: Any) -> Any:
         return patch
     directive = patch.get("$patch")
     if directive == "replace":
-        return {k: strategic_merge({}, v) if isinstance(v, dict) else v
-                for k, v in patch.items() if k != "$patch"}
+        return {k: strategic_merge({}, v) if isinstance(v, dict) else v for k, v in patch.items() if k != "$patch"}
     if directive == "delete":
         return _DELETE
     result = dict(original) if isinstance(original, dict) else {}

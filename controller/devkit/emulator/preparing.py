@@ -48,12 +48,11 @@ def check_identity(rt: ResourceType, body: Json, kinds_by_version: set[str]) -> 
     """Reject a body whose apiVersion/kind belong to another resource (400, as the real server)."""
     api_version, kind = body.get("apiVersion"), body.get("kind")
     if kind not in (None, "", rt.kind):
-        raise ApiError.bad_request(
-            f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+        raise ApiError.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
     if api_version not in (None, "", rt.api_version) and api_version not in kinds_by_version:
         raise ApiError.bad_request(
-            f"the API version in the data ({api_version}) does not match the expected API version "
-            f"({rt.api_version})")
+            f"the API version in the data ({api_version}) does not match the expected API version ({rt.api_version})"
+        )
 
 
 def _spec_changed(rt: ResourceType, new: Json, old: Json) -> bool:
@@ -90,7 +89,8 @@ def _unknown_fields(unknown: list[str], rt: ResourceType, opts: WriteOptions) ->
     if opts.field_validation == "Strict":
         raise ApiError.bad_request(
             f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
-            f"strict decoding error: {', '.join(texts)}")
+            f"strict decoding error: {', '.join(texts)}"
+        )
     opts.warnings.extend(texts)
 
 
@@ -101,8 +101,11 @@ def admit(rt: ResourceType, new: Json, old: Json | None, opts: WriteOptions) -> 
         raise ApiError.bad_request("Object 'metadata' is missing or not an object")
     name = meta.get("name", "")
     unknown = prune_meta(meta)
-    new = {"apiVersion": rt.api_version, "kind": rt.kind,
-           **{k: v for k, v in new.items() if k not in ("apiVersion", "kind")}}
+    new = {
+        "apiVersion": rt.api_version,
+        "kind": rt.kind,
+        **{k: v for k, v in new.items() if k not in ("apiVersion", "kind")},
+    }
     if old is None:
         meta.update(uid=new_uid(), creationTimestamp=now_rfc3339(), generation=1)
         for gone in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
@@ -116,10 +119,16 @@ def admit(rt: ResourceType, new: Json, old: Json | None, opts: WriteOptions) -> 
     if old is not None and old["metadata"].get("deletionTimestamp"):
         added = finalizers_added(old, new)
         if added:
-            errors.append(FieldError(
-                "FieldValueForbidden", "metadata.finalizers",
-                "no new finalizers can be added if the object is being deleted, found new finalizers "
-                + "[]string{" + ", ".join(json.dumps(f) for f in added) + "}"))
+            errors.append(
+                FieldError(
+                    "FieldValueForbidden",
+                    "metadata.finalizers",
+                    "no new finalizers can be added if the object is being deleted, found new finalizers "
+                    + "[]string{"
+                    + ", ".join(json.dumps(f) for f in added)
+                    + "}",
+                )
+            )
     if not rt.custom:
         errors += prepare_builtin(rt, new, old)
     elif rt.schema:

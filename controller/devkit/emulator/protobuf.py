@@ -19,59 +19,153 @@ Schema = dict[int, tuple[str, str, Any]]
 _KEEP_ZERO = {"replicas", "intVal"}
 
 META: Schema = {
-    1: ("name", "str", None), 2: ("generateName", "str", None), 3: ("namespace", "str", None),
-    5: ("uid", "str", None), 6: ("resourceVersion", "str", None), 11: ("labels", "map", None),
-    12: ("annotations", "map", None), 14: ("finalizers", "rstr", None),
-    13: ("ownerReferences", "rmsg", {1: ("kind", "str", None), 3: ("name", "str", None),
-                                     4: ("uid", "str", None), 5: ("apiVersion", "str", None),
-                                     6: ("controller", "bool", None),
-                                     7: ("blockOwnerDeletion", "bool", None)}),
+    1: ("name", "str", None),
+    2: ("generateName", "str", None),
+    3: ("namespace", "str", None),
+    5: ("uid", "str", None),
+    6: ("resourceVersion", "str", None),
+    11: ("labels", "map", None),
+    12: ("annotations", "map", None),
+    14: ("finalizers", "rstr", None),
+    13: (
+        "ownerReferences",
+        "rmsg",
+        {
+            1: ("kind", "str", None),
+            3: ("name", "str", None),
+            4: ("uid", "str", None),
+            5: ("apiVersion", "str", None),
+            6: ("controller", "bool", None),
+            7: ("blockOwnerDeletion", "bool", None),
+        },
+    ),
 }
-SELECTOR: Schema = {1: ("matchLabels", "map", None), 2: ("matchExpressions", "rmsg", {
-    1: ("key", "str", None), 2: ("operator", "str", None), 3: ("values", "rstr", None)})}
+SELECTOR: Schema = {
+    1: ("matchLabels", "map", None),
+    2: (
+        "matchExpressions",
+        "rmsg",
+        {1: ("key", "str", None), 2: ("operator", "str", None), 3: ("values", "rstr", None)},
+    ),
+}
 CONTAINER: Schema = {
-    1: ("name", "str", None), 2: ("image", "str", None), 3: ("command", "rstr", None),
-    4: ("args", "rstr", None), 5: ("workingDir", "str", None),
-    6: ("ports", "rmsg", {1: ("name", "str", None), 2: ("hostPort", "int", None),
-                          3: ("containerPort", "int", None), 4: ("protocol", "str", None)}),
+    1: ("name", "str", None),
+    2: ("image", "str", None),
+    3: ("command", "rstr", None),
+    4: ("args", "rstr", None),
+    5: ("workingDir", "str", None),
+    6: (
+        "ports",
+        "rmsg",
+        {
+            1: ("name", "str", None),
+            2: ("hostPort", "int", None),
+            3: ("containerPort", "int", None),
+            4: ("protocol", "str", None),
+        },
+    ),
     7: ("env", "rmsg", {1: ("name", "str", None), 2: ("value", "str", None)}),
-    9: ("volumeMounts", "rmsg", {1: ("name", "str", None), 2: ("readOnly", "bool", None),
-                                 3: ("mountPath", "str", None), 4: ("subPath", "str", None)}),
-    13: ("terminationMessagePath", "str", None), 14: ("imagePullPolicy", "str", None),
-    16: ("stdin", "bool", None), 17: ("stdinOnce", "bool", None), 18: ("tty", "bool", None),
+    9: (
+        "volumeMounts",
+        "rmsg",
+        {
+            1: ("name", "str", None),
+            2: ("readOnly", "bool", None),
+            3: ("mountPath", "str", None),
+            4: ("subPath", "str", None),
+        },
+    ),
+    13: ("terminationMessagePath", "str", None),
+    14: ("imagePullPolicy", "str", None),
+    16: ("stdin", "bool", None),
+    17: ("stdinOnce", "bool", None),
+    18: ("tty", "bool", None),
     20: ("terminationMessagePolicy", "str", None),
 }
 POD_SPEC: Schema = {
-    2: ("containers", "rmsg", CONTAINER), 20: ("initContainers", "rmsg", CONTAINER),
-    3: ("restartPolicy", "str", None), 4: ("terminationGracePeriodSeconds", "int", None),
-    6: ("dnsPolicy", "str", None), 7: ("nodeSelector", "map", None), 8: ("serviceAccountName", "str", None),
-    10: ("nodeName", "str", None), 19: ("schedulerName", "str", None),
+    2: ("containers", "rmsg", CONTAINER),
+    20: ("initContainers", "rmsg", CONTAINER),
+    3: ("restartPolicy", "str", None),
+    4: ("terminationGracePeriodSeconds", "int", None),
+    6: ("dnsPolicy", "str", None),
+    7: ("nodeSelector", "map", None),
+    8: ("serviceAccountName", "str", None),
+    10: ("nodeName", "str", None),
+    19: ("schedulerName", "str", None),
 }
 INT_OR_STRING: Schema = {1: ("type", "int", None), 2: ("intVal", "int", None), 3: ("strVal", "str", None)}
 KINDS: dict[str, Schema] = {
     "Namespace": {1: ("metadata", "msg", META), 2: ("spec", "msg", {1: ("finalizers", "rstr", None)})},
-    "ConfigMap": {1: ("metadata", "msg", META), 2: ("data", "map", None), 3: ("binaryData", "bmap", None),
-                  4: ("immutable", "bool", None)},
-    "Secret": {1: ("metadata", "msg", META), 2: ("data", "bmap", None), 3: ("type", "str", None),
-               4: ("stringData", "map", None), 5: ("immutable", "bool", None)},
-    "ServiceAccount": {1: ("metadata", "msg", META),
-                       3: ("imagePullSecrets", "rmsg", {1: ("name", "str", None)}),
-                       4: ("automountServiceAccountToken", "bool", None)},
+    "ConfigMap": {
+        1: ("metadata", "msg", META),
+        2: ("data", "map", None),
+        3: ("binaryData", "bmap", None),
+        4: ("immutable", "bool", None),
+    },
+    "Secret": {
+        1: ("metadata", "msg", META),
+        2: ("data", "bmap", None),
+        3: ("type", "str", None),
+        4: ("stringData", "map", None),
+        5: ("immutable", "bool", None),
+    },
+    "ServiceAccount": {
+        1: ("metadata", "msg", META),
+        3: ("imagePullSecrets", "rmsg", {1: ("name", "str", None)}),
+        4: ("automountServiceAccountToken", "bool", None),
+    },
     "Pod": {1: ("metadata", "msg", META), 2: ("spec", "msg", POD_SPEC)},
-    "Deployment": {1: ("metadata", "msg", META), 2: ("spec", "msg", {
-        1: ("replicas", "int", None), 2: ("selector", "msg", SELECTOR),
-        3: ("template", "msg", {1: ("metadata", "msg", META), 2: ("spec", "msg", POD_SPEC)}),
-        4: ("strategy", "msg", {1: ("type", "str", None), 2: ("rollingUpdate", "msg", {
-            1: ("maxUnavailable", "ios", None), 2: ("maxSurge", "ios", None)})}),
-        5: ("minReadySeconds", "int", None), 6: ("revisionHistoryLimit", "int", None),
-        7: ("paused", "bool", None), 9: ("progressDeadlineSeconds", "int", None)})},
-    "Service": {1: ("metadata", "msg", META), 2: ("spec", "msg", {
-        1: ("ports", "rmsg", {1: ("name", "str", None), 2: ("protocol", "str", None),
-                              3: ("port", "int", None), 4: ("targetPort", "ios", None),
-                              5: ("nodePort", "int", None)}),
-        2: ("selector", "map", None), 3: ("clusterIP", "str", None), 4: ("type", "str", None),
-        5: ("externalIPs", "rstr", None), 7: ("sessionAffinity", "str", None),
-        10: ("externalName", "str", None), 18: ("clusterIPs", "rstr", None)})},
+    "Deployment": {
+        1: ("metadata", "msg", META),
+        2: (
+            "spec",
+            "msg",
+            {
+                1: ("replicas", "int", None),
+                2: ("selector", "msg", SELECTOR),
+                3: ("template", "msg", {1: ("metadata", "msg", META), 2: ("spec", "msg", POD_SPEC)}),
+                4: (
+                    "strategy",
+                    "msg",
+                    {
+                        1: ("type", "str", None),
+                        2: ("rollingUpdate", "msg", {1: ("maxUnavailable", "ios", None), 2: ("maxSurge", "ios", None)}),
+                    },
+                ),
+                5: ("minReadySeconds", "int", None),
+                6: ("revisionHistoryLimit", "int", None),
+                7: ("paused", "bool", None),
+                9: ("progressDeadlineSeconds", "int", None),
+            },
+        ),
+    },
+    "Service": {
+        1: ("metadata", "msg", META),
+        2: (
+            "spec",
+            "msg",
+            {
+                1: (
+                    "ports",
+                    "rmsg",
+                    {
+                        1: ("name", "str", None),
+                        2: ("protocol", "str", None),
+                        3: ("port", "int", None),
+                        4: ("targetPort", "ios", None),
+                        5: ("nodePort", "int", None),
+                    },
+                ),
+                2: ("selector", "map", None),
+                3: ("clusterIP", "str", None),
+                4: ("type", "str", None),
+                5: ("externalIPs", "rstr", None),
+                7: ("sessionAffinity", "str", None),
+                10: ("externalName", "str", None),
+                18: ("clusterIPs", "rstr", None),
+            },
+        ),
+    },
 }
 
 
@@ -98,11 +192,11 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
             yield number, value - (1 << 64) if value >= 1 << 63 else value
         elif wire == 2:
             size, i = _varint(buf, i)
-            yield number, buf[i:i + size]
+            yield number, buf[i : i + size]
             i += size
         elif wire in (1, 5):
             width = 8 if wire == 1 else 4
-            yield number, int.from_bytes(buf[i:i + width], "little")
+            yield number, int.from_bytes(buf[i : i + width], "little")
             i += width
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
@@ -158,7 +252,7 @@ def decode_protobuf(raw: bytes) -> dict[str, Any]:
     if not raw.startswith(MAGIC):
         raise ApiError.bad_request("the protobuf body does not start with the Kubernetes magic number")
     envelope = {"typeMeta": b"", "raw": b""}
-    for number, value in _fields(raw[len(MAGIC):]):
+    for number, value in _fields(raw[len(MAGIC) :]):
         if isinstance(value, bytes) and number in (1, 2):
             envelope["typeMeta" if number == 1 else "raw"] = value
     type_meta = {1: "", 2: ""}

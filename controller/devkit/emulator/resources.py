@@ -64,20 +64,42 @@ def _core(plural: str, kind: str, **kw: Any) -> ResourceType:
 
 _STATUS = frozenset({"status"})
 BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
-    _core("namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=_STATUS,
-          verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+    _core(
+        "namespaces",
+        "Namespace",
+        namespaced=False,
+        short_names=("ns",),
+        subresources=_STATUS,
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+    ),
     _core("events", "Event", short_names=("ev",)),
     _core("configmaps", "ConfigMap", short_names=("cm",)),
     _core("secrets", "Secret"),
     _core("pods", "Pod", short_names=("po",), categories=("all",), subresources=_STATUS),
     _core("services", "Service", short_names=("svc",), categories=("all",), subresources=_STATUS),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
-    ResourceType("apps", "v1", "deployments", "deployment", "Deployment", short_names=("deploy",),
-                 categories=("all",), subresources=frozenset({"status", "scale"})),
+    ResourceType(
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        short_names=("deploy",),
+        categories=("all",),
+        subresources=frozenset({"status", "scale"}),
+    ),
     ResourceType("events.k8s.io", "v1", "events", "event", "Event", short_names=("ev",)),
-    ResourceType(CRD_GROUP, "v1", CRD_PLURAL, "customresourcedefinition", "CustomResourceDefinition",
-                 namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
-                 subresources=frozenset({"status"})),
+    ResourceType(
+        CRD_GROUP,
+        "v1",
+        CRD_PLURAL,
+        "customresourcedefinition",
+        "CustomResourceDefinition",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        subresources=frozenset({"status"}),
+    ),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease"),
 )
 
@@ -110,15 +132,25 @@ def resources_from_crd(crd: Json) -> list[ResourceType]:
         columns = ver.get("additionalPrinterColumns")
         if columns is None:
             columns = spec.get("additionalPrinterColumns") or []
-        result.append(ResourceType(
-            group=group, version=ver.get("name", ""), plural=plural,
-            singular=names.get("singular") or kind.lower(), kind=kind,
-            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-            short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
-            subresources=frozenset(subresources), schema=schema, printer_columns=tuple(columns),
-            custom=True, storage=bool(ver.get("storage", False)), crd_name=crd["metadata"]["name"],
-            extra={"scale": (ver.get("subresources") or {}).get("scale")},
-        ))
+        result.append(
+            ResourceType(
+                group=group,
+                version=ver.get("name", ""),
+                plural=plural,
+                singular=names.get("singular") or kind.lower(),
+                kind=kind,
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                subresources=frozenset(subresources),
+                schema=schema,
+                printer_columns=tuple(columns),
+                custom=True,
+                storage=bool(ver.get("storage", False)),
+                crd_name=crd["metadata"]["name"],
+                extra={"scale": (ver.get("subresources") or {}).get("scale")},
+            )
+        )
     return result
 
 

@@ -154,16 +154,23 @@ class Validator:
         wanted = schema.get("type")
         if schema.get("x-kubernetes-int-or-string"):
             if type_name(value) not in ("integer", "string"):
-                self._add("FieldValueTypeInvalid", path, type_name(value),
-                          f'{path_string(path)} in body must be of type integer,string: "{type_name(value)}"')
+                self._add(
+                    "FieldValueTypeInvalid",
+                    path,
+                    type_name(value),
+                    f'{path_string(path)} in body must be of type integer,string: "{type_name(value)}"',
+                )
                 return
         elif wanted and not _is_type(value, wanted):
-            self._add("FieldValueTypeInvalid", path, type_name(value),
-                      f'{path_string(path)} in body must be of type {wanted}: "{type_name(value)}"')
+            self._add(
+                "FieldValueTypeInvalid",
+                path,
+                type_name(value),
+                f'{path_string(path)} in body must be of type {wanted}: "{type_name(value)}"',
+            )
             return
         if "enum" in schema and not any(json_equal(value, e) for e in schema["enum"]):
-            allowed = ", ".join(
-                f'"{e}"' if isinstance(e, str) else '"' + _num(e) + '"' for e in schema["enum"])
+            allowed = ", ".join(f'"{e}"' if isinstance(e, str) else '"' + _num(e) + '"' for e in schema["enum"])
             self._add("FieldValueNotSupported", path, value, f"supported values: {allowed}")
         if isinstance(value, str):
             self._string(value, schema, path)
@@ -183,8 +190,12 @@ class Validator:
         if "pattern" in schema and not re.search(schema["pattern"], value):
             self._invalid(path, value, f"should match '{schema['pattern']}'")
         if "format" in schema and not _check_format(value, schema["format"]):
-            self._add("FieldValueTypeInvalid", path, value,
-                      f'{path_string(path)} in body must be of type {schema["format"]}: "{value}"')
+            self._add(
+                "FieldValueTypeInvalid",
+                path,
+                value,
+                f'{path_string(path)} in body must be of type {schema["format"]}: "{value}"',
+            )
 
     def _number(self, value: float, schema: Json, path: Path) -> None:
         if "maximum" in schema:
@@ -206,8 +217,7 @@ class Validator:
     def _array(self, value: list[Any], schema: Json, path: Path) -> None:
         if "maxItems" in schema and len(value) > schema["maxItems"]:
             items = "item" if schema["maxItems"] == 1 else "items"
-            self._add("FieldValueTooMany", path, len(value),
-                      f"must have at most {schema['maxItems']} {items}")
+            self._add("FieldValueTooMany", path, len(value), f"must have at most {schema['maxItems']} {items}")
         if "minItems" in schema and len(value) < schema["minItems"]:
             self._invalid(path, value, f"should have at least {schema['minItems']} items")
         list_type = schema.get("x-kubernetes-list-type")
@@ -229,8 +239,7 @@ class Validator:
             if key not in value or value[key] is None:
                 self._add("FieldValueRequired", (*path, key))
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            self._add("FieldValueTooMany", path, len(value),
-                      f"must have at most {schema['maxProperties']} items")
+            self._add("FieldValueTooMany", path, len(value), f"must have at most {schema['maxProperties']} items")
         if "minProperties" in schema and len(value) < schema["minProperties"]:
             self._invalid(path, value, f"should have at least {schema['minProperties']} properties")
         props: Json = schema.get("properties") or {}

@@ -170,7 +170,7 @@ def _field_requirement(term: str, whole: str) -> Predicate:
     for op in ("!=", "==", "="):
         idx = term.find(op)
         if idx > 0:
-            path, value = term[:idx].strip(), _unescape(term[idx + len(op):].strip())
+            path, value = term[:idx].strip(), _unescape(term[idx + len(op) :].strip())
             if op == "!=":
                 return lambda o: field_value(o, path) != value
             return lambda o: field_value(o, path) == value

@@ -55,14 +55,14 @@ class Snapshots:
             if key == CRDS:
                 self.cluster.registry.register_crd(obj)
         self.cluster.store.load(int(data["resourceVersion"]), objects)
-        log.info("Loaded %d objects from %s at resourceVersion %s", len(objects), self.path,
-                 data["resourceVersion"])
+        log.info("Loaded %d objects from %s at resourceVersion %s", len(objects), self.path, data["resourceVersion"])
         return True
 
     def _serialize(self) -> bytes:
         store = self.cluster.store
         payload: dict[str, Any] = {
-            "format": FORMAT, "resourceVersion": store.rv,
+            "format": FORMAT,
+            "resourceVersion": store.rv,
             "objects": [{"group": k[0], "resource": k[1], "object": obj} for k, obj in store.dump()],
         }
         store.dirty = False
@@ -98,7 +98,10 @@ def kubeconfig(url: str, user: str = "ringpilot-dev", namespace: str = "default"
     """A kubeconfig for the emulator: one cluster, a token user (the token is the user name)."""
     name = "ringpilot-emulator"
     return {
-        "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": name,
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "current-context": name,
         "clusters": [{"name": name, "cluster": {"server": url}}],
         "users": [{"name": user, "user": {"token": user}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}],
@@ -108,17 +111,23 @@ def kubeconfig(url: str, user: str = "ringpilot-dev", namespace: str = "default"
 class EmulatorServer:
     """A Kubernetes API emulator bound to loopback; usable async or as a threaded context manager."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 state_path: str | os.PathLike[str] | None = None,
-                 history_size: int = 10_000, bookmark_interval_seconds: float = 60.0,
-                 snapshot_interval_seconds: float = 1.0, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        state_path: str | os.PathLike[str] | None = None,
+        history_size: int = 10_000,
+        bookmark_interval_seconds: float = 60.0,
+        snapshot_interval_seconds: float = 1.0,
+        access_log: bool = False,
+    ) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"the emulator binds to loopback only, not {host!r}")
         self.host = host
         self.port = port
         self.cluster = Cluster(history_size)
-        self.endpoints = ApiEndpoints(self.cluster, lambda: f"{self.host}:{self.port}",
-                                      bookmark_interval_seconds)
+        self.endpoints = ApiEndpoints(self.cluster, lambda: f"{self.host}:{self.port}", bookmark_interval_seconds)
         self.snapshots = None
         if state_path:
             self.snapshots = Snapshots(self.cluster, state_path, snapshot_interval_seconds)
@@ -208,8 +217,9 @@ class EmulatorServer:
         self.start_in_thread()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop_thread()
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -227,8 +237,9 @@ class EmulatorServer:
         """Create or replace a CRD; its resources are served immediately."""
         return self.call(self.cluster.apply_crd, crd)
 
-    def write_kubeconfig(self, path: str | os.PathLike[str], user: str = "ringpilot-dev",
-                         namespace: str = "default") -> Path:
+    def write_kubeconfig(
+        self, path: str | os.PathLike[str], user: str = "ringpilot-dev", namespace: str = "default"
+    ) -> Path:
         """Write a kubeconfig (YAML) pointing at this server, atomically; returns the path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -74,44 +74,75 @@ def _event_seen(obj: Json) -> str:
 
 _BUILTIN_COLUMNS: dict[tuple[str, str], list[tuple[Json, Cell]]] = {
     ("", "namespaces"): [NAME, (_col("Status"), lambda o: _get(o, "status", "phase")), AGE],
-    ("", "configmaps"): [NAME, (_col("Data", "integer"), lambda o: len(o.get("data") or {})
-                                + len(o.get("binaryData") or {})), AGE],
-    ("", "secrets"): [NAME, (_col("Type"), lambda o: o.get("type")),
-                      (_col("Data", "integer"), lambda o: len(o.get("data") or {})), AGE],
+    ("", "configmaps"): [
+        NAME,
+        (_col("Data", "integer"), lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
+        AGE,
+    ],
+    ("", "secrets"): [
+        NAME,
+        (_col("Type"), lambda o: o.get("type")),
+        (_col("Data", "integer"), lambda o: len(o.get("data") or {})),
+        AGE,
+    ],
     ("", "serviceaccounts"): [NAME, (_col("Secrets", "integer"), lambda o: len(o.get("secrets") or [])), AGE],
-    ("", "pods"): [NAME, (_col("Ready"), _pod_ready),
-                   (_col("Status"), lambda o: _get(o, "status", "reason") or _get(o, "status", "phase")),
-                   (_col("Restarts", "string"), lambda o: str(sum(s.get("restartCount", 0) for s in
-                                                                  _get(o, "status", "containerStatuses",
-                                                                       default=[]) or []))),
-                   AGE, (_col("IP", priority=1), lambda o: _get(o, "status", "podIP", default="<none>")),
-                   (_col("Node", priority=1), lambda o: _get(o, "spec", "nodeName", default="<none>"))],
-    ("", "services"): [NAME, (_col("Type"), lambda o: _get(o, "spec", "type")),
-                       (_col("Cluster-IP"), lambda o: _get(o, "spec", "clusterIP")),
-                       (_col("External-IP"), lambda o: _joined(_get(o, "spec", "externalIPs"))),
-                       (_col("Port(s)"), _ports), AGE,
-                       (_col("Selector", priority=1), lambda o: _selector(_get(o, "spec", "selector")))],
+    ("", "pods"): [
+        NAME,
+        (_col("Ready"), _pod_ready),
+        (_col("Status"), lambda o: _get(o, "status", "reason") or _get(o, "status", "phase")),
+        (
+            _col("Restarts", "string"),
+            lambda o: str(
+                sum(s.get("restartCount", 0) for s in _get(o, "status", "containerStatuses", default=[]) or [])
+            ),
+        ),
+        AGE,
+        (_col("IP", priority=1), lambda o: _get(o, "status", "podIP", default="<none>")),
+        (_col("Node", priority=1), lambda o: _get(o, "spec", "nodeName", default="<none>")),
+    ],
+    ("", "services"): [
+        NAME,
+        (_col("Type"), lambda o: _get(o, "spec", "type")),
+        (_col("Cluster-IP"), lambda o: _get(o, "spec", "clusterIP")),
+        (_col("External-IP"), lambda o: _joined(_get(o, "spec", "externalIPs"))),
+        (_col("Port(s)"), _ports),
+        AGE,
+        (_col("Selector", priority=1), lambda o: _selector(_get(o, "spec", "selector"))),
+    ],
     ("apps", "deployments"): [
         NAME,
-        (_col("Ready"), lambda o: f"{_get(o, 'status', 'readyReplicas', default=0)}/"
-                                  f"{_get(o, 'spec', 'replicas', default=0)}"),
+        (
+            _col("Ready"),
+            lambda o: f"{_get(o, 'status', 'readyReplicas', default=0)}/{_get(o, 'spec', 'replicas', default=0)}",
+        ),
         (_col("Up-to-date", "integer"), lambda o: _get(o, "status", "updatedReplicas", default=0)),
         (_col("Available", "integer"), lambda o: _get(o, "status", "availableReplicas", default=0)),
         AGE,
-        (_col("Containers", priority=1), lambda o: ",".join(
-            c.get("name", "") for c in _get(o, "spec", "template", "spec", "containers", default=[]) or [])),
-        (_col("Images", priority=1), lambda o: ",".join(
-            c.get("image", "") for c in _get(o, "spec", "template", "spec", "containers", default=[]) or [])),
+        (
+            _col("Containers", priority=1),
+            lambda o: ",".join(
+                c.get("name", "") for c in _get(o, "spec", "template", "spec", "containers", default=[]) or []
+            ),
+        ),
+        (
+            _col("Images", priority=1),
+            lambda o: ",".join(
+                c.get("image", "") for c in _get(o, "spec", "template", "spec", "containers", default=[]) or []
+            ),
+        ),
         (_col("Selector", priority=1), lambda o: _selector(_get(o, "spec", "selector", "matchLabels"))),
     ],
-    ("coordination.k8s.io", "leases"): [NAME, (_col("Holder"), lambda o: _get(o, "spec", "holderIdentity")),
-                                        AGE],
+    ("coordination.k8s.io", "leases"): [NAME, (_col("Holder"), lambda o: _get(o, "spec", "holderIdentity")), AGE],
     ("apiextensions.k8s.io", "customresourcedefinitions"): [
-        NAME, (_col("Created At", "date"), lambda o: _get(o, "metadata", "creationTimestamp"))],
+        NAME,
+        (_col("Created At", "date"), lambda o: _get(o, "metadata", "creationTimestamp")),
+    ],
 }
 _EVENT_COLUMNS: list[tuple[Json, Cell]] = [
-    (_col("Last Seen"), _event_seen), (_col("Type"), lambda o: o.get("type")),
-    (_col("Reason"), lambda o: o.get("reason")), (_col("Object"), _event_object),
+    (_col("Last Seen"), _event_seen),
+    (_col("Type"), lambda o: o.get("type")),
+    (_col("Reason"), lambda o: o.get("reason")),
+    (_col("Object"), _event_object),
     (_col("Message"), lambda o: o.get("message") or o.get("note")),
     (_col("Name", priority=1, fmt="name"), lambda o: _get(o, "metadata", "name")),
 ]
@@ -160,9 +191,13 @@ def columns_for(rt: ResourceType) -> list[tuple[Json, Cell]]:
         return [NAME, AGE]
     result = [NAME]
     for column in rt.printer_columns:
-        definition = _col(column.get("name", ""), column.get("type", "string"),
-                          int(column.get("priority", 0)), column.get("format", ""),
-                          column.get("description", ""))
+        definition = _col(
+            column.get("name", ""),
+            column.get("type", "string"),
+            int(column.get("priority", 0)),
+            column.get("format", ""),
+            column.get("description", ""),
+        )
         result.append((definition, _custom_cell(column)))
     return result
 
@@ -176,12 +211,12 @@ def _row_object(obj: Json, include: str) -> Json | None:
 
 
 def partial_metadata(obj: Json) -> Json:
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-            "metadata": obj.get("metadata", {})}
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
 
 
-def to_table(rt: ResourceType, objects: list[Json], list_meta: Json, include: str = "Metadata",
-             with_columns: bool = True) -> Json:
+def to_table(
+    rt: ResourceType, objects: list[Json], list_meta: Json, include: str = "Metadata", with_columns: bool = True
+) -> Json:
     """A Table of `objects` (a list or a single object) with the resource's columns."""
     columns = columns_for(rt)
     rows = []

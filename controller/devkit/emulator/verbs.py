@@ -52,7 +52,8 @@ class Cluster(Lifecycle):
         body_ns = meta.get("namespace")
         if body_ns and namespace and body_ns != namespace:
             raise ApiError.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request")
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         target = namespace or body_ns
         if not target:
             raise ApiError.bad_request("the namespace of the object is required")
@@ -70,8 +71,15 @@ class Cluster(Lifecycle):
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> Json:
         return self.render(self.require(rt, namespace or "", name), rt)
 
-    def list(self, rt: ResourceType, namespace: str | None, labels: Selector | None = None,
-             fields: Selector | None = None, limit: int = 0, continue_token: str | None = None) -> Json:
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        labels: Selector | None = None,
+        fields: Selector | None = None,
+        limit: int = 0,
+        continue_token: str | None = None,
+    ) -> Json:
         """A `<Kind>List`, filtered and paginated like the real server (sorted by namespace, name)."""
         items = self.store.items(rt.key, namespace if rt.namespaced else None)
         if continue_token:
@@ -81,8 +89,7 @@ class Cluster(Lifecycle):
                 raise ApiError.bad_request("continue key is not valid: incorrect encoded start key") from e
             items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start]
         if labels or fields:
-            items = [o for o in items
-                     if (not labels or labels.matches(o)) and (not fields or fields.matches(o))]
+            items = [o for o in items if (not labels or labels.matches(o)) and (not fields or fields.matches(o))]
         meta: Json = {"resourceVersion": str(self.store.rv)}
         if limit > 0 and len(items) > limit:
             meta["remainingItemCount"] = len(items) - limit
@@ -90,8 +97,12 @@ class Cluster(Lifecycle):
             last = items[-1]["metadata"]
             token = {"rv": self.store.rv, "start": [last.get("namespace", ""), last["name"]]}
             meta["continue"] = base64.b64encode(json.dumps(token).encode()).decode()
-        return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta,
-                "items": [self.render(o, rt) for o in items]}
+        return {
+            "kind": rt.list_kind,
+            "apiVersion": rt.api_version,
+            "metadata": meta,
+            "items": [self.render(o, rt) for o in items],
+        }
 
     def _check_namespace_open(self, rt: ResourceType, namespace: str, name: str) -> None:
         ns_obj = self.store.get(NAMESPACES, "", namespace)
@@ -99,10 +110,15 @@ class Cluster(Lifecycle):
             raise ApiError.not_found("", "namespaces", namespace)
         if ns_obj["metadata"].get("deletionTimestamp"):
             message = f"unable to create new content in namespace {namespace} because it is being terminated"
-            raise ApiError.forbidden(f'{rt.plural} "{name}" is forbidden: {message}', {
-                "name": name, "group": rt.group, "kind": rt.plural,
-                "causes": [{"reason": "NamespaceTerminating", "message": message,
-                            "field": "metadata.namespace"}]})
+            raise ApiError.forbidden(
+                f'{rt.plural} "{name}" is forbidden: {message}',
+                {
+                    "name": name,
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "causes": [{"reason": "NamespaceTerminating", "message": message, "field": "metadata.namespace"}],
+                },
+            )
 
     def create(self, rt: ResourceType, namespace: str | None, body: Any, opts: WriteOptions) -> Json:
         body = self._body(rt, body)
@@ -110,13 +126,18 @@ class Cluster(Lifecycle):
         target = self._target_namespace(rt, namespace, meta)
         crd = self.crd_of(rt)
         if crd is not None and crd["metadata"].get("deletionTimestamp"):
-            raise ApiError(405, "MethodNotAllowed",
-                           "create not allowed while custom resource definition is terminating")
+            raise ApiError(
+                405, "MethodNotAllowed", "create not allowed while custom resource definition is terminating"
+            )
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if not prefix:
-                raise ApiError.invalid(rt.group, rt.kind, "", [
-                    FieldError("FieldValueRequired", "metadata.name", "name or generateName is required")])
+                raise ApiError.invalid(
+                    rt.group,
+                    rt.kind,
+                    "",
+                    [FieldError("FieldValueRequired", "metadata.name", "name or generateName is required")],
+                )
             meta["name"] = generate_name(str(prefix))
             while self.store.get(rt.key, target, meta["name"]) is not None:
                 meta["name"] = generate_name(str(prefix))
@@ -135,14 +156,19 @@ class Cluster(Lifecycle):
             if str(given) != current:
                 raise ApiError.conflict(rt.group, rt.plural, name)
         elif required:
-            raise ApiError.invalid(rt.group, rt.kind, name, [FieldError(
-                "FieldValueInvalid", "metadata.resourceVersion", "must be specified for an update", 0)])
+            raise ApiError.invalid(
+                rt.group,
+                rt.kind,
+                name,
+                [FieldError("FieldValueInvalid", "metadata.resourceVersion", "must be specified for an update", 0)],
+            )
 
     def _write(self, rt: ResourceType, name: str, new: Json, old: Json, opts: WriteOptions) -> Json:
         meta = new["metadata"]
         if meta.get("name", name) != name:
             raise ApiError.bad_request(
-                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+            )
         meta["name"] = name
         self._target_namespace(rt, old["metadata"].get("namespace"), meta)
         admitted = admit(rt, new, old, opts)
@@ -150,16 +176,16 @@ class Cluster(Lifecycle):
             return self.render(admitted, rt)
         return self.commit(rt, admitted, old)
 
-    def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any,
-               opts: WriteOptions) -> Json:
+    def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, opts: WriteOptions) -> Json:
         """PUT: replace the object (or only its status); a stale resourceVersion is a 409."""
         old = self.require(rt, namespace or "", name)
         body = self._body(rt, body)
         self._check_rv(rt, name, body["metadata"].get("resourceVersion"), old, required=rt.custom)
         return self._write(rt, name, body, old, opts)
 
-    def patch(self, rt: ResourceType, namespace: str | None, name: str, patch_type: str, patch: Any,
-              opts: WriteOptions) -> tuple[Json, bool]:
+    def patch(
+        self, rt: ResourceType, namespace: str | None, name: str, patch_type: str, patch: Any, opts: WriteOptions
+    ) -> tuple[Json, bool]:
         """PATCH in any of the four formats; returns (object, created) — apply may create."""
         old = self.store.get(rt.key, (namespace or "") if rt.namespaced else "", name)
         if old is None:
@@ -168,8 +194,8 @@ class Cluster(Lifecycle):
             body = self._body(rt, patch)
             if body["metadata"].get("name", name) != name:
                 raise ApiError.bad_request(
-                    f"the name of the object ({body['metadata']['name']}) does not match the name on the URL "
-                    f"({name})")
+                    f"the name of the object ({body['metadata']['name']}) does not match the name on the URL ({name})"
+                )
             body["metadata"]["name"] = name
             return self.create(rt, namespace, body, opts), True
         base = clone(self.render(old, rt))
@@ -192,8 +218,9 @@ class Cluster(Lifecycle):
         self._check_rv(rt, name, merged["metadata"].get("resourceVersion"), old, required=False)
         return self._write(rt, name, merged, old, opts), False
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str, options: Json,
-               opts: WriteOptions) -> tuple[Json, bool]:
+    def delete(
+        self, rt: ResourceType, namespace: str | None, name: str, options: Json, opts: WriteOptions
+    ) -> tuple[Json, bool]:
         """DELETE honouring preconditions and finalizers; returns (object, removed)."""
         old = self.require(rt, namespace or "", name)
         preconditions = options.get("preconditions") or {}
@@ -201,16 +228,26 @@ class Cluster(Lifecycle):
         for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
             wanted = preconditions.get(field)
             if wanted and wanted != meta.get(field):
-                raise ApiError.conflict(rt.group, rt.plural, name,
-                                        f"Precondition failed: {label} in precondition: {wanted}, "
-                                        f"{label} in object meta: {meta.get(field)}")
+                raise ApiError.conflict(
+                    rt.group,
+                    rt.plural,
+                    name,
+                    f"Precondition failed: {label} in precondition: {wanted}, "
+                    f"{label} in object meta: {meta.get(field)}",
+                )
         if opts.dry_run:
             return self.render(old, rt), False
         orphan = options.get("propagationPolicy") == "Orphan" or options.get("orphanDependents") is True
         return self.delete_object(rt, old, orphan)
 
-    def delete_collection(self, rt: ResourceType, namespace: str | None, labels: Selector | None,
-                          fields: Selector | None, opts: WriteOptions) -> Json:
+    def delete_collection(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        labels: Selector | None,
+        fields: Selector | None,
+        opts: WriteOptions,
+    ) -> Json:
         listing = self.list(rt, namespace, labels, fields)
         for obj in listing["items"]:
             current = self.store.get(rt.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
@@ -220,8 +257,11 @@ class Cluster(Lifecycle):
 
     def _scale_paths(self, rt: ResourceType) -> tuple[str, str, str]:
         scale = rt.extra.get("scale") or {}
-        return (scale.get("specReplicasPath", ".spec.replicas"),
-                scale.get("statusReplicasPath", ".status.replicas"), scale.get("labelSelectorPath", ""))
+        return (
+            scale.get("specReplicasPath", ".spec.replicas"),
+            scale.get("statusReplicasPath", ".status.replicas"),
+            scale.get("labelSelectorPath", ""),
+        )
 
     def get_scale(self, rt: ResourceType, namespace: str | None, name: str) -> Json:
         """The `autoscaling/v1` Scale view of a Deployment or a CR with a scale subresource."""
@@ -235,22 +275,26 @@ class Cluster(Lifecycle):
         elif selector_path:
             selector = str(_dig(obj, selector_path) or "")
         return {
-            "kind": "Scale", "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
             "metadata": {k: meta[k] for k in _SCALE_META if k in meta},
             "spec": {"replicas": _dig(obj, spec_path) or 0},
             "status": {"replicas": _dig(obj, status_path) or 0, "selector": selector},
         }
 
-    def update_scale(self, rt: ResourceType, namespace: str | None, name: str, scale: Any,
-                     opts: WriteOptions) -> Json:
+    def update_scale(self, rt: ResourceType, namespace: str | None, name: str, scale: Any, opts: WriteOptions) -> Json:
         old = self.require(rt, namespace or "", name)
         if not isinstance(scale, dict):
             raise ApiError.bad_request("the body of the request must be a Scale object")
         self._check_rv(rt, name, (scale.get("metadata") or {}).get("resourceVersion"), old, required=False)
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
-            raise ApiError.invalid("autoscaling", "Scale", name, [FieldError(
-                "FieldValueInvalid", "spec.replicas", "must be greater than or equal to 0", replicas)])
+            raise ApiError.invalid(
+                "autoscaling",
+                "Scale",
+                name,
+                [FieldError("FieldValueInvalid", "spec.replicas", "must be greater than or equal to 0", replicas)],
+            )
         new = clone(self.render(old, rt))
         target = new
         parts = self._scale_paths(rt)[0].strip(".").split(".")
@@ -281,4 +325,3 @@ def _dig(obj: Json, path: str) -> Any:
             return None
         current = current.get(part)
     return current
-

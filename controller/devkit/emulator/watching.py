@@ -99,11 +99,13 @@ def subscribe(store: ObjectStore, watch: WatchRequest) -> tuple[Watcher, list[tu
     return watcher, initial
 
 
-async def serve_watch(request: web.Request, store: ObjectStore, watch: WatchRequest, encode: Encoder,
-                      bookmark_interval: float) -> web.StreamResponse:
+async def serve_watch(
+    request: web.Request, store: ObjectStore, watch: WatchRequest, encode: Encoder, bookmark_interval: float
+) -> web.StreamResponse:
     """Stream events until `timeoutSeconds`, the client leaving, or the server stopping."""
-    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
-                                                       "Cache-Control": "no-cache, private"})
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+    )
     response.enable_chunked_encoding()
     try:
         watcher, initial = subscribe(store, watch)
