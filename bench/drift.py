@@ -38,10 +38,10 @@ from controller.api.policy import load_policy
 from controller.devkit.embedded import EmbeddedServices
 from controller.devkit.processes import ProcessGroup
 from controller.devkit.seeding import apply_crds
+from controller.planes.catalog import PlaneSet
 from controller.planes.manifests import config_hash
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
-from controller.remediation.runtime import PlaneSet
 from controller.remediation.sweeping import CycleReport, DriftSweeper, relist_seconds
 from controller.storage.db import open_pool
 from controller.storage.migrating import migrate

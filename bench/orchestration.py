@@ -35,7 +35,7 @@ from controller.devkit.embedded import EmbeddedServices
 from controller.devkit.processes import ProcessGroup
 from controller.devkit.seeding import apply_crds
 from controller.orchestration.execution import BODIES, StepContext, StepRequest, execute
-from controller.orchestration.runtime import Planes
+from controller.planes.catalog import PlaneSet
 from controller.planes.fleet import seed_fleet, set_failure_rate
 from controller.planes.simulated import SimulatedPlane
 from controller.storage.db import open_pool
@@ -180,7 +180,7 @@ async def monitor_at_scale(database_url: str, fleet: int) -> dict[str, float]:
     try:
         await seed_fleet(pool, "bench-global", {4: fleet}, "1.0.0")
         plane = SimulatedPlane(pool)
-        ctx = StepContext(pool, None, Planes(None, pool), load_policy(), "bench")  # type: ignore[arg-type]
+        ctx = StepContext(pool, None, PlaneSet(None, pool), load_policy(), "bench")  # type: ignore[arg-type]
         request = StepRequest(
             namespace=NS,
             name="g",

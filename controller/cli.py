@@ -57,32 +57,16 @@ def cmd_controller(args: argparse.Namespace) -> int:
     return 0
 
 
-def actor_modules() -> list[str]:
-    """Actor modules to load in a worker: ours, then those plugged in by other packages."""
-    modules = ["controller.worker.boot", "controller.worker.actors"]
-    modules += [ep.value for ep in entry_points(group="ringpilot.actors")]
-    return modules
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings(WorkerSettings)
     if not settings.redis_url:
         raise SettingsError("RINGPILOT_REDIS_URL: required by `ringpilot worker`")
     # dramatiq reads its consumer poll interval from the environment when it is first imported.
     os.environ["dramatiq_worker_timeout"] = str(settings.poll_interval_ms)  # noqa: SIM112 - dramatiq spells it so
-    import dramatiq.cli
+    from controller.worker import boot
 
-    argv = [
-        "--processes",
-        str(settings.processes),
-        "--threads",
-        str(settings.threads),
-        "--skip-logging",
-        *actor_modules(),
-    ]
     _setup_logging(settings.log_level, settings.log_format)
-    code: int | None = dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(argv))
-    return code or 0
+    return boot.run(settings)
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ saying so); after `turn_max_attempts` the turn is answered as failed.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -19,27 +18,24 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubernetes import client
-
 from agent.chat.models import TurnState
 from agent.chat.turnlog import TurnLog, due
 from agent.conversation.engine import Engine, TurnRequest
 from agent.conversation.status import answered_status, delayed_status, invalid, replying_status
 from agent.errors import Unavailable
-from controller.api.client import ApiException
 from controller.api.conversation import (
     MAX_REPLY_CHARS,
     REPLYING,
     ChatMessage,
     Conversation,
 )
-from controller.api.group import GROUP, VERSION
+from controller.api.kinds import CONVERSATION
 from controller.api.meta import ConditionStatus
+from controller.kube.client import ApiClient, CustomObjects, KubeError
 from controller.storage.db import Pool
 
 logger = logging.getLogger(__name__)
 
-PLURAL = "conversations"
 #: Schedules a delayed try of a turn: (namespace, name, uid, message_id, correlation_id, delay_ms, attempt).
 RetryScheduler = Callable[[str, str, str, str, str, int, int], None]
 
@@ -66,28 +62,20 @@ class TurnWorker:
         engine: Engine,
         turnlog: TurnLog,
         pool: Pool,
-        api_client: client.ApiClient,
+        api_client: ApiClient,
         schedule_retry: RetryScheduler,
         clock: Callable[[], datetime],
     ) -> None:
         self.engine = engine
         self.turnlog = turnlog
         self.pool = pool
-        self.api = client.CustomObjectsApi(api_client)
+        self.objects = CustomObjects(api_client)
         self.schedule_retry = schedule_retry
         self.clock = clock
         self.settings = engine.settings
 
     async def read(self, namespace: str, name: str) -> Conversation | None:
-        try:
-            raw = await asyncio.to_thread(
-                self.api.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return Conversation.from_body(raw)
+        return await self.objects.find(Conversation, namespace, name)
 
     async def patch_status(
         self, conversation: Conversation, build: Callable[[Conversation], dict[str, Any] | None]
@@ -100,16 +88,15 @@ class TurnWorker:
             status = build(current)
             if status is None:
                 return current
-            body = {"metadata": {"resourceVersion": current.metadata.resource_version}, "status": status}
             try:
-                raw = await asyncio.to_thread(
-                    self.api.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, PLURAL, name, body
+                raw = await self.objects.patch_status(
+                    CONVERSATION, namespace, name, status, resource_version=current.metadata.resource_version
                 )
                 return Conversation.from_body(raw)
-            except ApiException as error:
-                if error.status == 404:
+            except KubeError as error:
+                if error.not_found:
                     return None
-                if error.status != 409:
+                if not error.conflict:
                     raise
             current = await self.read(namespace, name)
             if current is None:

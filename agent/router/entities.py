@@ -15,22 +15,119 @@ from typing import Any, Literal
 
 RING_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4}
 RING_NAMES = {
-    "lab": 0, "canary": 1, "pilot": 2, "department": 3, "departmental": 3, "dept": 3, "global": 4,
+    "lab": 0,
+    "canary": 1,
+    "pilot": 2,
+    "department": 3,
+    "departmental": 3,
+    "dept": 3,
+    "global": 4,
 }
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 RING_LABELS = ("Lab", "Canary", "Pilot", "Department", "Global")
 #: Words that are never an app, a target or a task name.
-STOPWORDS = frozenset({
-    "a", "an", "the", "it", "this", "that", "these", "those", "me", "my", "our", "your", "all", "any", "every",
-    "everything", "something", "app", "apps", "application", "applications", "service", "services",
-    "deployment", "deployments", "version", "versions", "ring", "rings", "to", "in", "on", "of", "for", "with",
-    "and", "or", "is", "are", "was", "be", "please", "now", "then", "up", "down", "back", "status", "state",
-    "health", "history", "task", "tasks", "change", "changes", "request", "requests", "target", "targets",
-    "device", "devices", "what", "which", "who", "how", "why", "when", "where", "there", "here", "previous",
-    "last", "latest", "new", "current", "failed", "failing", "broken", "drift", "drifted", "yes", "no", "ok",
-    "okay", "approval", "approvals", "cab", "release", "releases", "rollout", "rollouts", "system", "platform",
-    "everyone", "anything", "one", "chg", "cr"
-})
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "me",
+        "my",
+        "our",
+        "your",
+        "all",
+        "any",
+        "every",
+        "everything",
+        "something",
+        "app",
+        "apps",
+        "application",
+        "applications",
+        "service",
+        "services",
+        "deployment",
+        "deployments",
+        "version",
+        "versions",
+        "ring",
+        "rings",
+        "to",
+        "in",
+        "on",
+        "of",
+        "for",
+        "with",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "be",
+        "please",
+        "now",
+        "then",
+        "up",
+        "down",
+        "back",
+        "status",
+        "state",
+        "health",
+        "history",
+        "task",
+        "tasks",
+        "change",
+        "changes",
+        "request",
+        "requests",
+        "target",
+        "targets",
+        "device",
+        "devices",
+        "what",
+        "which",
+        "who",
+        "how",
+        "why",
+        "when",
+        "where",
+        "there",
+        "here",
+        "previous",
+        "last",
+        "latest",
+        "new",
+        "current",
+        "failed",
+        "failing",
+        "broken",
+        "drift",
+        "drifted",
+        "yes",
+        "no",
+        "ok",
+        "okay",
+        "approval",
+        "approvals",
+        "cab",
+        "release",
+        "releases",
+        "rollout",
+        "rollouts",
+        "system",
+        "platform",
+        "everyone",
+        "anything",
+        "one",
+        "chg",
+        "cr",
+    }
+)
 
 _NAME = r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?"
 _RING_SPAN = re.compile(r"\brings?\s*([0-4])\s*(?:-|\u2013|to|through|thru|\.\.)\s*(?:ring\s*)?([0-4])\b")
@@ -60,7 +157,8 @@ _APP_PATTERNS = (
     re.compile(r"\bapp(?:lication)?\s+(" + _NAME + ")"),
     re.compile(
         r"\b(?:status|state|health|history|version|versions|progress|drift)\s+(?:of|for|on)\s+(?:the\s+)?("
-        + _NAME + ")"
+        + _NAME
+        + ")"
     ),
     re.compile(
         r"\b(?:deploy|ship|release|roll\s?out|push|promote|upgrade|update|submit|roll\s?back|revert|downgrade|"
@@ -139,7 +237,7 @@ def success_rate_of(text: str) -> tuple[float | None, str]:
         percent = match.group(2) is not None or value > 1
         rate = value / 100 if percent else value
         if 0 < rate <= 1:
-            return round(rate, 4), text[: match.start()] + " " + text[match.end():]
+            return round(rate, 4), text[: match.start()] + " " + text[match.end() :]
     return None, text
 
 

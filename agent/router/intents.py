@@ -68,11 +68,16 @@ def _health(text: str, entities: Entities) -> bool:
     if entities.app or entities.task:
         return False
     return _any(
-        r"\bhealth\b", r"\bhealthy\b", r"\bhealth ?check\b", r"\bsystem status\b", r"\bplatform status\b",
+        r"\bhealth\b",
+        r"\bhealthy\b",
+        r"\bhealth ?check\b",
+        r"\bsystem status\b",
+        r"\bplatform status\b",
         r"\b(?:is|are) (?:everything|the system|ringpilot|all systems|the platform|all services|all components|"
         r"services|components|we) (?:ok|okay|up|fine|healthy|working|running|alive|good|operational)\b",
         r"\bstatus of (?:the )?(?:system|platform|ringpilot|everything|components|services)\b",
-        r"\ball (?:systems|services|components) (?:up|ok|go)\b", r"\boverall status\b",
+        r"\ball (?:systems|services|components) (?:up|ok|go)\b",
+        r"\boverall status\b",
     )(text, entities)
 
 
@@ -84,7 +89,8 @@ def _running(text: str, entities: Entities) -> bool:
         r"(?:async\s+)?(?:tasks?|jobs?|operations?|rollouts?|deployments?|work|remediations?)\b",
         r"\b(?:tasks?|jobs?|operations?|rollouts?)\b.*"
         r"\b(?:running|active|in progress|in[- ]flight|going on|queued|underway)\b",
-        r"\bwhat(?:'s| is) (?:going on|in progress|happening|underway)\b", r"\bwhat(?:'s| is) running\b",
+        r"\bwhat(?:'s| is) (?:going on|in progress|happening|underway)\b",
+        r"\bwhat(?:'s| is) running\b",
         r"\bwhat(?:'s| is) (?:ringpilot )?(?:doing|working on)\b",
     )(text, entities)
 
@@ -92,11 +98,13 @@ def _running(text: str, entities: Entities) -> bool:
 def _failures(text: str, entities: Entities) -> bool:
     problem = re.search(
         r"\b(fail(?:ed|ing|ures?|s)?|broken|unhealthy|not ready|crash\w*|down|erroring|errors?|degraded|drifted|"
-        r"out of sync|problems?)\b", text
+        r"out of sync|problems?)\b",
+        text,
     )
     subject = re.search(
         r"\b(devices?|targets?|hosts?|machines?|nodes?|workloads?|instances?|endpoints?|servers?|pods?|where|which|"
-        r"what|any|list|show)\b", text
+        r"what|any|list|show)\b",
+        text,
     )
     return bool(problem and subject)
 
@@ -105,9 +113,20 @@ def _ring_deployments(text: str, entities: Entities) -> bool:
     if entities.ring is None:
         return bool(_SOME_RING.search(text))
     return _any(
-        r"\bdeploy\w*\b", r"\brunning\b", r"\bruns?\b", r"\binstalled\b", r"\bworkloads?\b", r"\bapps?\b",
-        r"\bapplications?\b", r"\bservices?\b", r"\bversions?\b", r"\bwhat(?:'s| is)\b", r"\bshow\b", r"\blist\b",
-        r"\bin (?:the )?(?:ring|lab|canary|pilot|department|global)\b", r"\bcontents?\b",
+        r"\bdeploy\w*\b",
+        r"\brunning\b",
+        r"\bruns?\b",
+        r"\binstalled\b",
+        r"\bworkloads?\b",
+        r"\bapps?\b",
+        r"\bapplications?\b",
+        r"\bservices?\b",
+        r"\bversions?\b",
+        r"\bwhat(?:'s| is)\b",
+        r"\bshow\b",
+        r"\blist\b",
+        r"\bin (?:the )?(?:ring|lab|canary|pilot|department|global)\b",
+        r"\bcontents?\b",
     )(text, entities)
 
 
@@ -115,9 +134,23 @@ def _app_status(text: str, entities: Entities) -> bool:
     if entities.app is None and entities.task is None and not entities.ambiguous_apps:
         return bool(re.search(r"\bstatus\b|\bhow(?:'s| is) (?:it|my task|the task)\b", text))
     return _any(
-        r"\bstatus\b", r"\bstate\b", r"\bhow(?:'s| is| are)\b", r"\bversions?\b", r"\bdoing\b", r"\bprogress\b",
-        r"\bwhere is\b", r"\bhealth\w*\b", r"\bok(?:ay)?\b", r"\bup\b", r"\brunning\b", r"\bdetails?\b",
-        r"\bcheck\b", r"\blook\b", r"\bfine\b", r"\bdone\b", r"\?$",
+        r"\bstatus\b",
+        r"\bstate\b",
+        r"\bhow(?:'s| is| are)\b",
+        r"\bversions?\b",
+        r"\bdoing\b",
+        r"\bprogress\b",
+        r"\bwhere is\b",
+        r"\bhealth\w*\b",
+        r"\bok(?:ay)?\b",
+        r"\bup\b",
+        r"\brunning\b",
+        r"\bdetails?\b",
+        r"\bcheck\b",
+        r"\blook\b",
+        r"\bfine\b",
+        r"\bdone\b",
+        r"\?$",
     )(text, entities)
 
 
@@ -128,54 +161,102 @@ class IntentRule:
 
 
 RULES: tuple[IntentRule, ...] = (
-    IntentRule(Intent.CANCEL_TASK, _any(
-        r"\b(cancel|abort|halt|terminate)\b", r"\bkill\b.*\b(task|job|rollout|deploy\w*|release)\b",
-        r"\bstop\b.*\b(task|job|rollout|deploy\w*|release|rolling)\b",
-    )),
-    IntentRule(Intent.ROLLBACK, _any(
-        r"\broll(?:ing|ed)?[\s-]?back\b", r"\broll\b.*\bback\b", r"\brevert\b", r"\bundo\b",
-        r"\bprevious version\b", r"\bgo back to\b",
-        r"\bdowngrade\b", r"\brestore\b.*\bversion\b", r"\blast (?:good|known[- ]good|stable) version\b",
-    )),
-    IntentRule(Intent.RESTART, _any(
-        r"\b(restart|reboot|bounce|recycle)\b", r"\bbring\b.*\bback (?:up|online)\b", r"\bstart\b.*\bagain\b",
-        r"\bkick\b.*\b(service|pod|workload|app)\b",
-    )),
-    IntentRule(Intent.FIX_DRIFT, _any(
-        r"\b(fix|remediate|repair|resolve|correct|reconcile|heal|sort out|address|clear|clean up)\b.*\bdrift",
-        r"\bdrift\b.*\b(fix|remediat\w*|repair|resolve|correct|heal)\b", r"\bremediat(?:e|ion)\b",
-        r"\bre-?sync\b", r"\bback in(?:to)? (?:sync|line)\b", r"\bconverge\b",
-    )),
+    IntentRule(
+        Intent.CANCEL_TASK,
+        _any(
+            r"\b(cancel|abort|halt|terminate)\b",
+            r"\bkill\b.*\b(task|job|rollout|deploy\w*|release)\b",
+            r"\bstop\b.*\b(task|job|rollout|deploy\w*|release|rolling)\b",
+        ),
+    ),
+    IntentRule(
+        Intent.ROLLBACK,
+        _any(
+            r"\broll(?:ing|ed)?[\s-]?back\b",
+            r"\broll\b.*\bback\b",
+            r"\brevert\b",
+            r"\bundo\b",
+            r"\bprevious version\b",
+            r"\bgo back to\b",
+            r"\bdowngrade\b",
+            r"\brestore\b.*\bversion\b",
+            r"\blast (?:good|known[- ]good|stable) version\b",
+        ),
+    ),
+    IntentRule(
+        Intent.RESTART,
+        _any(
+            r"\b(restart|reboot|bounce|recycle)\b",
+            r"\bbring\b.*\bback (?:up|online)\b",
+            r"\bstart\b.*\bagain\b",
+            r"\bkick\b.*\b(service|pod|workload|app)\b",
+        ),
+    ),
+    IntentRule(
+        Intent.FIX_DRIFT,
+        _any(
+            r"\b(fix|remediate|repair|resolve|correct|reconcile|heal|sort out|address|clear|clean up)\b.*\bdrift",
+            r"\bdrift\b.*\b(fix|remediat\w*|repair|resolve|correct|heal)\b",
+            r"\bremediat(?:e|ion)\b",
+            r"\bre-?sync\b",
+            r"\bback in(?:to)? (?:sync|line)\b",
+            r"\bconverge\b",
+        ),
+    ),
     IntentRule(Intent.DECIDE, lambda text, entities: bool(_DECIDE_IMPERATIVE.search(text))),
-    IntentRule(Intent.PENDING_APPROVALS, _any(
-        r"\bpending\b.*\b(approvals?|changes?|requests?|reviews?|crs?|decisions?)\b",
-        r"\b(approvals?|changes?|change requests?|crs?)\b.*\bpending\b",
-        r"\b(waiting|awaiting)\b.*\b(approval|review|decision|cab|sign-?off)\b",
-        r"\bneeds? (?:my |an? |cab )?(?:approval|review|sign-?off|decision)\b", r"\bapproval queue\b",
-        r"\b(?:open|outstanding|unapproved) (?:change requests|changes|crs|approvals|reviews)\b",
-        r"\bwhat (?:do|should|can|must) i (?:approve|review)\b", r"\b(?:anything|something|what) to approve\b",
-        r"\bcab queue\b",
-    )),
+    IntentRule(
+        Intent.PENDING_APPROVALS,
+        _any(
+            r"\bpending\b.*\b(approvals?|changes?|requests?|reviews?|crs?|decisions?)\b",
+            r"\b(approvals?|changes?|change requests?|crs?)\b.*\bpending\b",
+            r"\b(waiting|awaiting)\b.*\b(approval|review|decision|cab|sign-?off)\b",
+            r"\bneeds? (?:my |an? |cab )?(?:approval|review|sign-?off|decision)\b",
+            r"\bapproval queue\b",
+            r"\b(?:open|outstanding|unapproved) (?:change requests|changes|crs|approvals|reviews)\b",
+            r"\bwhat (?:do|should|can|must) i (?:approve|review)\b",
+            r"\b(?:anything|something|what) to approve\b",
+            r"\bcab queue\b",
+        ),
+    ),
     IntentRule(Intent.DECIDE, _decide),
-    IntentRule(Intent.SUBMIT_CAB, _any(
-        r"\bsubmit\b", r"\b(?:request|ask for|seek|get)\b.*\b(?:cab )?approval\b",
-        r"\bsend\b.*\b(?:cab|approval|review|approvers)\b", r"\bfor (?:cab )?(?:approval|review|sign-?off)\b",
-        r"\b(?:open|raise|file|create) (?:a )?(?:change request|cr|cab request)\b",
-        r"\bto (?:the )?cab\b",
-    )),
+    IntentRule(
+        Intent.SUBMIT_CAB,
+        _any(
+            r"\bsubmit\b",
+            r"\b(?:request|ask for|seek|get)\b.*\b(?:cab )?approval\b",
+            r"\bsend\b.*\b(?:cab|approval|review|approvers)\b",
+            r"\bfor (?:cab )?(?:approval|review|sign-?off)\b",
+            r"\b(?:open|raise|file|create) (?:a )?(?:change request|cr|cab request)\b",
+            r"\bto (?:the )?cab\b",
+        ),
+    ),
     IntentRule(Intent.BREAKERS, _any(r"circuit[\s-]?breakers?", r"\bbreakers?\b", r"\btripped\b")),
-    IntentRule(Intent.INTEGRATIONS, _any(
-        r"\bintegrations?\b", r"\bconnectors?\b", r"\bexternal (?:systems?|services?|dependencies)\b",
-        r"\bthird[- ]party\b", r"\bsyncs? (?:fail|error)", r"\bupstream (?:failures|errors|systems)\b",
-    )),
-    IntentRule(Intent.HISTORY, _any(
-        r"\bhistory\b",
-        r"\b(?:past|previous|recent|earlier|prior|last(?: \d+)?)\s+(?:deployments|releases|rollouts|changes)\b",
-        r"\bwhat (?:did|have) (?:we|you|i|they|people) (?:deploy|ship|release|roll)",
-        r"\bwhat (?:was|got|has been) (?:deployed|shipped|released)\b", r"\bchangelog\b", r"\brelease log\b",
-        r"\bdeployed (?:recently|before|last|so far)\b", r"\bwhen was .* (?:deployed|released|shipped)\b",
-        r"\btimeline\b", r"\baudit (?:log|trail)\b",
-    )),
+    IntentRule(
+        Intent.INTEGRATIONS,
+        _any(
+            r"\bintegrations?\b",
+            r"\bconnectors?\b",
+            r"\bexternal (?:systems?|services?|dependencies)\b",
+            r"\bthird[- ]party\b",
+            r"\bsyncs? (?:fail|error)",
+            r"\bupstream (?:failures|errors|systems)\b",
+        ),
+    ),
+    IntentRule(
+        Intent.HISTORY,
+        _any(
+            r"\bhistory\b",
+            r"\b(?:past|previous|recent|earlier|prior|last(?: \d+)?)\s+(?:deployments|releases|rollouts|changes)\b",
+            r"\bwhat (?:did|have) (?:we|you|i|they|people) (?:deploy|ship|release|roll)",
+            r"\bwhat (?:was|got|has been) (?:deployed|shipped|released)\b",
+            r"\bchangelog\b",
+            r"\brelease log\b",
+            r"\bdeployed (?:recently|before|last|so far)\b",
+            r"\bwhen was .* (?:deployed|released|shipped)\b",
+            r"\btimeline\b",
+            r"\baudit (?:log|trail)\b",
+        ),
+    ),
     IntentRule(Intent.DEPLOY, _deploy),
     IntentRule(Intent.RUNNING_TASKS, _running),
     IntentRule(Intent.HEALTH, _health),

@@ -50,15 +50,20 @@ SPECS: dict[Intent, IntentSpec] = {
         "rollback_deployment", ("app",), lambda e, t: _some(app=e.app, max_ring=e.ring, version=e.version)
     ),
     Intent.SUBMIT_CAB: IntentSpec(
-        "submit_cab", ("app", "version"),
+        "submit_cab",
+        ("app", "version"),
         lambda e, t: _some(app=e.app, version=e.version, max_ring=e.ring if e.ring is not None else 4),
     ),
     Intent.PENDING_APPROVALS: IntentSpec("list_pending_approvals", (), lambda e, t: {}),
     Intent.DECIDE: IntentSpec(
-        "decide_change", (),
+        "decide_change",
+        (),
         lambda e, t: _some(
-            change_request=e.change, decision=e.decision or "Approve", max_ring=e.ring,
-            min_success_rate=e.min_success_rate, comment=t[:200],
+            change_request=e.change,
+            decision=e.decision or "Approve",
+            max_ring=e.ring,
+            min_success_rate=e.min_success_rate,
+            comment=t[:200],
         ),
     ),
     Intent.RUNNING_TASKS: IntentSpec("list_tasks", (), lambda e, t: {}),
@@ -123,8 +128,7 @@ def question(missing: str, entities: Entities, known_apps: Iterable[str]) -> str
         return f"Which ring? ({names})"
     if missing == "app_or_task":
         return f"Which app (or task) do you want the status of?{examples}"
-    return ("Which target? Name an assignment (e.g. web-ring-0), a workload (e.g. ring-0-lab/web), "
-            "or an app and a ring.")
+    return "Which target? Name an assignment (e.g. web-ring-0), a workload (e.g. ring-0-lab/web), or an app and a ring."
 
 
 def _answer(missing: str, text: str, known_apps: Iterable[str]) -> Entities:
@@ -181,9 +185,9 @@ def route(
         if intent is None or intent is previous:
             answer = _answer(str(awaiting.get("missing")), norm, apps)
             known = Entities.from_dict(awaiting.get("entities") or {})
-            merged = known.merged(Entities.from_dict(
-                {k: v for k, v in entities.to_dict().items() if k != "decision"}
-            )).merged(answer)
+            merged = known.merged(
+                Entities.from_dict({k: v for k, v in entities.to_dict().items() if k != "decision"})
+            ).merged(answer)
             if merged.app is not None:
                 merged = Entities(**{**merged.__dict__, "ambiguous_apps": ()})
             return _decide(previous, merged, str(awaiting.get("text") or norm), apps, denied)

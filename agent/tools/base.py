@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from kubernetes import client
 from pydantic import BaseModel, ConfigDict
 
-from controller.api.client import CustomObjects
 from controller.api.conversation import ResourceRef
 from controller.api.policy import Permission, Policy, Role
+from controller.kube.client import ApiClient, CustomObjects
+from controller.kube.coreapps import CoreApps
 
 MAX_RESULT_CHARS = 6000
 
@@ -76,7 +76,7 @@ class ToolServices:
     """Shared dependencies of every tool call in a worker process."""
 
     policy: Policy
-    kube_for: Callable[[str], client.ApiClient]
+    kube_for: Callable[[str], ApiClient]
     pool: Any = None
     redis: Any = None
     breakers: Any = None
@@ -107,8 +107,13 @@ class ToolContext:
         return self.services.objects_for(self.user)
 
     @property
-    def kube(self) -> client.ApiClient:
+    def kube(self) -> ApiClient:
         return self.services.kube_for(self.user)
+
+    @property
+    def core(self) -> CoreApps:
+        """Namespaces and Deployments, read as the asking user."""
+        return CoreApps(self.kube)
 
     def resource_name(self, base: str, action_id: str) -> str:
         """A deterministic, valid object name for what `action_id` creates, so a retry hits 409."""

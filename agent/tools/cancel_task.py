@@ -13,10 +13,10 @@ from agent.errors import ToolError
 from agent.tools.base import Plan, Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.lookups import task_active, task_line, task_phase
 from agent.tools.resolving import resolve_task
-from controller.api.client import ApiException
 from controller.api.kinds import DEPLOYMENT_TASK
 from controller.api.meta import DnsLabel, ObjectName
 from controller.api.policy import Permission
+from controller.kube.client import ApiException
 
 
 class CancelTaskInput(ToolInput):

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from agent.errors import ToolError
 from agent.tools.base import ToolContext
-from controller.api.client import ApiException
 from controller.api.conversation import ResourceRef
 from controller.api.deploymenttask import DeploymentTaskSpec
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.meta import ObjectMeta
-from controller.api.orchestrator import TaskOrchestrator
 from controller.api.remediation import Remediation, RemediationSpec, RemediationStatus
+from controller.kube.client import ApiException
+from controller.kube.orchestrator import TaskOrchestrator
 
 
 def _api_problem(error: ApiException) -> str:

@@ -19,11 +19,11 @@ from agent.tools.base import Plan, Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.lookups import change_pending, objects_of
 from agent.tools.resolving import resolve_change
 from controller.api.changerequest import ApprovalConditions, ChangeRequest, Decision, DecisionRecord
-from controller.api.client import ApiException
 from controller.api.deploymenttask import DeploymentTask
 from controller.api.kinds import CHANGE_REQUEST
 from controller.api.meta import ObjectName
 from controller.api.policy import Permission
+from controller.kube.client import ApiException
 
 
 class DecideChangeInput(ToolInput):

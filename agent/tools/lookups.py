@@ -1,28 +1,25 @@
 """Reads the tools share: workloads per ring, Ringpilot objects by app, and how to describe them briefly.
 
-Everything is read as the asking user (through `ToolContext.kube` / `ToolContext.objects`), so a
-user sees in chat only what Kubernetes RBAC lets them see. A workload is a Deployment labelled
-`app.kubernetes.io/name` in a namespace labelled `ringpilot.dev/ring`; its version is the image tag.
+Everything is read as the asking user (through `ToolContext.core` / `ToolContext.objects`), so a
+user sees in chat only what Kubernetes RBAC lets them see. Which Deployments are workloads is the
+rule of controller/kube/workloads.py; a workload's version is its image tag.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
-
-from kubernetes import client
+from typing import TypeVar
 
 from agent.tools.base import ToolContext
 from controller.api.assignment import Assignment, SyncState
 from controller.api.changerequest import ChangePhase, ChangeRequest
 from controller.api.deploymenttask import FINAL_PHASES, DeploymentTask, StepState, TaskPhase
-from controller.api.labels import APP_NAME_LABEL, RING_NAMESPACE_LABEL
+from controller.api.labels import APP_NAME_LABEL
 from controller.api.meta import CustomResource
 from controller.api.remediation import Remediation, RemediationPhase
+from controller.kube import workloads as discovery
 
 REMEDIATION_FINAL = frozenset(
     {RemediationPhase.SUCCEEDED, RemediationPhase.ESCALATED, RemediationPhase.DENIED, RemediationPhase.FAILED}
@@ -58,14 +55,8 @@ def image_tag(image: str) -> str:
     return last.rsplit(":", 1)[1] if ":" in last else "latest"
 
 
-async def list_items(fn: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    """Call a list method of the official client and return its items as plain JSON (no model decoding)."""
-    response = await asyncio.to_thread(fn, *args, _preload_content=False, **kwargs)
-    items: list[dict[str, Any]] = json.loads(response.data).get("items") or []
-    return items
-
-
-def _workload(item: dict[str, Any], rings: dict[str, int]) -> Workload:
+def _workload(found: discovery.Found) -> Workload:
+    item = found.deployment
     meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
@@ -73,8 +64,8 @@ def _workload(item: dict[str, Any], rings: dict[str, int]) -> Workload:
     ready = int(status.get("readyReplicas") or 0)
     return Workload(
         app=(meta.get("labels") or {}).get(APP_NAME_LABEL, meta["name"]),
-        ring=rings[meta["namespace"]],
-        namespace=meta["namespace"],
+        ring=found.ring,
+        namespace=found.namespace,
         name=meta["name"],
         version=image_tag(containers[0].get("image", "")) if containers else "unknown",
         replicas=replicas,
@@ -85,31 +76,13 @@ def _workload(item: dict[str, Any], rings: dict[str, int]) -> Workload:
 
 async def ring_namespaces(ctx: ToolContext, ring: int | None = None) -> dict[str, int]:
     """Namespace → ring for every ring namespace (or only those of `ring`)."""
-    core = client.CoreV1Api(ctx.kube)
-    selector = f"{RING_NAMESPACE_LABEL}={ring}" if ring is not None else RING_NAMESPACE_LABEL
-    out: dict[str, int] = {}
-    for ns in await list_items(core.list_namespace, label_selector=selector):
-        try:
-            out[ns["metadata"]["name"]] = int((ns["metadata"].get("labels") or {})[RING_NAMESPACE_LABEL])
-        except (KeyError, ValueError):
-            continue
-    return out
+    return await discovery.ring_namespaces(ctx.core, ring)
 
 
 async def workloads(ctx: ToolContext, *, ring: int | None = None, app: str | None = None) -> list[Workload]:
     """Workloads in ring namespaces, filtered by ring and app, sorted by ring then app."""
-    rings = await ring_namespaces(ctx, ring)
-    apps = client.AppsV1Api(ctx.kube)
-    selector = f"{APP_NAME_LABEL}={app}" if app else APP_NAME_LABEL
-    if ring is not None:
-        items: list[dict[str, Any]] = []
-        for namespace in rings:
-            items += await list_items(apps.list_namespaced_deployment, namespace, label_selector=selector)
-    else:
-        everywhere = await list_items(apps.list_deployment_for_all_namespaces, label_selector=selector)
-        items = [i for i in everywhere if i["metadata"].get("namespace") in rings]
-    found = [_workload(item, rings) for item in items]
-    return sorted(found, key=lambda w: (w.ring, w.app, w.namespace))
+    found = await discovery.find_workloads(ctx.core, ring=ring, apps=[app] if app else None)
+    return sorted((_workload(w) for w in found), key=lambda w: (w.ring, w.app, w.namespace))
 
 
 async def objects_of(ctx: ToolContext, model: type[R], app: str | None = None) -> list[R]:

@@ -38,8 +38,8 @@ from agent.tools.query_deployments import QueryDeployments
 from agent.tools.restart_service import RestartService
 from agent.tools.rollback_deployment import RollbackDeployment
 from agent.tools.submit_cab import SubmitCab
-from controller.api.client import ApiException
 from controller.api.conversation import PendingAction, ResourceRef
+from controller.kube.client import ApiException
 from controller.storage import claims
 from controller.storage.audit import AuditEvent, record_audit
 

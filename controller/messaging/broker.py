@@ -1,8 +1,9 @@
 """The dramatiq broker on Redis, with retry defaults in dramatiq's unit (milliseconds).
 
-`build_broker` is called once per process before any actor module is imported: by
-`ringpilot worker` (then `controller.worker.actors` and `agent.actors` are imported) and by the
-controller, which only enqueues messages by actor name and never imports an actor.
+`build_broker` is called once per process before any actor module is imported: by the worker's boot
+(controller/worker/boot.py, then `controller.worker.actors` is imported) and by the controller, which
+only enqueues messages by actor name and never imports an actor. Its `AsyncIO` middleware gives a
+worker process its one event loop, on which the `async def` actors run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
+    AsyncIO,
     Callbacks,
     CurrentMessage,
     Pipelines,
@@ -56,6 +58,7 @@ def build_broker(redis_url: str, retry: RetryPolicy | None = None, *, set_global
             max_backoff=retry.max_backoff_ms,
         ),
         CurrentMessage(),
+        AsyncIO(),
     ):
         broker.add_middleware(middleware)
     for queue in (STEPS_QUEUE, TURNS_QUEUE):

@@ -9,21 +9,17 @@ settings a user chose are left alone. Drift on Assignments is the remediation pa
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
-from typing import Any, cast
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from typing import Any
 
 from controller.api.assignment import Assignment, AssignmentSpec, AssignmentStatus, ConfigRef, Target
 from controller.api.deploymenttask import PlaneName
-from controller.api.group import GROUP, VERSION
 from controller.api.kinds import ASSIGNMENT
 from controller.api.labels import ASSIGNMENT_RING_LABEL, CORRELATION_LABEL, OBJECT_APP_LABEL
 from controller.api.meta import ObjectMeta
+from controller.kube.client import ApiClient, CustomObjects, KubeError
 from controller.planes.base import Observation, TargetRef
 
 logger = logging.getLogger(__name__)
@@ -78,24 +74,23 @@ def _target_key(target: dict[str, Any]) -> tuple[Any, ...]:
     return (target.get("plane", "kubernetes"), target.get("namespace"), target.get("name"), target.get("address"))
 
 
-def existing_by_target(api: client.CustomObjectsApi, namespace: str) -> dict[tuple[Any, ...], str]:
+async def existing_by_target(objects: CustomObjects, namespace: str) -> dict[tuple[Any, ...], str]:
     """Names of the Assignments already in `namespace`, by (app, target): one list call."""
-    listing = cast(dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, ASSIGNMENT.plural))
     found: dict[tuple[Any, ...], str] = {}
-    for item in sorted(listing.get("items", []), key=lambda i: i["metadata"]["name"]):
+    for item in sorted(await objects.list_raw(ASSIGNMENT, namespace), key=lambda i: i["metadata"]["name"]):
         spec = item.get("spec") or {}
         found.setdefault((spec.get("app"), *_target_key(spec.get("target") or {})), item["metadata"]["name"])
     return found
 
 
-def _upsert(api: client.CustomObjectsApi, assignment: Assignment, namespace: str, *, exists: bool = False) -> str:
+async def _upsert(objects: CustomObjects, assignment: Assignment, namespace: str, *, exists: bool = False) -> str:
     body = assignment.to_wire()
     if not exists:
         try:
-            api.create_namespaced_custom_object(GROUP, VERSION, namespace, ASSIGNMENT.plural, body)
+            await objects.create_raw(ASSIGNMENT, namespace, body)
             return "created"
-        except ApiException as error:
-            if error.status != 409:
+        except KubeError as error:
+            if not error.conflict:
                 raise
     patch: dict[str, Any] = {
         "metadata": {"labels": body["metadata"]["labels"]},
@@ -103,12 +98,12 @@ def _upsert(api: client.CustomObjectsApi, assignment: Assignment, namespace: str
             k: body["spec"].get(k) for k in ("app", "version", "artifact", "ring", "target", "config", "correlationId")
         },
     }
-    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, ASSIGNMENT.plural, assignment.metadata.name, patch)
+    await objects.patch(ASSIGNMENT, namespace, assignment.metadata.name, patch)
     return "updated"
 
 
 async def write_assignments(
-    api_client: client.ApiClient,
+    api_client: ApiClient,
     namespace: str,
     correlation_id: str,
     targets: list[TargetRef],
@@ -121,10 +116,10 @@ async def write_assignments(
     if len(targets) > MAX_ASSIGNMENTS_PER_RING:
         logger.info("Not mirroring %d targets as Assignments (limit %d)", len(targets), MAX_ASSIGNMENTS_PER_RING)
         return 0
-    api = client.CustomObjectsApi(api_client)
+    objects = CustomObjects(api_client)
     seen = {o.target.key: o for o in observations}
     # A target someone already assigned (e.g. with kubectl) keeps its Assignment: one per target.
-    existing = await asyncio.to_thread(existing_by_target, api, namespace)
+    existing = await existing_by_target(objects, namespace)
     written = 0
     for target in targets:
         assignment = assignment_for(
@@ -139,6 +134,6 @@ async def write_assignments(
         if name is not None:
             meta = assignment.metadata.model_copy(update={"name": name})
             assignment = assignment.model_copy(update={"metadata": meta})
-        await asyncio.to_thread(_upsert, api, assignment, namespace, exists=name is not None)
+        await _upsert(objects, assignment, namespace, exists=name is not None)
         written += 1
     return written

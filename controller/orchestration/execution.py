@@ -9,28 +9,26 @@ inside carry the step's key without its attempt, so a replacement attempt never 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from controller.api.deploymenttask import DeploymentTask, PlaneName, PlanRecord
-from controller.api.group import GROUP, VERSION
 from controller.api.kinds import DEPLOYMENT_TASK
 from controller.api.policy import Policy
+from controller.kube.client import ApiClient, ApiException, CustomObjects
 from controller.orchestration import evidencestore, history
 from controller.orchestration import risk as riskmodel
 from controller.orchestration.assigning import MAX_ASSIGNMENTS_PER_RING, write_assignments
 from controller.orchestration.evidence import TargetState, build_pack, plan_digest
 from controller.orchestration.history import TaskRef
 from controller.planes.base import ExecutionPlane, PlaneError, TargetRef
+from controller.planes.catalog import PlaneSource
 from controller.storage import claims
 from controller.storage.audit import AuditEvent, record_audit
 from controller.storage.db import Pool
@@ -40,16 +38,12 @@ logger = logging.getLogger(__name__)
 WORKER = "system:ringpilot-worker"
 
 
-class PlaneSource(Protocol):
-    def get(self, name: str) -> ExecutionPlane: ...
-
-
 @dataclass(frozen=True)
 class StepContext:
     """What a step body needs: PostgreSQL, the Kubernetes API, the planes, the policy, who we are."""
 
     pool: Pool
-    api_client: client.ApiClient
+    api_client: ApiClient
     planes: PlaneSource
     policy: Policy
     owner: str
@@ -135,16 +129,7 @@ async def execute(ctx: StepContext, request: StepRequest, body: Body, step: str)
 
 
 async def _read_task(ctx: StepContext, request: StepRequest) -> DeploymentTask:
-    api = client.CustomObjectsApi(ctx.api_client)
-    raw = await asyncio.to_thread(
-        api.get_namespaced_custom_object,
-        GROUP,
-        VERSION,
-        request.namespace,
-        DEPLOYMENT_TASK.plural,
-        request.name,
-    )
-    task = DeploymentTask.from_body(raw)
+    task = await CustomObjects(ctx.api_client).get(DeploymentTask, request.namespace, request.name)
     if task.metadata.uid and task.metadata.uid != request.uid:
         raise PlaneError(f"DeploymentTask {request.name} was re-created; this step is stale", transient=False)
     return task

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, Protocol, cast
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from typing import Any, Protocol
 
 from controller.api.changerequest import ChangeRequest
 from controller.api.deploymenttask import Action, EvidenceRef
@@ -21,13 +18,14 @@ from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.labels import CHANGE_TASK_LABEL, CORRELATION_LABEL, OBJECT_APP_LABEL
 from controller.api.policy import Policy
+from controller.kube.client import ApiClient, CustomObjects, KubeError
 from controller.messaging.broker import STEPS_QUEUE
 from controller.messaging.dispatching import Dispatcher
 from controller.orchestration import evidencestore, history
-from controller.orchestration.execution import PlaneSource
 from controller.orchestration.facts import ChangeRequestView, Facts, TaskView, Validation
 from controller.orchestration.steps import Claim, Dispatch
 from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, Transitions
+from controller.planes.catalog import PlaneSource
 from controller.storage import claims as claim_store
 from controller.storage.db import Pool
 
@@ -115,23 +113,18 @@ class KubeWorld:
 
     def __init__(
         self,
-        api_client: client.ApiClient,
+        api_client: ApiClient,
         pool: Pool,
         planes: PlaneSource,
         dispatcher: Dispatcher | None,
     ) -> None:
-        self.custom = client.CustomObjectsApi(api_client)
+        self.objects = CustomObjects(api_client)
         self.pool = pool
         self.planes = planes
         self.dispatcher = dispatcher
 
     async def list_tasks(self) -> list[dict[str, Any]]:
-        listing = cast(
-            dict[str, Any],
-            await asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, DEPLOYMENT_TASK.plural),
-        )
-        items: list[dict[str, Any]] = listing.get("items", [])
-        return items
+        return await self.objects.list_raw(DEPLOYMENT_TASK)
 
     async def target_count(self, plane: str, app: str, ring: int) -> int:
         return len(await self.planes.get(plane).targets(app, ring))
@@ -148,20 +141,7 @@ class KubeWorld:
         return found
 
     async def change_request(self, namespace: str, name: str) -> ChangeRequest | None:
-        try:
-            raw = await asyncio.to_thread(
-                self.custom.get_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                CHANGE_REQUEST.plural,
-                name,
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return ChangeRequest.from_body(raw)
+        return await self.objects.find(ChangeRequest, namespace, name)
 
     async def write_change_request(self, write: ChangeRequestWrite, owner_uid: str) -> None:
         spec = write.spec.to_wire()
@@ -188,28 +168,13 @@ class KubeWorld:
             "spec": spec,
         }
         try:
-            await asyncio.to_thread(
-                self.custom.create_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                write.namespace,
-                CHANGE_REQUEST.plural,
-                body,
-            )
+            await self.objects.create_raw(CHANGE_REQUEST, write.namespace, body)
             return
-        except ApiException as error:
-            if error.status != 409:
+        except KubeError as error:
+            if not error.conflict:
                 raise
         patch = {"spec": {k: v for k, v in spec.items() if k != "decisions"}}
-        await asyncio.to_thread(
-            self.custom.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            write.namespace,
-            CHANGE_REQUEST.plural,
-            write.name,
-            patch,
-        )
+        await self.objects.patch(CHANGE_REQUEST, write.namespace, write.name, patch)
 
     async def verify_evidence(self, ref: EvidenceRef) -> str | None:
         return await evidencestore.verify(self.pool, ref.id, ref.sha256)

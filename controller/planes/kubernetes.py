@@ -1,14 +1,13 @@
 """The kubernetes execution plane (the default): targets are Deployments in ring namespaces.
 
 A target is a Deployment labelled `app.kubernetes.io/name=<app>` in a namespace labelled
-`ringpilot.dev/ring=<n>`. Reads are batched per namespace (controller/planes/kubeapi.py); every
+`ringpilot.dev/ring=<n>` (controller/kube/workloads.py). Reads are batched per namespace; every
 mutating call runs once per idempotency key (controller/planes/idempotency.py) and what it applied is
 recorded in PostgreSQL (controller/planes/recording.py) so rollback, install and config re-apply work.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Iterable
@@ -16,28 +15,20 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import psycopg
-from kubernetes import client
 
-from controller.api.labels import APP_NAME_LABEL, RING_NAMESPACE_LABEL
+from controller.kube.client import ApiClient
+from controller.kube.workloads import app_selector, bounded, find_workloads, ring_namespaces
 from controller.planes import manifests as m
 from controller.planes import recording
 from controller.planes.base import ActionResult, Observation, PlaneError, RingHealth, TargetRef
 from controller.planes.idempotency import DEFAULT_STALE_CLAIM_SECONDS, KeyedRunner
-from controller.planes.kubeapi import Json, KubeApi, KubeError
+from controller.planes.kubeapi import Json, KubeError, plane_api
 from controller.planes.recording import ManifestRecord, RecordAction
 from controller.storage.db import Pool
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def app_selector(apps: Iterable[str]) -> str:
-    """Label selector for Deployments of one or several apps."""
-    names = sorted(set(apps))
-    if len(names) == 1:
-        return f"{APP_NAME_LABEL}={names[0]}"
-    return f"{APP_NAME_LABEL} in ({','.join(names)})"
 
 
 def _name(item: Json) -> str:
@@ -51,7 +42,7 @@ class KubernetesPlane:
 
     def __init__(
         self,
-        api_client: client.ApiClient,
+        api_client: ApiClient,
         pool: Pool,
         *,
         concurrency: int = 8,
@@ -59,32 +50,24 @@ class KubernetesPlane:
         owner: str | None = None,
         stale_claim_seconds: float = DEFAULT_STALE_CLAIM_SECONDS,
     ) -> None:
-        self.api = KubeApi(api_client)
+        self.api = plane_api(api_client)
         self.pool = pool
         self.runner = KeyedRunner(pool, owner=owner, stale_claim_seconds=stale_claim_seconds)
         self.concurrency = concurrency
         self.record_snapshots = record_snapshots
 
     async def _bounded(self, calls: Iterable[Awaitable[T]]) -> list[T]:
-        """Await `calls` with at most `concurrency` in flight (a semaphore per batch, so any loop works)."""
-        limit = asyncio.Semaphore(self.concurrency)
-
-        async def one(call: Awaitable[T]) -> T:
-            async with limit:
-                return await call
-
-        return list(await asyncio.gather(*(one(c) for c in calls)))
+        return await bounded(calls, self.concurrency)
 
     # ---- reads -------------------------------------------------------------------------------
 
     async def ring_namespaces(self, ring: int) -> list[str]:
         """Namespaces labelled `ringpilot.dev/ring=<ring>`, sorted."""
-        return sorted(_name(ns) for ns in await self.api.list_namespaces(f"{RING_NAMESPACE_LABEL}={ring}"))
+        return list(await ring_namespaces(self.api, ring))
 
     async def _ring_deployments(self, app: str, ring: int) -> list[tuple[str, Json]]:
-        namespaces = await self.ring_namespaces(ring)
-        listings = await self._bounded(self.api.list_deployments(ns, app_selector([app])) for ns in namespaces)
-        return [(ns, item) for ns, items in zip(namespaces, listings, strict=True) for item in items]
+        found = await find_workloads(self.api, ring=ring, apps=[app], concurrency=self.concurrency)
+        return [(w.namespace, w.deployment) for w in found]
 
     async def targets(self, app: str, ring: int) -> list[TargetRef]:
         """The app's Deployments in the ring's namespaces (one list per namespace)."""

@@ -22,8 +22,8 @@ class Deps:
     pool: Any = None  # psycopg_pool.AsyncConnectionPool once opened
     dispatcher: Dispatcher | None = None
     redis: Any = None  # redis.asyncio.Redis once connected
-    remediation: Any = None  # controller.remediation.runtime.RemediationRuntime once started
-    orchestration: Any = None  # controller.orchestration.runtime.OrchestrationRuntime once started
+    remediation: Any = None  # controller.operator.startup.RemediationRuntime once started
+    orchestration: Any = None  # controller.operator.startup.OrchestrationRuntime once started
     locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
 
     def lock_for(self, uid: str) -> asyncio.Lock:

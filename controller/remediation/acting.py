@@ -1,6 +1,6 @@
 """The worker's half of a fix: perform one remediation attempt through the execution plane.
 
-The `remediation_act` actor (controller/worker/actors.py) calls `act_in_worker`. The attempt is claimed in
+The `remediation_act` actor (controller/worker/actors.py) calls `perform`. The attempt is claimed in
 `step_claims` under `act_key`, so a redelivered message never acts twice; the outcome stored with
 the claim is what the Remediation controller reads to move on to verification. Transient plane
 errors give the claim back and raise, so dramatiq retries; permanent ones are recorded as failed.
@@ -8,10 +8,7 @@ errors give the claim back and raise, so dramatiq retries; permanent ones are re
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +16,11 @@ from typing import Any
 from controller.api.assignment import Assignment
 from controller.api.remediation import FixAction
 from controller.planes.base import ActionResult, ExecutionPlane, PlaneError, TargetRef
+from controller.planes.catalog import PlaneSource
 from controller.remediation.classifying import target_of
 from controller.remediation.cluster import Cluster
 from controller.remediation.ledger import Ledger
 from controller.remediation.stepping import ActRequest, act_key
-from controller.remediation.sweeping import PlaneSource
 from controller.storage import claims
 from controller.storage.audit import AuditEvent, record_audit
 from controller.storage.db import Pool
@@ -53,6 +50,8 @@ async def call_plane(
 
 @dataclass
 class Worker:
+    """What an attempt needs; the worker process builds it from its resources (controller/worker/resources.py)."""
+
     cluster: Cluster
     planes: PlaneSource
     ledger: Ledger
@@ -153,18 +152,3 @@ async def _act(worker: Worker, request: ActRequest, action: FixAction) -> dict[s
         request.correlation_id,
     )
     return {"ok": True, "changed": result.changed, "detail": result.detail[:1024]}
-
-
-def worker_owner() -> str:
-    return f"remediation-{socket.gethostname()}-{os.getpid()}"
-
-
-def act_in_worker(namespace: str, name: str, uid: str, attempt: int, assignment: str, correlation_id: str) -> None:
-    """Entry point of the `remediation_act` actor: builds its clients, acts, closes them."""
-    from controller.remediation.runtime import worker_session
-
-    async def main() -> None:
-        async with worker_session() as worker:
-            await perform(worker, ActRequest(namespace, name, uid, attempt, correlation_id, assignment))
-
-    asyncio.run(main())

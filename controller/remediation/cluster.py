@@ -2,31 +2,29 @@
 
 `Cluster` is what the drift sweep and the Remediation controller need from the API server: list and
 patch Assignments, create and read Remediations, see rollouts in flight, post Events. `KubeCluster`
-implements it with the official client (blocking calls run in threads; lists are decoded without
-model deserialization, which matters for thousands of objects); tests use an in-memory fake.
+implements it over the Kubernetes access layer (controller/kube/), turning a missing object into None
+and an API server that does not answer into `Unavailable`; tests use an in-memory fake.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
-
-import urllib3
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from typing import Any, Protocol, TypeVar
 
 from controller.api.deploymenttask import FINAL_PHASES
 from controller.api.group import GROUP, VERSION
+from controller.api.kinds import ASSIGNMENT, DEPLOYMENT_TASK, REMEDIATION
 from controller.core.errors import Unavailable
+from controller.kube.client import ApiClient, CustomObjects, KubeError
+from controller.kube.coreapps import CoreApps
 
 logger = logging.getLogger(__name__)
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 #: DeploymentTask phases in which a rollout may still change workloads.
 SETTLED_TASK_PHASES = FINAL_PHASES
@@ -73,105 +71,49 @@ def tasks_in_flight(tasks: list[Json]) -> dict[str, str]:
 
 
 class KubeCluster:
-    """`Cluster` over the official client."""
+    """`Cluster` over the Kubernetes access layer."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self.custom = client.CustomObjectsApi(api_client)
-        self.core = client.CoreV1Api(api_client)
+    def __init__(self, api_client: ApiClient) -> None:
+        self.objects = CustomObjects(api_client)
+        self.core = CoreApps(api_client)
 
-    async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Json | None:
-        def blocking() -> Json:
-            response = fn(*args, _preload_content=False, **kwargs)
-            try:
-                data = response.data
-            finally:
-                response.release_conn()
-            decoded: Json = json.loads(data) if data else {}
-            return decoded
-
+    @staticmethod
+    async def _call(call: Awaitable[T]) -> T | None:
+        """None for a 404; other 4xx (but 429) raise as they are; the rest is `Unavailable`."""
         try:
-            return await asyncio.to_thread(blocking)
-        except ApiException as error:
-            if error.status == 404:
+            return await call
+        except KubeError as error:
+            if error.not_found:
                 return None
-            if error.status is not None and 400 <= error.status < 500 and error.status != 429:
+            if not error.transient:
                 raise
-            raise Unavailable(f"Could not {what}: {error.status} {error.reason}", 5.0) from error
-        except (OSError, urllib3.exceptions.HTTPError) as error:
-            raise Unavailable(f"Could not {what}: {type(error).__name__}", 5.0) from error
+            raise Unavailable(str(error), 5.0) from error
 
     async def list_assignments(self, namespaces: list[str] | None) -> list[Json]:
         if not namespaces:
-            listing = await self._call(
-                "list Assignments", self.custom.list_cluster_custom_object, GROUP, VERSION, "assignments"
-            )
-            return list((listing or {}).get("items") or [])
+            return await self._call(self.objects.list_raw(ASSIGNMENT)) or []
         items: list[Json] = []
         for namespace in namespaces:
-            listing = await self._call(
-                f"list Assignments in {namespace}",
-                self.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                "assignments",
-            )
-            items.extend((listing or {}).get("items") or [])
+            items.extend(await self._call(self.objects.list_raw(ASSIGNMENT, namespace)) or [])
         return items
 
     async def get_assignment(self, namespace: str, name: str) -> Json | None:
-        return await self._call(
-            f"read Assignment {namespace}/{name}",
-            self.custom.get_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            "assignments",
-            name,
-        )
+        return await self._call(self.objects.get_raw(ASSIGNMENT, namespace, name))
 
     async def patch_assignment_status(self, namespace: str, name: str, status: Json) -> Json | None:
-        return await self._call(
-            f"patch Assignment {namespace}/{name} status",
-            self.custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            "assignments",
-            name,
-            {"status": status},
-        )
+        return await self._call(self.objects.patch_status(ASSIGNMENT, namespace, name, status))
 
     async def create_remediation(self, namespace: str, body: Json) -> Json:
-        created = await self._call(
-            f"create Remediation in {namespace}",
-            self.custom.create_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            "remediations",
-            body,
-        )
+        created = await self._call(self.objects.create_raw(REMEDIATION, namespace, body))
         if created is None:
             raise Unavailable(f"Namespace {namespace} is gone", 5.0)
         return created
 
     async def get_remediation(self, namespace: str, name: str) -> Json | None:
-        return await self._call(
-            f"read Remediation {namespace}/{name}",
-            self.custom.get_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            "remediations",
-            name,
-        )
+        return await self._call(self.objects.get_raw(REMEDIATION, namespace, name))
 
     async def list_deployment_tasks(self) -> list[Json]:
-        listing = await self._call(
-            "list DeploymentTasks", self.custom.list_cluster_custom_object, GROUP, VERSION, "deploymenttasks"
-        )
-        return list((listing or {}).get("items") or [])
+        return await self._call(self.objects.list_raw(DEPLOYMENT_TASK)) or []
 
     async def post_event(self, ref: ObjectRef, reason: str, message: str, type_: str, now: datetime) -> None:
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -195,11 +137,6 @@ class KubeCluster:
             "count": 1,
         }
         try:
-            await self._call(
-                f"post Event on {ref.kind} {ref.namespace}/{ref.name}",
-                self.core.create_namespaced_event,
-                ref.namespace,
-                body,
-            )
-        except (ApiException, Unavailable) as error:  # an Event is best effort; the audit row is the record
+            await self._call(self.core.create_event(ref.namespace, body))
+        except (KubeError, Unavailable) as error:  # an Event is best effort; the audit row is the record
             logger.warning("Could not post Event %s on %s %s/%s: %s", reason, ref.kind, ref.namespace, ref.name, error)

@@ -1,5 +1,5 @@
 """The worker process: dramatiq boot, the only module with actors, and the process's resources.
 
 Actors are thin: they hand a validated request to the engines (`orchestration`, `remediation`) or,
-through the `ringpilot.actors` entry point, to the agent.
+through a handler the agent registers with the `ringpilot.resources` entry point, to the agent.
 """

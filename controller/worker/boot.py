@@ -1,7 +1,9 @@
-"""First module a dramatiq worker process imports: builds the broker from settings.
+"""Starting dramatiq for `ringpilot worker`, and the broker of each worker process.
 
-`ringpilot worker` passes it to dramatiq before the actor modules, because an actor binds
-to the global broker when its module is imported (dramatiq's rule).
+`ringpilot worker` loads the settings and calls `run(settings)`, which hands dramatiq
+`controller.worker.boot:setup` as its broker; dramatiq forks the worker processes and calls `setup`
+in each before it imports the actor module (an actor binds to the global broker when its module is
+imported). A forked process inherits the settings, so they are loaded once; a spawned one loads them.
 """
 
 from __future__ import annotations
@@ -9,18 +11,55 @@ from __future__ import annotations
 import logging
 
 from controller.messaging.broker import RetryPolicy, build_broker
-from controller.settings import WorkerSettings, load_settings
+from controller.settings import SettingsError, WorkerSettings, load_settings
+from controller.worker.resources import WorkerResources
 
-_settings = load_settings(WorkerSettings)
-if not _settings.redis_url:
-    raise SystemExit("RINGPILOT_REDIS_URL: required by the worker (ringpilot dev sets it for you)")
-logging.getLogger(__name__).info("Building the Redis broker for the worker")
-broker = build_broker(
-    _settings.redis_url,
-    RetryPolicy(
-        max_retries=_settings.max_retries,
-        min_backoff_ms=_settings.min_backoff_ms,
-        max_backoff_ms=_settings.max_backoff_ms,
-        time_limit_ms=_settings.time_limit_ms,
-    ),
-)
+logger = logging.getLogger(__name__)
+
+_settings: WorkerSettings | None = None
+
+
+def prepare(settings: WorkerSettings) -> str:
+    """Keep the settings for the worker processes; returns the broker argument for dramatiq."""
+    global _settings
+    _settings = settings
+    return f"{__name__}:setup"
+
+
+def setup() -> None:
+    """Build the global Redis broker with the `AsyncIO` and `WorkerResources` middleware."""
+    settings = _settings if _settings is not None else load_settings(WorkerSettings)
+    if not settings.redis_url:
+        raise SettingsError("RINGPILOT_REDIS_URL: required by the worker (ringpilot dev sets it for you)")
+    logger.info("Building the Redis broker for the worker")
+    broker = build_broker(
+        settings.redis_url,
+        RetryPolicy(
+            max_retries=settings.max_retries,
+            min_backoff_ms=settings.min_backoff_ms,
+            max_backoff_ms=settings.max_backoff_ms,
+            time_limit_ms=settings.time_limit_ms,
+        ),
+    )
+    broker.add_middleware(WorkerResources(settings))
+
+
+def worker_argv(settings: WorkerSettings) -> list[str]:
+    """dramatiq's command line: this module's `setup` as the broker, then the one actor module."""
+    return [
+        "--processes",
+        str(settings.processes),
+        "--threads",
+        str(settings.threads),
+        "--skip-logging",
+        prepare(settings),
+        "controller.worker.actors",
+    ]
+
+
+def run(settings: WorkerSettings) -> int:
+    """Run dramatiq's worker processes until they stop; its exit code."""
+    import dramatiq.cli
+
+    code: int | None = dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(worker_argv(settings)))
+    return code or 0

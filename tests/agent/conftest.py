@@ -28,12 +28,12 @@ from agent.llm.choosing import ProviderFactory
 from agent.settings import AgentSettings
 from agent.tools.base import HealthProbe, ToolContext, ToolServices
 from agent.tools.registry import ToolRegistry
-from controller.api.client import impersonating
 from controller.api.conversation import Conversation
 from controller.api.group import GROUP, VERSION
 from controller.api.policy import Policy, load_policy
 from controller.devkit.kubelet import SimulatedKubelet
 from controller.devkit.seeding import apply_crds, seed_rings
+from controller.kube.client import impersonating
 from controller.storage.db import Pool
 from tests.fixtures.kube import api_client, emulator  # noqa: F401  (fixture)
 

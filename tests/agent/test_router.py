@@ -69,8 +69,11 @@ CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("Fix the drift on device web-ring-0", "execute_remediation", {"target": "web-ring-0", "ring": 0}),
         ("remediate web in ring 0", "execute_remediation", {"app": "web", "ring": 0}),
         ("fix drift on ring-0-lab/web", "execute_remediation", {"target": "ring-0-lab/web", "app": "web", "ring": 0}),
-        ("please repair the drift on target payments-ring-1", "execute_remediation",
-         {"target": "payments-ring-1", "ring": 1}),
+        (
+            "please repair the drift on target payments-ring-1",
+            "execute_remediation",
+            {"target": "payments-ring-1", "ring": 1},
+        ),
         ("bring web-ring-0 back in sync", "execute_remediation", {"target": "web-ring-0", "ring": 0}),
     ],
     "restart the failed service": [
@@ -78,8 +81,11 @@ CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("restart web in ring 0", "restart_service", {"app": "web", "ring": 0}),
         ("bounce payments on canary", "restart_service", {"app": "payments", "ring": 1}),
         ("reboot the broken workload", "restart_service", {}),
-        ("please restart ring-1-canary/web", "restart_service", {"target": "ring-1-canary/web", "app": "web",
-                                                                  "ring": 1}),
+        (
+            "please restart ring-1-canary/web",
+            "restart_service",
+            {"target": "ring-1-canary/web", "app": "web", "ring": 1},
+        ),
     ],
     "roll back to the previous version": [
         ("roll back web", "rollback_deployment", {"app": "web"}),
@@ -91,13 +97,22 @@ CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     ],
     "submit for approval": [
         ("submit web 1.4.2 for approval", "submit_cab", {"app": "web", "version": "1.4.2", "max_ring": 4}),
-        ("request CAB approval for payments 2.0.0", "submit_cab", {"app": "payments", "version": "2.0.0",
-                                                                    "max_ring": 4}),
+        (
+            "request CAB approval for payments 2.0.0",
+            "submit_cab",
+            {"app": "payments", "version": "2.0.0", "max_ring": 4},
+        ),
         ("send web 1.5.0 to the CAB", "submit_cab", {"app": "web", "version": "1.5.0", "max_ring": 4}),
-        ("open a change request for web 1.4.3 up to ring 3", "submit_cab", {"app": "web", "version": "1.4.3",
-                                                                            "max_ring": 3}),
-        ("Submit deployment of payments 2.1.0 for approval", "submit_cab", {"app": "payments", "version": "2.1.0",
-                                                                            "max_ring": 4}),
+        (
+            "open a change request for web 1.4.3 up to ring 3",
+            "submit_cab",
+            {"app": "web", "version": "1.4.3", "max_ring": 3},
+        ),
+        (
+            "Submit deployment of payments 2.1.0 for approval",
+            "submit_cab",
+            {"app": "payments", "version": "2.1.0", "max_ring": 4},
+        ),
     ],
     "pending approvals": [
         ("Show me pending approvals", "list_pending_approvals", {}),
@@ -138,16 +153,22 @@ CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
 }
 
 APPROVALS: list[tuple[str, dict[str, Any]]] = [
-    ("Approve with conditions only up to ring 1 and at least 99 % success",
-     {"decision": "Approve", "max_ring": 1, "min_success_rate": 0.99}),
+    (
+        "Approve with conditions only up to ring 1 and at least 99 % success",
+        {"decision": "Approve", "max_ring": 1, "min_success_rate": 0.99},
+    ),
     ("approve payments-2-0-0-cab", {"change_request": "payments-2-0-0-cab", "decision": "Approve"}),
     ("reject chg payments-2-0-0-cab", {"change_request": "payments-2-0-0-cab", "decision": "Reject"}),
-    ("I approve change payments-2-0-0-cab only up to canary",
-     {"change_request": "payments-2-0-0-cab", "decision": "Approve", "max_ring": 1}),
+    (
+        "I approve change payments-2-0-0-cab only up to canary",
+        {"change_request": "payments-2-0-0-cab", "decision": "Approve", "max_ring": 1},
+    ),
     ("deny the change request payments-2-0-0-cab", {"change_request": "payments-2-0-0-cab", "decision": "Reject"}),
     ("approve it with at least 98% success rate", {"decision": "Approve", "min_success_rate": 0.98}),
-    ("please approve web-1-4-2-cab, max ring 2, success rate of at least 0.97",
-     {"change_request": "web-1-4-2-cab", "decision": "Approve", "max_ring": 2, "min_success_rate": 0.97}),
+    (
+        "please approve web-1-4-2-cab, max ring 2, success rate of at least 0.97",
+        {"change_request": "web-1-4-2-cab", "decision": "Approve", "max_ring": 2, "min_success_rate": 0.97},
+    ),
 ]
 
 FLAT = [(intent, text, tool, args) for intent, cases in CASES.items() for text, tool, args in cases]
@@ -240,7 +261,13 @@ def test_prompt_injection_still_routes_to_an_ordinary_tool_call() -> None:
 
 def test_entities_rings_versions_and_rates() -> None:
     assert [ring_of(t) for t in ("ring 3", "r2", "ring four", "global", "rings 1 to 3", "nothing")] == [
-        3, 2, 4, 4, 3, None]
+        3,
+        2,
+        4,
+        4,
+        3,
+        None,
+    ]
     assert success_rate_of("at least 99.5% success")[0] == 0.995
     assert success_rate_of("no success rate here")[0] is None
     entities = extract("deploy web 1.4.2-rc.1 to ring 1", APPS)

@@ -9,11 +9,11 @@ from typing import Any
 
 import dramatiq
 import pytest
+from agent.runtime import AgentRuntime, schedule_retry
 from dramatiq.brokers.stub import StubBroker
 
 from agent import runtime as runtime_module
 from agent.health.probes import KnownApps
-from agent.runtime import AgentRuntime, schedule_retry
 from agent.settings import AgentSettings
 from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
 from tests.agent.conftest import Cluster

@@ -12,10 +12,10 @@ from agent.errors import ToolError
 from agent.llm.base import ToolCall
 from agent.tools.base import Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.registry import Invocation, ToolRegistry
-from controller.api.client import ApiException
 from controller.api.conversation import PendingAction
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import Permission
+from controller.kube.client import ApiException
 from controller.storage.audit import audit_trail
 from tests.agent import objects
 from tests.agent.conftest import Harness
@@ -324,9 +324,9 @@ async def test_creation_conflicts_and_refusals_by_the_api_are_reported(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agent.tools.creating import create_remediation, create_task
-    from controller.api.client import CustomObjects
     from controller.api.deploymenttask import DeploymentTaskSpec
     from controller.api.remediation import RemediationSpec
+    from controller.kube.client import CustomObjects
 
     ctx = harness.context("dev-operator")
     await create_remediation(ctx, "a1", "default", RemediationSpec(assignment="web-ring-0"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import actor_modules, main
+from controller.cli import main
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -63,10 +63,17 @@ def test_migrate_applies_then_reports_up_to_date(
     assert "nothing (up to date)" in capsys.readouterr().out
 
 
-def test_workers_load_our_actors_and_those_plugged_in() -> None:
-    modules = actor_modules()
-    assert modules[:2] == ["controller.worker.boot", "controller.worker.actors"]
-    assert "agent.actors" in modules
+def test_workers_load_our_actors_and_the_resources_plugged_in() -> None:
+    from importlib.metadata import entry_points
+
+    from controller.settings import WorkerSettings
+    from controller.worker.boot import worker_argv
+    from controller.worker.resources import RESOURCES_GROUP
+
+    argv = worker_argv(WorkerSettings(threads=3))
+    assert argv[-2:] == ["controller.worker.boot:setup", "controller.worker.actors"]
+    assert argv[argv.index("--threads") + 1] == "3"
+    assert {ep.value for ep in entry_points(group=RESOURCES_GROUP)} == {"agent.hosting:open_turns"}
 
 
 def test_an_unknown_policy_file_is_refused(tmp_path: Path) -> None:

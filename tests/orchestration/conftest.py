@@ -15,7 +15,8 @@ from kubernetes import client
 
 from controller.devkit.kubelet import SimulatedKubelet
 from controller.devkit.seeding import SampleApp, apply_crds, deployment_manifest, seed_rings
-from controller.orchestration.runtime import Planes
+from controller.orchestration.steps import MIN_LEASE_SECONDS
+from controller.planes.catalog import PlaneSet
 from controller.storage.db import Pool
 from tests.fixtures.kube import api_client, emulator  # noqa: F401  (fixture used below)
 
@@ -23,7 +24,7 @@ from tests.fixtures.kube import api_client, emulator  # noqa: F401  (fixture use
 @dataclass
 class Cluster:
     admin: client.ApiClient
-    planes: Planes
+    planes: PlaneSet
     kubeconfig: Path
 
     @property
@@ -60,7 +61,7 @@ def cluster(emulator: Any, db_pool: Pool, tmp_path: Path) -> Iterator[Cluster]: 
     kubelet.start()
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
     try:
-        yield Cluster(admin, Planes(admin, db_pool, "test-worker"), kubeconfig)
+        yield Cluster(admin, PlaneSet(admin, db_pool, "test-worker", stale_claim_seconds=MIN_LEASE_SECONDS), kubeconfig)
     finally:
         stopping = threading.Thread(target=kubelet.stop)
         stopping.start()

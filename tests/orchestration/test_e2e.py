@@ -336,9 +336,9 @@ def test_bad_input_is_rejected_with_a_condition_naming_the_problem(stack: Stack,
 
 
 async def test_the_task_orchestrator_creates_a_task_and_its_handle_follows_it(stack: Stack, ns: str) -> None:
-    from controller.api.client import ApiException, CustomObjects
     from controller.api.deploymenttask import DeploymentTaskSpec, TaskPhase
-    from controller.api.orchestrator import TaskOrchestrator
+    from controller.kube.client import ApiException, CustomObjects
+    from controller.kube.orchestrator import TaskOrchestrator
 
     app = new_app(stack, rings=range(1))
     orchestrator = TaskOrchestrator(CustomObjects(stack.api_client), ns)

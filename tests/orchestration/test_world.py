@@ -1,10 +1,9 @@
 """The controller's side: `KubeWorld` against the emulator and PostgreSQL, the status memo that guards
-against stale bodies, the registered reconcilers, and the worker's per-process loop."""
+against stale bodies, the registered reconcilers, and a step run with the worker's per-process resources."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,14 +15,15 @@ from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.policy import load_policy
 from controller.messaging.dispatching import Dispatcher
+from controller.operator.startup import OrchestrationRuntime
 from controller.orchestration import evidencestore
 from controller.orchestration.observing import KubeWorld, earlier_active_task
-from controller.orchestration.runtime import OrchestrationRuntime, StatusMemo, run_step, worker_loop
 from controller.orchestration.steps import Dispatch
 from controller.orchestration.transitions import ChangeRequestWrite
 from controller.reconcile.changerequests import reconcile_change_request
 from controller.reconcile.deploymenttasks import reconcile_deployment_task, status_fields
 from controller.reconcile.deps import Deps
+from controller.reconcile.statusmemo import StatusMemo
 from controller.settings import ControllerSettings
 from controller.storage import claims
 from controller.storage.db import Pool
@@ -199,13 +199,23 @@ def test_status_fields_keep_top_level_nones_so_they_delete() -> None:
     assert "conditions" not in fields and "observedGeneration" not in fields
 
 
-async def test_run_step_runs_on_the_worker_loop_with_settings_from_the_environment(
-    cluster: Cluster, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_a_worker_process_runs_its_steps_on_one_loop_with_resources_opened_once(
+    cluster: Cluster, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RINGPILOT_DATABASE_URL", database_url)
+    from dramatiq.asyncio import get_event_loop_thread
+    from dramatiq.middleware import AsyncIO
+
+    from controller.settings import WorkerSettings
+    from controller.worker import resources
+    from controller.worker.actors import run_step
+
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     cluster.add_app("shop", range(1))
+    broker = StubBroker()
+    loop, middleware = AsyncIO(), resources.WorkerResources(WorkerSettings(database_url=database_url))
+    loop.before_worker_boot(broker, None)
+    middleware.before_worker_boot(broker, None)
     kwargs = {
         "namespace": "default",
         "name": "t1",
@@ -218,9 +228,16 @@ async def test_run_step_runs_on_the_worker_loop_with_settings_from_the_environme
         "version": "1.0.0",
         "plane": "kubernetes",
     }
-    import asyncio
-
-    report = await asyncio.to_thread(run_step, "poll_ring", kwargs)
-    assert report is not None and report["ok"] and report["targets"] == 1, report
-    assert await asyncio.to_thread(run_step, "poll_ring", kwargs) is None  # claimed already
-    assert worker_loop() is worker_loop()
+    try:
+        opened = resources.current()
+        thread = get_event_loop_thread()
+        assert thread is not None
+        report = thread.run_coroutine(run_step("poll_ring", kwargs))
+        assert report is not None and report["ok"] and report["targets"] == 1, report
+        assert thread.run_coroutine(run_step("poll_ring", kwargs)) is None  # claimed already
+        assert resources.current() is opened and opened.pool is not None
+    finally:
+        middleware.after_worker_shutdown(broker, None)
+        loop.after_worker_shutdown(broker, None)
+    with pytest.raises(resources.ResourcesNotOpen):
+        resources.current()

@@ -12,11 +12,12 @@ from dramatiq.brokers.stub import StubBroker
 from controller.api.kinds import ASSIGNMENT
 from controller.api.policy import load_policy
 from controller.messaging.dispatching import Dispatcher
+from controller.operator.startup import dispatch_with, start_remediation, stop_remediation
+from controller.planes.catalog import PlaneSet
 from controller.planes.kubernetes import KubernetesPlane
 from controller.reconcile.assignments import reconcile_assignment
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
-from controller.remediation.runtime import PlaneSet, dispatch_with, start_remediation, stop_remediation
 from controller.remediation.stepping import ACT_ACTOR, ActRequest
 from controller.settings import ControllerSettings
 from controller.storage.db import Pool

@@ -10,7 +10,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from controller.api.client import ApiException, CustomObjects
 from controller.api.deploymenttask import (
     FINAL_PHASES,
     DeploymentTask,
@@ -20,6 +19,7 @@ from controller.api.deploymenttask import (
 )
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.meta import ObjectMeta
+from controller.kube.client import ApiException, CustomObjects
 
 
 @dataclass(frozen=True)

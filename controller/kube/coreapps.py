@@ -1,0 +1,127 @@
+"""The core and apps objects Ringpilot touches: Namespaces, Deployments, ConfigMaps and Events.
+
+Each call goes through `call_json` (controller/kube/client.py): decoded JSON back, `KubeError` on
+failure. A caller that needs its own error type (the kubernetes plane raises `PlaneError`) passes
+`on_error`, which turns each `KubeError` into what it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+
+from controller.kube.client import Json, call_json
+from controller.kube.errors import KubeError
+
+_JSON_PATCH = "application/json-patch+json"
+_STRATEGIC = "application/strategic-merge-patch+json"
+
+
+def _same(error: KubeError) -> Exception:
+    return error
+
+
+class CoreApps:
+    """The handful of core/apps calls we make, each returning decoded JSON."""
+
+    def __init__(self, api_client: client.ApiClient, on_error: Callable[[KubeError], Exception] = _same) -> None:
+        self.api_client = api_client
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.on_error = on_error
+
+    async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Json:
+        try:
+            return await call_json(what, fn, *args, **kwargs)
+        except KubeError as error:
+            translated = self.on_error(error)
+            if translated is error:
+                raise
+            raise translated from error
+
+    async def list_namespaces(self, label_selector: str | None = None, *, limit: int | None = None) -> list[Json]:
+        kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        if limit is not None:
+            kwargs["limit"] = limit
+        listing = await self._call("list Namespaces", self.core.list_namespace, **kwargs)
+        return list(listing.get("items") or [])
+
+    async def list_deployments(self, namespace: str, label_selector: str) -> list[Json]:
+        listing = await self._call(
+            f"list Deployments in {namespace}",
+            self.apps.list_namespaced_deployment,
+            namespace,
+            label_selector=label_selector,
+        )
+        return list(listing.get("items") or [])
+
+    async def list_deployments_everywhere(self, label_selector: str) -> list[Json]:
+        listing = await self._call(
+            "list Deployments", self.apps.list_deployment_for_all_namespaces, label_selector=label_selector
+        )
+        return list(listing.get("items") or [])
+
+    async def list_config_maps(self, namespace: str) -> list[Json]:
+        listing = await self._call(f"list ConfigMaps in {namespace}", self.core.list_namespaced_config_map, namespace)
+        return list(listing.get("items") or [])
+
+    async def read_deployment(self, namespace: str, name: str) -> Json:
+        return await self._call(
+            f"read Deployment {namespace}/{name}", self.apps.read_namespaced_deployment, name, namespace
+        )
+
+    async def patch_deployment(self, namespace: str, name: str, patch: Json) -> Json:
+        """Strategic merge patch."""
+        return await self._call(
+            f"patch Deployment {namespace}/{name}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            patch,
+            _content_type=_STRATEGIC,
+        )
+
+    async def create_deployment(self, namespace: str, manifest: Json) -> Json:
+        name = manifest.get("metadata", {}).get("name")
+        return await self._call(
+            f"create Deployment {namespace}/{name}",
+            self.apps.create_namespaced_deployment,
+            namespace,
+            manifest,
+        )
+
+    async def read_config_map(self, namespace: str, name: str) -> Json:
+        return await self._call(
+            f"read ConfigMap {namespace}/{name}", self.core.read_namespaced_config_map, name, namespace
+        )
+
+    async def set_config_map_data(self, namespace: str, name: str, data: dict[str, str]) -> Json:
+        """Replace the whole `data` of a ConfigMap (JSON patch `add`, which replaces an existing member)."""
+        return await self._call(
+            f"patch ConfigMap {namespace}/{name}",
+            self.core.patch_namespaced_config_map,
+            name,
+            namespace,
+            [{"op": "add", "path": "/data", "value": data}],
+            _content_type=_JSON_PATCH,
+        )
+
+    async def create_config_map(self, namespace: str, manifest: Json) -> Json:
+        name = manifest.get("metadata", {}).get("name")
+        return await self._call(
+            f"create ConfigMap {namespace}/{name}",
+            self.core.create_namespaced_config_map,
+            namespace,
+            manifest,
+        )
+
+    async def create_event(self, namespace: str, body: Json) -> Json:
+        involved = body.get("involvedObject") or {}
+        return await self._call(
+            f"post Event on {involved.get('kind')} {namespace}/{involved.get('name')}",
+            self.core.create_namespaced_event,
+            namespace,
+            body,
+        )
