@@ -16,9 +16,9 @@ from controller.api.remediation import RemediationPhase
 from controller.core import conditions
 from controller.core.conditions import READY, accepted_conditions
 from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
+from controller.planes.catalog import PlaneSource
 from controller.remediation.cluster import Cluster
 from controller.remediation.ledger import Ledger
-from controller.remediation.sweeping import PlaneSource
 from controller.storage.claims import StepClaim
 
 #: Dramatiq actor that performs a fix (declared in controller/worker/actors.py).

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,7 +28,8 @@ from controller.api.remediation import (
 )
 from controller.api.semantics import check
 from controller.core.errors import Unavailable
-from controller.planes.base import ExecutionPlane, Observation, PlaneError, TargetRef
+from controller.planes.base import Observation, PlaneError, TargetRef
+from controller.planes.catalog import PlaneSource
 from controller.remediation.classifying import classify, target_of
 from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight
 from controller.remediation.detecting import CheckResult, OpenRemediation, assess, find_conflicts
@@ -40,10 +41,6 @@ logger = logging.getLogger(__name__)
 
 AuditSink = Callable[[AuditEvent], Awaitable[Any]]
 GroupKey = tuple[str, str]
-
-
-class PlaneSource(Protocol):
-    def get(self, name: str) -> ExecutionPlane: ...
 
 
 @dataclass

@@ -76,6 +76,7 @@ class Resources:
         return self.planes
 
     def handler(self, actor_name: str) -> Handler:
+        self.require_pool(f"handle {actor_name}")
         try:
             return self.handlers[actor_name]
         except KeyError:

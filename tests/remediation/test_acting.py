@@ -10,7 +10,7 @@ import pytest
 from controller.api.assignment import DriftType
 from controller.api.policy import RemediationLimits
 from controller.planes.base import PlaneError
-from controller.remediation.acting import Worker, act_in_worker, perform, plane_key
+from controller.remediation.acting import Worker, perform, plane_key
 from controller.remediation.ledger import NewAttempt, PgLedger
 from controller.remediation.stepping import ActRequest, act_key
 from controller.storage import claims
@@ -103,16 +103,32 @@ async def test_each_action_calls_its_plane_operation(db_pool: Pool, action: str,
     assert [a[0] for a in plane.actions] == [operation]
 
 
-def test_the_actor_entry_point_builds_its_clients_from_the_worker_settings(
+def test_the_actor_acts_with_the_resources_the_worker_process_opened_from_its_settings(
     database_url: str, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RINGPILOT_DATABASE_URL", database_url)
+    from dramatiq.brokers.stub import StubBroker
+    from dramatiq.middleware import AsyncIO
+
+    from controller.settings import WorkerSettings
+    from controller.worker.actors import remediation_act
+    from controller.worker.resources import WorkerResources
+
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    act_in_worker("default", "fix", "no-such-uid", 1, "web", "cid")  # nothing pending: returns quietly
-    monkeypatch.delenv("RINGPILOT_DATABASE_URL")
-    with pytest.raises(RuntimeError, match="RINGPILOT_DATABASE_URL"):
-        act_in_worker("default", "fix", "no-such-uid", 1, "web", "cid")
+    broker = StubBroker()
+    for url in (database_url, None):
+        loop, middleware = AsyncIO(), WorkerResources(WorkerSettings(database_url=url))
+        loop.before_worker_boot(broker, None)
+        middleware.before_worker_boot(broker, None)
+        try:
+            if url is not None:  # nothing pending: returns quietly
+                remediation_act.fn("default", "fix", "no-such-uid", 1, "web", "cid")
+            else:
+                with pytest.raises(RuntimeError, match="RINGPILOT_DATABASE_URL"):
+                    remediation_act.fn("default", "fix", "no-such-uid", 1, "web", "cid")
+        finally:
+            middleware.after_worker_shutdown(broker, None)
+            loop.after_worker_shutdown(broker, None)
 
 
 async def test_a_claim_left_by_a_dead_worker_is_taken_over_once_stale(world: Any, db_pool: Pool) -> None:
