@@ -1,5 +1,7 @@
-# One image, several entry points: `ringpilot controller`, `ringpilot worker`, `ringpilot gateway`.
+# One image, several entry points: `ringpilot controller`, `ringpilot worker`, `ringpilot migrate`.
 # Stage 1 builds the wheel; stage 2 installs it into a slim runtime that runs as a non-root user.
+# No extras: the embedded PostgreSQL and Redis (`ringpilot[embedded]`) are for `ringpilot dev` and tests;
+# in a cluster RINGPILOT_DATABASE_URL and RINGPILOT_REDIS_URL point at real servers.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -208,25 +208,51 @@ def line(label: str, m: Measured, report: CycleReport | None = None) -> str:
     )
 
 
-async def sweep(api: client.ApiClient, database_url: str, counter: CallCounter, namespaces: int) -> None:
+@dataclass
+class Row:
+    """One measured step of the benchmark, as printed on one line."""
+
+    label: str
+    measured: Measured
+    cycle: CycleReport | None = None
+
+    @property
+    def api_calls(self) -> int:
+        return sum(self.measured.calls.values())
+
+
+@dataclass
+class DriftReport:
+    """What the benchmark measured, by step: `relist`, `first`, `steady`, `traced`, `tenth`, `few_namespaces`."""
+
+    rows: dict[str, Row] = field(default_factory=dict)
+    entries: int = 0
+
+    def add(self, key: str, label: str, measured: Measured, cycle: CycleReport | None = None) -> None:
+        self.rows[key] = Row(label, measured, cycle)
+        print(line(label, measured, cycle))
+
+
+async def sweep(api: client.ApiClient, database_url: str, counter: CallCounter, namespaces: int) -> DriftReport:
     pool = await open_pool(database_url, min_size=1, max_size=4)
     policy = load_policy(None)
     sweeper = DriftSweeper(KubeCluster(api), PlaneSet(api, pool), PgLedger(pool), policy)
+    out = DriftReport()
     now = utcnow()
     _, listed = await timed(counter, lambda: sweeper.relist(now))
-    print(line(f"relist (every {relist_seconds(policy):.0f} s, not per cycle)", listed))
+    out.add("relist", f"relist (every {relist_seconds(policy):.0f} s, not per cycle)", listed)
     first, m1 = await timed(counter, lambda: sweeper.cycle(now))
-    print(line("cycle 1: first check, writes every status", m1, first))
+    out.add("first", "cycle 1: first check, writes every status", m1, first)
     later = now + timedelta(seconds=policy.remediation.check_interval_seconds.low + 1)
     steady, m2 = await timed(counter, lambda: sweeper.cycle(later))
-    print(line("cycle 2: steady state, every Assignment due", m2, steady))
+    out.add("steady", "cycle 2: steady state, every Assignment due", m2, steady)
     for entry in sweeper.entries.values():
         entry.next_check_at = None
     traced, m3 = await timed(counter, lambda: sweeper.cycle(later + timedelta(minutes=1)), trace_memory=True)
-    print(line("cycle 2 again under tracemalloc (slower)", m3, traced))
+    out.add("traced", "cycle 2 again under tracemalloc (slower)", m3, traced)
     everything = dict(sweeper.entries)
 
-    async def subset(label: str, keep: Callable[[int, int], bool], at: Any) -> None:
+    async def subset(key: str, label: str, keep: Callable[[int, int], bool], at: Any) -> None:
         sweeper.entries = {
             u: e
             for u, e in everything.items()
@@ -238,24 +264,33 @@ async def sweep(api: client.ApiClient, database_url: str, counter: CallCounter, 
         for entry in sweeper.entries.values():
             entry.next_check_at = None
         report, m = await timed(counter, lambda: sweeper.cycle(at))
-        print(line(label, m, report))
+        out.add(key, label, m, report)
 
     few = max(1, namespaces // 5)
     await subset(
+        "tenth",
         f"steady, a tenth of the Assignments, {namespaces} namespaces",
         lambda i, ns: (i // namespaces) % 10 == 0,
         later + timedelta(hours=1),
     )
-    await subset(f"steady, the Assignments of {few} namespaces", lambda i, ns: ns < few, later + timedelta(hours=2))
+    await subset(
+        "few_namespaces",
+        f"steady, the Assignments of {few} namespaces",
+        lambda i, ns: ns < few,
+        later + timedelta(hours=2),
+    )
     sweeper.entries = everything
+    out.entries = len(everything)
     print(
         f"entries held by the sweep: {len(everything)}; process peak RSS {peak_rss_mib():.0f} MiB "
         f"(this process is the controller's sweep; the emulator runs in its own)"
     )
     await pool.close()
+    return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> DriftReport:
+    """Run the benchmark as `main` does and return what it measured (the tests read this, not stdout)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--assignments", type=int, default=10_000)
     parser.add_argument("--namespaces", type=int, default=50)
@@ -275,10 +310,15 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = populate(api, args.assignments, args.namespaces, args.workers)
                 print(f"setup: {seconds:.1f} s to create the workloads and Assignments (not measured below)")
                 counter = CallCounter(api)
-                asyncio.run(sweep(api, services.database_url, counter, args.namespaces))
+                report = asyncio.run(sweep(api, services.database_url, counter, args.namespaces))
                 api.close()
         finally:
             group.stop_all()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 

@@ -19,7 +19,7 @@ MessageRole = Literal["user", "assistant", "tool"]
 
 
 class ConversationSession(BaseModel):
-    """One conversation as stored (the seed's `ConversationSession`)."""
+    """One conversation as stored."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -32,7 +32,7 @@ class ConversationSession(BaseModel):
 
 
 class ConversationMessage(BaseModel):
-    """A message to add (the seed's `ConversationMessage`)."""
+    """A message to add to a conversation."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -87,7 +87,7 @@ class ErrorNote(BaseModel):
 
 
 class ConversationContext(BaseModel):
-    """What a turn knows (the seed's `get_context`): the last messages, the user's role and permissions,
+    """What a turn knows: the last messages, the user's role and permissions,
     in-flight work and recent errors."""
 
     conversation_id: str

@@ -1,4 +1,4 @@
-"""`ChatStateManager` (seed P7.4): conversations and their history, PostgreSQL first, Redis as the hot cache.
+"""`ChatStateManager`: conversations and their history, PostgreSQL first, Redis as the hot cache.
 
 PostgreSQL is the system of record. Redis holds each active conversation's context (last messages
 and the notes around them) for `ttl_seconds`, written through on every `add_message` by a script

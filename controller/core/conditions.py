@@ -1,7 +1,8 @@
 """Kubernetes-style conditions: set by type, keep transition times, compute status deltas.
 
-Used by every reconciler to write `status.conditions` the way the API conventions ask
-(one entry per type, lastTransitionTime only moves when status changes).
+Holds the shared condition types (`READY`, `INVALID_SPEC`) and the helpers reconcilers write
+`status.conditions` with, the way the API conventions ask (one entry per type, lastTransitionTime
+only moves when status changes); `accepted_conditions` clears InvalidSpec once a spec is accepted.
 """
 
 from __future__ import annotations

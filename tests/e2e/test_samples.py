@@ -45,6 +45,10 @@ def test_sample_applies_and_reaches_its_first_condition(stack: Stack, namespace:
 
     obj = wait_for(reconciled, 30, what=f"{doc['kind']} to be reconciled with a Ready or Succeeded condition")
     assert obj["metadata"]["labels"]["ringpilot.dev/correlation-id"]
+    conds = {c["type"]: c for c in obj["status"]["conditions"]}
+    invalid = conds.get("InvalidSpec", {"status": "False"})
+    assert invalid["status"] == "False", f"sample {path.name} rejected: {invalid.get('message')}"
+    assert all(c.get("reason") != "InvalidSpec" for c in conds.values()), conds
 
 
 def test_kubectl_lists_every_ringpilot_object_with_its_columns(stack: Stack, namespace: str) -> None:

@@ -255,13 +255,12 @@ def test_killing_the_worker_during_deploy_and_the_controller_during_monitor_stil
     stack: Stack, ns: str
 ) -> None:
     app = new_app(stack, rings=range(3))
-    extra = [f"{app}-{i}" for i in range(2, 16)]  # ring 0 gets 15 workloads, so its Deploy takes a while
+    extra = [f"{app}-{i}" for i in range(2, 6)]  # ring 0 gets 5 workloads, each to be patched exactly once
     for name in extra:
         manifest = deployment_manifest(SampleApp(app, "1.0.0", replicas=1), RING_NAMESPACES[0])
         manifest["metadata"]["name"] = name
         stack.apps.create_namespaced_deployment(RING_NAMESPACES[0], manifest)
     workloads = [app, *extra]
-    apply_task(stack, "resilient", app=app, maxRing=2, monitor={"pollIntervalSeconds": 1, "soakSeconds": 3})
 
     def ring_0_images() -> list[str]:
         items = stack.apps.list_namespaced_deployment(
@@ -269,13 +268,25 @@ def test_killing_the_worker_during_deploy_and_the_controller_during_monitor_stil
         )
         return [d.spec.template.spec.containers[0].image.rsplit(":", 1)[1] for d in items.items]
 
-    def mid_deploy() -> bool:
-        images = ring_0_images()
-        return "2.0.0" in images or phase_of(stack, "resilient") in ("Monitoring", "Succeeded")
+    # Hold ring 0's Deploy inside the worker: it patches every workload, then waits to write its rollout
+    # history (only Deploy and Rollback steps write that table; reads still pass a SHARE lock).
+    holder = psycopg.connect(stack.database_url)
+    try:
+        holder.execute("LOCK TABLE rollout_history IN SHARE MODE")
+        apply_task(stack, "resilient", app=app, maxRing=2, monitor={"pollIntervalSeconds": 1, "soakSeconds": 3})
 
-    wait_for(mid_deploy, 60, 0.01, "the first workload of ring 0 to be patched")
-    stack.stop_worker(signal.SIGKILL)
-    killed_mid_deploy = "1.0.0" in ring_0_images()
+        def deploy_held() -> bool:
+            row = holder.execute(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'rollout_history'::regclass AND NOT granted"
+            ).fetchone()
+            return bool(row and row[0]) and set(ring_0_images()) == {"2.0.0"}
+
+        wait_for(deploy_held, 60, 0.05, "ring 0's Deploy to patch every workload and wait on its history")
+        assert phase_of(stack, "resilient") == "Deploying"
+        stack.stop_worker(signal.SIGKILL)
+    finally:
+        holder.rollback()
+        holder.close()
     time.sleep(1)
     stack.start_worker()
 
@@ -291,12 +302,11 @@ def test_killing_the_worker_during_deploy_and_the_controller_during_monitor_stil
     assert done["status"]["phase"] == "Succeeded", done["status"]
     ring_0 = stack.apps.list_namespaced_deployment(RING_NAMESPACES[0], label_selector=f"app.kubernetes.io/name={app}")
     assert sorted(d.metadata.name for d in ring_0.items) == sorted(workloads)
-    assert {d.metadata.generation for d in ring_0.items} == {2}  # each workload patched once
+    assert {d.metadata.generation for d in ring_0.items} == {2}  # each workload patched once, across two attempts
     assert [generation(stack, app, r) for r in (1, 2)] == [2, 2]
     assert set(ring_0_images()) == {"2.0.0"}
     deploy_0 = next(s for s in done["status"]["steps"] if s["name"] == "Deploy" and s.get("ring") == 0)
-    if killed_mid_deploy:  # the dead worker's attempt was replaced
-        assert deploy_0["attempts"] >= 2, deploy_0
+    assert deploy_0["attempts"] >= 2, deploy_0  # the dead worker's attempt was replaced
     reasons = [e["reason"] for e in events_for(stack, "resilient")]
     assert reasons.count("RolloutSucceeded") == 1 and reasons.count("RingDeployed") == 3, reasons
 
