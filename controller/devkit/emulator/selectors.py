@@ -186,6 +186,10 @@ def parse_field_selector(text: str | None) -> Selector:
     return Selector(text, tuple(_field_requirement(t, text) for t in terms))
 
 
+def _equals(key: str, value: str) -> Predicate:
+    return lambda o: _labels(o).get(key) == value
+
+
 def _expression(expr: Json) -> Predicate:
     key, op = str(expr.get("key", "")), expr.get("operator")
     values = {str(v) for v in expr.get("values") or []}
@@ -206,6 +210,6 @@ def from_label_selector(selector: Any) -> Selector:
         return Selector("", ())
     predicates: list[Predicate] = []
     for key, value in (selector.get("matchLabels") or {}).items():
-        predicates.append(lambda o, k=str(key), v=str(value): _labels(o).get(k) == v)
+        predicates.append(_equals(str(key), str(value)))
     predicates += [_expression(e) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)]
     return Selector(json.dumps(selector, sort_keys=True), tuple(predicates))

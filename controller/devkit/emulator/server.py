@@ -1,8 +1,8 @@
 """`EmulatorServer`: the emulator on a loopback port, in the caller's loop or its own thread; snapshots.
 
 Async: `await server.start()` / `stop()`; blocking: `with EmulatorServer() as s:` (own thread and loop).
-Both give `s.url`, `s.write_kubeconfig(path)`, `s.apply_crd(crd)`; `Snapshots` persists to `state_path`.
-Used by `__main__.py`, the test fixtures and `ringpilot dev`.
+Both give `s.url`, `s.write_kubeconfig(path)`, `s.apply_crd(crd)`; `Snapshots` persists to `state_path`;
+`auth=AuthConfig(...)` turns on tokens and RBAC. Used by `__main__.py`, the test fixtures and `ringpilot dev`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,14 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
+from .authn import AuthConfig
 from .endpoints import ApiEndpoints
 from .lifecycle import CRDS
 from .negotiation import RequestRecord
+from .preparing import WriteOptions
+from .rbacdefaults import default_policy
 from .verbs import Cluster
+from .webhooks import ServicePorts
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -94,8 +98,8 @@ class Snapshots:
                 await asyncio.get_running_loop().run_in_executor(None, self._write, data)
 
 
-def kubeconfig(url: str, user: str = "ringpilot-dev", namespace: str = "default") -> Json:
-    """A kubeconfig for the emulator: one cluster, a token user (the token is the user name)."""
+def kubeconfig(url: str, user: str = "ringpilot-dev", namespace: str = "default", token: str | None = None) -> Json:
+    """A kubeconfig for the emulator: one cluster, a token user (the token is the user name unless given)."""
     name = "ringpilot-emulator"
     return {
         "apiVersion": "v1",
@@ -103,7 +107,7 @@ def kubeconfig(url: str, user: str = "ringpilot-dev", namespace: str = "default"
         "preferences": {},
         "current-context": name,
         "clusters": [{"name": name, "cluster": {"server": url}}],
-        "users": [{"name": user, "user": {"token": user}}],
+        "users": [{"name": user, "user": {"token": token or user}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}],
     }
 
@@ -121,13 +125,24 @@ class EmulatorServer:
         bookmark_interval_seconds: float = 60.0,
         snapshot_interval_seconds: float = 1.0,
         access_log: bool = False,
+        auth: AuthConfig | None = None,
+        service_ports: ServicePorts | None = None,
     ) -> None:
+        """`auth` turns on tokens and RBAC (default: any token is the user name, nothing is refused);
+        `service_ports` maps a webhook's `service` (namespace, name) to the loopback port it listens on."""
         if host not in LOOPBACK:
             raise ValueError(f"the emulator binds to loopback only, not {host!r}")
         self.host = host
         self.port = port
+        self.auth = auth
         self.cluster = Cluster(history_size)
-        self.endpoints = ApiEndpoints(self.cluster, lambda: f"{self.host}:{self.port}", bookmark_interval_seconds)
+        self.endpoints = ApiEndpoints(
+            self.cluster,
+            lambda: f"{self.host}:{self.port}",
+            bookmark_interval_seconds,
+            auth=auth,
+            service_ports=service_ports,
+        )
         self.snapshots = None
         if state_path:
             self.snapshots = Snapshots(self.cluster, state_path, snapshot_interval_seconds)
@@ -151,6 +166,8 @@ class EmulatorServer:
         """Load the snapshot (if any), start serving in the running loop, and return the URL."""
         if self.snapshots is not None:
             self.snapshots.load()
+        if self.auth is not None:
+            self._seed_policy()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.endpoints.handle)
         access = logging.getLogger("aiohttp.access") if self._access_log else None
@@ -178,6 +195,15 @@ class EmulatorServer:
             self._runner = None
         if self.snapshots is not None:
             self.snapshots.save()
+
+    def _seed_policy(self) -> None:
+        """Create the bootstrap ClusterRoles and bindings that are missing (as kube-apiserver does at start)."""
+        for plural, objects in zip(("clusterroles", "clusterrolebindings"), default_policy(), strict=True):
+            rt = self.cluster.registry.lookup("rbac.authorization.k8s.io", "v1", plural)
+            assert rt is not None
+            for obj in objects:
+                if self.cluster.store.get(rt.key, "", obj["metadata"]["name"]) is None:
+                    self.cluster.create(rt, None, obj, WriteOptions())
 
     def start_in_thread(self, timeout_seconds: float = 10.0) -> str:
         """Run the server in a daemon thread with its own event loop; returns the URL once listening."""
@@ -238,12 +264,16 @@ class EmulatorServer:
         return self.call(self.cluster.apply_crd, crd)
 
     def write_kubeconfig(
-        self, path: str | os.PathLike[str], user: str = "ringpilot-dev", namespace: str = "default"
+        self,
+        path: str | os.PathLike[str],
+        user: str = "ringpilot-dev",
+        namespace: str = "default",
+        token: str | None = None,
     ) -> Path:
         """Write a kubeconfig (YAML) pointing at this server, atomically; returns the path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        partial.write_text(yaml.safe_dump(kubeconfig(self.url, user, namespace), sort_keys=False))
+        partial.write_text(yaml.safe_dump(kubeconfig(self.url, user, namespace, token), sort_keys=False))
         os.replace(partial, target)
         return target

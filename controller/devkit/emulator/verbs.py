@@ -142,9 +142,9 @@ class Cluster(Lifecycle):
 
     def create_request(self, rt: ResourceType, namespace: str | None, body: Any) -> Json:
         """The object a create asks for, checked for kind and namespace (what mutating webhooks see)."""
-        body = self._body(rt, body)
-        self._target_namespace(rt, namespace, body["metadata"])
-        return body
+        checked = self._body(rt, body)
+        self._target_namespace(rt, namespace, checked["metadata"])
+        return checked
 
     def prepare_create(self, rt: ResourceType, body: Json, opts: WriteOptions) -> PendingWrite:
         """Name, namespace and existence checks, then admission; nothing is stored yet."""
