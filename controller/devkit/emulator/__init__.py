@@ -12,7 +12,7 @@ from .apierrors import ApiError, FieldError
 from .authn import AuthConfig, TokenEntry, load_token_file
 from .negotiation import RequestRecord
 from .resources import ResourceType
-from .server import EmulatorServer, Snapshots, kubeconfig
+from .server import EmulatorServer, ServingCert, Snapshots, kubeconfig
 from .verbs import Cluster
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "FieldError",
     "RequestRecord",
     "ResourceType",
+    "ServingCert",
     "Snapshots",
     "TokenEntry",
     "kubeconfig",

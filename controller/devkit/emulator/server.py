@@ -8,10 +8,12 @@ Both give `s.url`, `s.write_kubeconfig(path)`, `s.apply_crd(crd)`; `Snapshots` p
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import os
+import ssl
 import tempfile
 import threading
 from collections import deque
@@ -22,6 +24,7 @@ from typing import Any, TypeVar
 
 import yaml
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict
 
 from .authn import AuthConfig
 from .endpoints import ApiEndpoints
@@ -98,15 +101,34 @@ class Snapshots:
                 await asyncio.get_running_loop().run_in_executor(None, self._write, data)
 
 
-def kubeconfig(url: str, user: str = "ringpilot-dev", namespace: str = "default", token: str | None = None) -> Json:
+class ServingCert(BaseModel):
+    """HTTPS for the emulator (kubectl sends bearer tokens only over TLS): PEM files, and the CA for kubeconfigs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None
+
+
+def kubeconfig(
+    url: str,
+    user: str = "ringpilot-dev",
+    namespace: str = "default",
+    token: str | None = None,
+    ca_file: Path | None = None,
+) -> Json:
     """A kubeconfig for the emulator: one cluster, a token user (the token is the user name unless given)."""
     name = "ringpilot-emulator"
+    cluster: Json = {"server": url}
+    if ca_file is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_file.read_bytes()).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
         "current-context": name,
-        "clusters": [{"name": name, "cluster": {"server": url}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": user, "user": {"token": token or user}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}],
     }
@@ -127,14 +149,17 @@ class EmulatorServer:
         access_log: bool = False,
         auth: AuthConfig | None = None,
         service_ports: ServicePorts | None = None,
+        serving_cert: ServingCert | None = None,
     ) -> None:
         """`auth` turns on tokens and RBAC (default: any token is the user name, nothing is refused);
-        `service_ports` maps a webhook's `service` (namespace, name) to the loopback port it listens on."""
+        `service_ports` maps a webhook's `service` (namespace, name) to the loopback port it listens on;
+        `serving_cert` serves HTTPS instead of HTTP."""
         if host not in LOOPBACK:
             raise ValueError(f"the emulator binds to loopback only, not {host!r}")
         self.host = host
         self.port = port
         self.auth = auth
+        self.serving_cert = serving_cert
         self.cluster = Cluster(history_size)
         self.endpoints = ApiEndpoints(
             self.cluster,
@@ -155,7 +180,8 @@ class EmulatorServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.serving_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def requests(self) -> deque[RequestRecord]:
@@ -173,7 +199,11 @@ class EmulatorServer:
         access = logging.getLogger("aiohttp.access") if self._access_log else None
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, access_log=access)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        context = None
+        if self.serving_cert is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.serving_cert.cert_file, self.serving_cert.key_file)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=context)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self._loop = asyncio.get_running_loop()
@@ -274,6 +304,7 @@ class EmulatorServer:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        partial.write_text(yaml.safe_dump(kubeconfig(self.url, user, namespace, token), sort_keys=False))
+        ca_file = self.serving_cert.ca_file if self.serving_cert else None
+        partial.write_text(yaml.safe_dump(kubeconfig(self.url, user, namespace, token, ca_file), sort_keys=False))
         os.replace(partial, target)
         return target
