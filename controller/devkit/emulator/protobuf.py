@@ -3,7 +3,7 @@
 kubectl's typed clients (`kubectl create namespace|configmap|secret|serviceaccount|deployment|service`,
 `kubectl run`) POST `application/vnd.kubernetes.protobuf` and do not fall back to JSON on 415, so
 `negotiation.py` decodes those bodies here into JSON values; also the review kinds and TokenRequest that
-`kubectl auth whoami|can-i` and `kubectl create token` send. Other kinds answer 415.
+`kubectl auth whoami|can-i` and `kubectl create token|role|rolebinding|...` send. Other kinds answer 415.
 """
 
 from __future__ import annotations
@@ -254,6 +254,35 @@ KINDS.update(
         "SelfSubjectRulesReview": _review({1: ("namespace", "str", None)}),
         "TokenReview": _review({1: ("token", "str", None), 2: ("audiences", "rstr", None)}),
         "TokenRequest": _review({1: ("audiences", "rstr", None), 4: ("expirationSeconds", "int", None)}),
+    }
+)
+_RULE: Schema = {
+    1: ("verbs", "rstr", None),
+    2: ("apiGroups", "rstr", None),
+    3: ("resources", "rstr", None),
+    4: ("resourceNames", "rstr", None),
+    5: ("nonResourceURLs", "rstr", None),
+}
+_BINDING: Schema = {
+    1: ("metadata", "msg", META),
+    2: (
+        "subjects",
+        "rmsg",
+        {
+            1: ("kind", "str", None),
+            2: ("apiGroup", "str", None),
+            3: ("name", "str", None),
+            4: ("namespace", "str", None),
+        },
+    ),
+    3: ("roleRef", "msg", {1: ("apiGroup", "str", None), 2: ("kind", "str", None), 3: ("name", "str", None)}),
+}
+KINDS.update(
+    {
+        "Role": {1: ("metadata", "msg", META), 2: ("rules", "rmsg", _RULE)},
+        "ClusterRole": {1: ("metadata", "msg", META), 2: ("rules", "rmsg", _RULE)},
+        "RoleBinding": _BINDING,
+        "ClusterRoleBinding": _BINDING,
     }
 )
 

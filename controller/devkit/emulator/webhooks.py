@@ -219,7 +219,7 @@ class WebhookCaller:
 def _x509(error: aiohttp.ClientConnectorCertificateError) -> str:
     cert_error = error.certificate_error
     code = getattr(cert_error, "verify_code", None)
-    if code in (18, 19, 20, 21):
+    if code in (7, 18, 19, 20, 21):
         return "x509: certificate signed by unknown authority"
     if code == 62:
         return f"x509: certificate is not valid for {error.host}"
