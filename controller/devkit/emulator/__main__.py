@@ -2,7 +2,8 @@
 
 `python -m controller.devkit.emulator --host 127.0.0.1 --port 0 --kubeconfig PATH [--state PATH]` serves until
 SIGINT/SIGTERM, prints the URL on stdout, and writes a kubeconfig pointing at it. `--token-file` turns on
-authentication and RBAC; `--webhook-service NS/NAME=PORT` sends a webhook Service's calls to a loopback port.
+authentication and RBAC, `--tls-cert-file/--tls-key-file` HTTPS; `--webhook-service NS/NAME=PORT` sends a
+webhook Service's calls to a loopback port.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import signal
 import sys
 
 from .authn import AuthConfig
-from .server import EmulatorServer
+from .server import EmulatorServer, ServingCert
 from .webhooks import ServicePorts
 
 
@@ -37,7 +38,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NS/NAME=PORT",
         help="call the webhook Service NS/NAME on 127.0.0.1:PORT (repeatable)",
     )
+    parser.add_argument("--tls-cert-file", help="serve HTTPS with this PEM certificate (kubectl sends tokens only so)")
+    parser.add_argument("--tls-key-file", help="the PEM key of --tls-cert-file")
+    parser.add_argument("--tls-ca-file", help="CA to put in the kubeconfig for --tls-cert-file")
     return parser.parse_args(argv)
+
+
+def serving_cert(args: argparse.Namespace) -> ServingCert | None:
+    if not args.tls_cert_file:
+        return None
+    return ServingCert(cert_file=args.tls_cert_file, key_file=args.tls_key_file, ca_file=args.tls_ca_file)
 
 
 def service_ports(specs: list[str]) -> ServicePorts:
@@ -62,6 +72,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
         bookmark_interval_seconds=args.bookmark_interval_seconds,
         auth=AuthConfig.from_token_file(args.token_file) if args.token_file else None,
         service_ports=service_ports(args.webhook_service),
+        serving_cert=serving_cert(args),
     )
     await server.start()
     stop = stop or asyncio.Event()
