@@ -73,6 +73,7 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.details = details
+        self.warnings: list[str] = []
 
     def status(self) -> Json:
         body: Json = {
@@ -84,6 +85,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body

@@ -1,7 +1,8 @@
 """What the real API server does for specific built-in kinds on create and update.
 
 Namespaces get their phase and `kubernetes` finalizer, Deployments and Services their defaults and
-basic validation, Secrets fold `stringData` into `data`, CRDs get validated and their `status`.
+basic validation, Secrets fold `stringData` into `data`, CRDs get validated and their `status`; RBAC
+objects and webhook configurations are checked in `accesskinds.py`.
 `preparing.py` calls `prepare_builtin()` for every write of a non-custom resource.
 """
 
@@ -11,9 +12,10 @@ import base64
 import itertools
 from typing import Any
 
+from . import accesskinds
 from .apierrors import FieldError
 from .objectmeta import now_rfc3339
-from .resources import CRD_CLEANUP_FINALIZER, CRD_GROUP, ResourceType, version_priority
+from .resources import CRD_CLEANUP_FINALIZER, CRD_GROUP, RBAC_GROUP, WEBHOOK_GROUP, ResourceType, version_priority
 
 Json = dict[str, Any]
 _service_ips = itertools.count(10)
@@ -200,6 +202,12 @@ _PREPARERS = {
     ("", "services"): _service,
     ("", "secrets"): _secret,
     (CRD_GROUP, "customresourcedefinitions"): _crd,
+    (RBAC_GROUP, "roles"): accesskinds.role,
+    (RBAC_GROUP, "clusterroles"): accesskinds.cluster_role,
+    (RBAC_GROUP, "rolebindings"): accesskinds.role_binding,
+    (RBAC_GROUP, "clusterrolebindings"): accesskinds.cluster_role_binding,
+    (WEBHOOK_GROUP, "mutatingwebhookconfigurations"): accesskinds.mutating_webhooks,
+    (WEBHOOK_GROUP, "validatingwebhookconfigurations"): accesskinds.validating_webhooks,
 }
 
 

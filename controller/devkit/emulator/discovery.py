@@ -59,15 +59,18 @@ def api_resource(rt: ResourceType) -> list[Json]:
     for sub in sorted(rt.subresources):
         kind = rt.kind
         extra: Json = {}
+        verbs = list(SUBRESOURCE_VERBS)
         if sub == "scale":
             kind, extra = "Scale", {"group": "autoscaling", "version": "v1"}
+        elif sub == "token":
+            kind, extra, verbs = "TokenRequest", {"group": "authentication.k8s.io", "version": "v1"}, ["create"]
         entries.append(
             {
                 "name": f"{rt.plural}/{sub}",
                 "singularName": "",
                 "namespaced": rt.namespaced,
                 "kind": kind,
-                "verbs": list(SUBRESOURCE_VERBS),
+                "verbs": verbs,
                 **extra,
             }
         )

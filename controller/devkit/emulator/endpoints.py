@@ -16,7 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from . import discovery
+from .accessgate import AccessGate
+from .admissionchain import AdmittedWrites
 from .apierrors import ApiError
+from .authn import AuthConfig, UserInfo
 from .negotiation import (
     RequestRecord,
     delete_options,
@@ -30,11 +33,13 @@ from .negotiation import (
 )
 from .patching import json_patch, merge_patch, strategic_merge
 from .preparing import WriteOptions
-from .resources import ResourceType
+from .resources import REVIEWS, ResourceType
+from .reviews import answer_review, request_token
 from .selectors import parse_field_selector, parse_label_selector
 from .tables import partial_metadata, to_table
 from .verbs import APPLY, PATCH_TYPES, Cluster
 from .watching import DEFAULT_TIMEOUT_SECONDS, WatchRequest, json_line, serve_watch
+from .webhooks import ServicePorts, WebhookCaller
 
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -55,25 +60,35 @@ class ApiEndpoints:
     """The emulator's HTTP surface over one `Cluster`."""
 
     def __init__(
-        self, cluster: Cluster, server_address: Callable[[], str], bookmark_interval: float = 60.0, history: int = 1000
+        self,
+        cluster: Cluster,
+        server_address: Callable[[], str],
+        bookmark_interval: float = 60.0,
+        history: int = 1000,
+        *,
+        auth: AuthConfig | None = None,
+        service_ports: ServicePorts | None = None,
     ) -> None:
         self.cluster = cluster
         self.server_address = server_address
         self.bookmark_interval = bookmark_interval
         self.requests: deque[RequestRecord] = deque(maxlen=history)
+        self.gate = AccessGate(auth, cluster.store)
+        self.writes = AdmittedWrites(cluster, WebhookCaller(service_ports))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(record(request))
         try:
-            return await self._route(request)
+            user = self.gate.admit_request(request)
+            return await self._route(request, user)
         except ApiError as e:
-            return json_response(e.status(), e.code)
+            return json_response(e.status(), e.code, e.warnings)
         except Exception as e:
             log.exception("Failed to serve %s %s", request.method, request.path_qs)
             error = ApiError(500, "InternalError", f"Internal error occurred: {e}")
             return json_response(error.status(), 500)
 
-    async def _route(self, request: web.Request) -> web.StreamResponse:
+    async def _route(self, request: web.Request, user: UserInfo) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
         registry = self.cluster.registry
         if not parts or parts[0] in ("healthz", "livez", "readyz"):
@@ -98,7 +113,7 @@ class ApiEndpoints:
         if not rest:
             return self._found(discovery.resource_list(registry, group, version))
         target = self._locate(group, version, rest)
-        return await self._dispatch(request, target)
+        return await self._dispatch(request, target, user)
 
     def _found(self, doc: Json | None) -> web.Response:
         if doc is None:
@@ -137,9 +152,19 @@ class ApiEndpoints:
             raise ApiError.no_resource()
         return target
 
-    async def _dispatch(self, request: web.Request, target: Target) -> web.StreamResponse:
-        method, cluster = request.method, self.cluster
+    async def _dispatch(self, request: web.Request, target: Target, user: UserInfo) -> web.StreamResponse:
+        method, cluster, writes = request.method, self.cluster, self.writes
         rt, namespace, name, sub = target.rt, target.namespace, target.name, target.subresource
+        if rt.key in REVIEWS:
+            if method != "POST" or name is not None:
+                raise ApiError.method_not_allowed()
+            return json_response(answer_review(self.gate, rt, namespace, await read_body(request), user), 201)
+        if sub == "token":
+            if method != "POST" or namespace is None or name is None:
+                raise ApiError.method_not_allowed()
+            return json_response(
+                request_token(self.gate, namespace, name, await read_body(request, required=False)), 201
+            )
         if method == "GET":
             if is_true(request.query.get("watch")):
                 return await self._watch(request, target)
@@ -152,14 +177,14 @@ class ApiEndpoints:
             raise ApiError.method_not_allowed()
         opts = write_options(request, sub)
         if method == "POST" and name is None and (namespace is not None or not rt.namespaced):
-            created = cluster.create(rt, namespace, await read_body(request), opts)
+            created = await writes.create(rt, namespace, await read_body(request), opts, user)
             return json_response(created, 201, opts.warnings)
         if method == "DELETE":
             options = delete_options(request, await read_body(request, required=False))
             if name is None:
                 labels, fields = self._selectors(request)
                 return json_response(cluster.delete_collection(rt, namespace, labels, fields, opts))
-            obj, removed = cluster.delete(rt, namespace, name, options, opts)
+            obj, removed = await writes.delete(rt, namespace, name, options, opts, user)
             if removed and not rt.custom and rt.key not in _RETURNS_OBJECT:
                 details = {"name": name, "group": rt.group, "kind": rt.plural, "uid": obj["metadata"].get("uid")}
                 return json_response(
@@ -175,12 +200,12 @@ class ApiEndpoints:
                 return json_response(scaled, 200, opts.warnings)
             if sub == "finalize":
                 opts.subresource = None
-            return json_response(cluster.update(rt, namespace, name, body, opts), 200, opts.warnings)
+            return json_response(await writes.update(rt, namespace, name, body, opts, user), 200, opts.warnings)
         if method == "PATCH":
-            return await self._patch(request, target, opts)
+            return await self._patch(request, target, opts, user)
         raise ApiError.method_not_allowed()
 
-    async def _patch(self, request: web.Request, target: Target, opts: WriteOptions) -> web.Response:
+    async def _patch(self, request: web.Request, target: Target, opts: WriteOptions, user: UserInfo) -> web.Response:
         rt, namespace, name = target.rt, target.namespace, target.name
         assert name is not None
         patch_type = request.content_type
@@ -196,7 +221,7 @@ class ApiEndpoints:
             )
             scaled = self.cluster.update_scale(rt, namespace, name, merge(current, body), opts)
             return json_response(scaled, 200, opts.warnings)
-        obj, created = self.cluster.patch(rt, namespace, name, patch_type, body, opts)
+        obj, created = await self.writes.patch(rt, namespace, name, patch_type, body, opts, user)
         return json_response(obj, 201 if created else 200, opts.warnings)
 
     def _selectors(self, request: web.Request) -> tuple[Any, Any]:

@@ -12,12 +12,14 @@ from typing import Any
 from .apierrors import ApiError
 from .objectmeta import now_rfc3339
 from .preparing import clone
-from .resources import CRD_CLEANUP_FINALIZER, CRD_GROUP, CRD_PLURAL, ResourceRegistry, ResourceType
+from .rbacdefaults import aggregated_rules
+from .resources import CRD_CLEANUP_FINALIZER, CRD_GROUP, CRD_PLURAL, RBAC_GROUP, ResourceRegistry, ResourceType
 from .store import Key, ObjectStore
 
 Json = dict[str, Any]
 NAMESPACES: Key = ("", "namespaces")
 CRDS: Key = (CRD_GROUP, CRD_PLURAL)
+CLUSTER_ROLES: Key = (RBAC_GROUP, "clusterroles")
 
 
 class Lifecycle:
@@ -69,6 +71,8 @@ class Lifecycle:
             self.store.put(rt.key, namespace, meta["name"], new, old)
             if rt.key == CRDS:
                 self.registry.register_crd(new)
+        if rt.key == CLUSTER_ROLES:
+            self._aggregate_cluster_roles(rt)
         return self.render(new, rt)
 
     def delete_object(self, rt: ResourceType, old: Json, orphan: bool = False) -> tuple[Json, bool]:
@@ -96,8 +100,18 @@ class Lifecycle:
         self._after_remove(rt, final, orphan)
         return self.render(final, rt), True
 
+    def _aggregate_cluster_roles(self, rt: ResourceType) -> None:
+        """What the clusterrole-aggregation controller does: aggregated roles get the selected roles' rules."""
+        roles = self.store.items(CLUSTER_ROLES)
+        for role in roles:
+            rules = aggregated_rules(role, roles)
+            if rules is not None and rules != (role.get("rules") or []):
+                self.commit(rt, {**clone(role), "rules": rules}, role)
+
     def _after_remove(self, rt: ResourceType, final: Json, orphan: bool) -> None:
         meta = final["metadata"]
+        if rt.key == CLUSTER_ROLES:
+            self._aggregate_cluster_roles(rt)
         if rt.key == CRDS:
             crd_key = (final["spec"]["group"], final["spec"]["names"]["plural"])
             self.registry.unregister_crd(meta["name"])

@@ -76,10 +76,17 @@ def generate_name(prefix: str) -> str:
     return prefix[:58] + "".join(random.choice(_ALPHABET) for _ in range(5))
 
 
-def validate_name(name: Any, *, label: bool = False, path: str = "metadata.name") -> list[FieldError]:
-    """A DNS-1123 subdomain (or label, for namespaces) name check."""
+def validate_name(
+    name: Any, *, label: bool = False, path: str = "metadata.name", segment: bool = False
+) -> list[FieldError]:
+    """A DNS-1123 subdomain (or label, for namespaces; or path segment, for RBAC objects) name check."""
     if not isinstance(name, str) or not name:
         return [FieldError("FieldValueRequired", path, "name or generateName is required")]
+    if segment:
+        if name in (".", ".."):
+            return [FieldError("FieldValueInvalid", path, f"may not be '{name}'", name)]
+        bad = next((c for c in ("/", "%") if c in name), None)
+        return [FieldError("FieldValueInvalid", path, f"may not contain '{bad}'", name)] if bad else []
     limit, regex, msg = (63, _LABEL_RE, LABEL_MSG) if label else (253, _SUBDOMAIN_RE, SUBDOMAIN_MSG)
     errors = []
     if len(name) > limit:

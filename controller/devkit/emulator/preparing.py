@@ -22,7 +22,7 @@ from .objectmeta import (
     validate_meta,
     validate_name,
 )
-from .resources import ResourceType
+from .resources import RBAC_GROUP, ResourceType
 from .schemas import apply_defaults, prune, validate_object
 
 Json = dict[str, Any]
@@ -115,7 +115,8 @@ def admit(rt: ResourceType, new: Json, old: Json | None, opts: WriteOptions) -> 
     else:
         new = _from_old(rt, new, old, opts)
         meta = new["metadata"]
-    errors: list[FieldError] = validate_name(name, label=rt.key == ("", "namespaces")) + validate_meta(meta)
+    segment = rt.group == RBAC_GROUP
+    errors = validate_name(name, label=rt.key == ("", "namespaces"), segment=segment) + validate_meta(meta)
     if old is not None and old["metadata"].get("deletionTimestamp"):
         added = finalizers_added(old, new)
         if added:

@@ -2,7 +2,8 @@
 
 kubectl's typed clients (`kubectl create namespace|configmap|secret|serviceaccount|deployment|service`,
 `kubectl run`) POST `application/vnd.kubernetes.protobuf` and do not fall back to JSON on 415, so
-`negotiation.py` decodes those bodies here into JSON values. Other kinds answer 415.
+`negotiation.py` decodes those bodies here into JSON values; also the review kinds and TokenRequest that
+`kubectl auth whoami|can-i` and `kubectl create token|role|rolebinding|...` send. Other kinds answer 415.
 """
 
 from __future__ import annotations
@@ -219,6 +220,71 @@ def _empty(name: str, value: Any) -> bool:
 def _int_or_string(buf: bytes) -> int | str:
     fields = decode_message(buf, INT_OR_STRING)
     return str(fields.get("strVal", "")) if fields.get("type") == 1 else int(fields.get("intVal", 0))
+
+
+_RESOURCE_ATTRIBUTES: Schema = {
+    1: ("namespace", "str", None),
+    2: ("verb", "str", None),
+    3: ("group", "str", None),
+    4: ("version", "str", None),
+    5: ("resource", "str", None),
+    6: ("subresource", "str", None),
+    7: ("name", "str", None),
+}
+_ACCESS: Schema = {
+    1: ("resourceAttributes", "msg", _RESOURCE_ATTRIBUTES),
+    2: ("nonResourceAttributes", "msg", {1: ("path", "str", None), 2: ("verb", "str", None)}),
+}
+
+
+def _review(spec: Schema) -> Schema:
+    return {1: ("metadata", "msg", META), 2: ("spec", "msg", spec)}
+
+
+KINDS.update(
+    {
+        "SelfSubjectReview": {1: ("metadata", "msg", META)},
+        "SelfSubjectAccessReview": _review(_ACCESS),
+        "SubjectAccessReview": _review(
+            {**_ACCESS, 3: ("user", "str", None), 4: ("groups", "rstr", None), 6: ("uid", "str", None)}
+        ),
+        "LocalSubjectAccessReview": _review(
+            {**_ACCESS, 3: ("user", "str", None), 4: ("groups", "rstr", None), 6: ("uid", "str", None)}
+        ),
+        "SelfSubjectRulesReview": _review({1: ("namespace", "str", None)}),
+        "TokenReview": _review({1: ("token", "str", None), 2: ("audiences", "rstr", None)}),
+        "TokenRequest": _review({1: ("audiences", "rstr", None), 4: ("expirationSeconds", "int", None)}),
+    }
+)
+_RULE: Schema = {
+    1: ("verbs", "rstr", None),
+    2: ("apiGroups", "rstr", None),
+    3: ("resources", "rstr", None),
+    4: ("resourceNames", "rstr", None),
+    5: ("nonResourceURLs", "rstr", None),
+}
+_BINDING: Schema = {
+    1: ("metadata", "msg", META),
+    2: (
+        "subjects",
+        "rmsg",
+        {
+            1: ("kind", "str", None),
+            2: ("apiGroup", "str", None),
+            3: ("name", "str", None),
+            4: ("namespace", "str", None),
+        },
+    ),
+    3: ("roleRef", "msg", {1: ("apiGroup", "str", None), 2: ("kind", "str", None), 3: ("name", "str", None)}),
+}
+KINDS.update(
+    {
+        "Role": {1: ("metadata", "msg", META), 2: ("rules", "rmsg", _RULE)},
+        "ClusterRole": {1: ("metadata", "msg", META), 2: ("rules", "rmsg", _RULE)},
+        "RoleBinding": _BINDING,
+        "ClusterRoleBinding": _BINDING,
+    }
+)
 
 
 def decode_message(buf: bytes, schema: Schema) -> dict[str, Any]:

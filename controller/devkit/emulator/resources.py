@@ -18,6 +18,10 @@ SUBRESOURCE_VERBS = ("get", "patch", "update")
 CRD_GROUP = "apiextensions.k8s.io"
 CRD_PLURAL = "customresourcedefinitions"
 CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+WEBHOOK_GROUP = "admissionregistration.k8s.io"
+AUTHN_GROUP = "authentication.k8s.io"
+AUTHZ_GROUP = "authorization.k8s.io"
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +66,11 @@ def _core(plural: str, kind: str, **kw: Any) -> ResourceType:
     return ResourceType("", "v1", plural, kind.lower(), kind, **kw)
 
 
+def _review(group: str, plural: str, kind: str, namespaced: bool = False) -> ResourceType:
+    """A create-only kind that answers a question and stores nothing (TokenReview, SubjectAccessReview, ...)."""
+    return ResourceType(group, "v1", plural, kind.lower(), kind, namespaced=namespaced, verbs=("create",))
+
+
 _STATUS = frozenset({"status"})
 BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
     _core(
@@ -77,7 +86,7 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
     _core("secrets", "Secret"),
     _core("pods", "Pod", short_names=("po",), categories=("all",), subresources=_STATUS),
     _core("services", "Service", short_names=("svc",), categories=("all",), subresources=_STATUS),
-    _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _core("serviceaccounts", "ServiceAccount", short_names=("sa",), subresources=frozenset({"token"})),
     ResourceType(
         "apps",
         "v1",
@@ -101,7 +110,36 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         subresources=frozenset({"status"}),
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease"),
+    ResourceType(RBAC_GROUP, "v1", "roles", "role", "Role"),
+    ResourceType(RBAC_GROUP, "v1", "rolebindings", "rolebinding", "RoleBinding"),
+    ResourceType(RBAC_GROUP, "v1", "clusterroles", "clusterrole", "ClusterRole", namespaced=False),
+    ResourceType(RBAC_GROUP, "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", namespaced=False),
+    ResourceType(
+        WEBHOOK_GROUP,
+        "v1",
+        "mutatingwebhookconfigurations",
+        "mutatingwebhookconfiguration",
+        "MutatingWebhookConfiguration",
+        namespaced=False,
+        categories=("api-extensions",),
+    ),
+    ResourceType(
+        WEBHOOK_GROUP,
+        "v1",
+        "validatingwebhookconfigurations",
+        "validatingwebhookconfiguration",
+        "ValidatingWebhookConfiguration",
+        namespaced=False,
+        categories=("api-extensions",),
+    ),
+    _review(AUTHN_GROUP, "tokenreviews", "TokenReview"),
+    _review(AUTHN_GROUP, "selfsubjectreviews", "SelfSubjectReview"),
+    _review(AUTHZ_GROUP, "subjectaccessreviews", "SubjectAccessReview"),
+    _review(AUTHZ_GROUP, "selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+    _review(AUTHZ_GROUP, "selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+    _review(AUTHZ_GROUP, "localsubjectaccessreviews", "LocalSubjectAccessReview", namespaced=True),
 )
+REVIEWS = frozenset(rt.key for rt in BUILTIN_RESOURCES if rt.verbs == ("create",))
 
 _VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 

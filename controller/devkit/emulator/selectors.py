@@ -6,6 +6,7 @@ watch requests use the resulting `Selector.matches(obj)`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -183,3 +184,32 @@ def parse_field_selector(text: str | None) -> Selector:
         return Selector("", ())
     terms = [t for t in _split_unescaped(text, ",") if t.strip()]
     return Selector(text, tuple(_field_requirement(t, text) for t in terms))
+
+
+def _equals(key: str, value: str) -> Predicate:
+    return lambda o: _labels(o).get(key) == value
+
+
+def _expression(expr: Json) -> Predicate:
+    key, op = str(expr.get("key", "")), expr.get("operator")
+    values = {str(v) for v in expr.get("values") or []}
+    if op == "In":
+        return lambda o: _labels(o).get(key) in values
+    if op == "NotIn":
+        return lambda o: _labels(o).get(key) not in values
+    if op == "Exists":
+        return lambda o: key in _labels(o)
+    if op == "DoesNotExist":
+        return lambda o: key not in _labels(o)
+    raise ApiError.bad_request(f'"{op}" is not a valid label selector operator')
+
+
+def from_label_selector(selector: Any) -> Selector:
+    """A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`) as a `Selector`; empty matches all."""
+    if not isinstance(selector, dict):
+        return Selector("", ())
+    predicates: list[Predicate] = []
+    for key, value in (selector.get("matchLabels") or {}).items():
+        predicates.append(_equals(str(key), str(value)))
+    predicates += [_expression(e) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)]
+    return Selector(json.dumps(selector, sort_keys=True), tuple(predicates))

@@ -1,17 +1,19 @@
 """`EmulatorServer`: the emulator on a loopback port, in the caller's loop or its own thread; snapshots.
 
 Async: `await server.start()` / `stop()`; blocking: `with EmulatorServer() as s:` (own thread and loop).
-Both give `s.url`, `s.write_kubeconfig(path)`, `s.apply_crd(crd)`; `Snapshots` persists to `state_path`.
-Used by `__main__.py`, the test fixtures and `ringpilot dev`.
+Both give `s.url`, `s.write_kubeconfig(path)`, `s.apply_crd(crd)`; `Snapshots` persists to `state_path`;
+`auth=AuthConfig(...)` turns on tokens and RBAC. Used by `__main__.py`, the test fixtures and `ringpilot dev`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import os
+import ssl
 import tempfile
 import threading
 from collections import deque
@@ -22,11 +24,16 @@ from typing import Any, TypeVar
 
 import yaml
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict
 
+from .authn import AuthConfig
 from .endpoints import ApiEndpoints
 from .lifecycle import CRDS
 from .negotiation import RequestRecord
+from .preparing import WriteOptions
+from .rbacdefaults import default_policy
 from .verbs import Cluster
+from .webhooks import ServicePorts
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -94,16 +101,35 @@ class Snapshots:
                 await asyncio.get_running_loop().run_in_executor(None, self._write, data)
 
 
-def kubeconfig(url: str, user: str = "ringpilot-dev", namespace: str = "default") -> Json:
-    """A kubeconfig for the emulator: one cluster, a token user (the token is the user name)."""
+class ServingCert(BaseModel):
+    """HTTPS for the emulator (kubectl sends bearer tokens only over TLS): PEM files, and the CA for kubeconfigs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None
+
+
+def kubeconfig(
+    url: str,
+    user: str = "ringpilot-dev",
+    namespace: str = "default",
+    token: str | None = None,
+    ca_file: Path | None = None,
+) -> Json:
+    """A kubeconfig for the emulator: one cluster, a token user (the token is the user name unless given)."""
     name = "ringpilot-emulator"
+    cluster: Json = {"server": url}
+    if ca_file is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_file.read_bytes()).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
         "current-context": name,
-        "clusters": [{"name": name, "cluster": {"server": url}}],
-        "users": [{"name": user, "user": {"token": user}}],
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token or user}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}],
     }
 
@@ -121,13 +147,27 @@ class EmulatorServer:
         bookmark_interval_seconds: float = 60.0,
         snapshot_interval_seconds: float = 1.0,
         access_log: bool = False,
+        auth: AuthConfig | None = None,
+        service_ports: ServicePorts | None = None,
+        serving_cert: ServingCert | None = None,
     ) -> None:
+        """`auth` turns on tokens and RBAC (default: any token is the user name, nothing is refused);
+        `service_ports` maps a webhook's `service` (namespace, name) to the loopback port it listens on;
+        `serving_cert` serves HTTPS instead of HTTP."""
         if host not in LOOPBACK:
             raise ValueError(f"the emulator binds to loopback only, not {host!r}")
         self.host = host
         self.port = port
+        self.auth = auth
+        self.serving_cert = serving_cert
         self.cluster = Cluster(history_size)
-        self.endpoints = ApiEndpoints(self.cluster, lambda: f"{self.host}:{self.port}", bookmark_interval_seconds)
+        self.endpoints = ApiEndpoints(
+            self.cluster,
+            lambda: f"{self.host}:{self.port}",
+            bookmark_interval_seconds,
+            auth=auth,
+            service_ports=service_ports,
+        )
         self.snapshots = None
         if state_path:
             self.snapshots = Snapshots(self.cluster, state_path, snapshot_interval_seconds)
@@ -140,7 +180,8 @@ class EmulatorServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.serving_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def requests(self) -> deque[RequestRecord]:
@@ -151,12 +192,18 @@ class EmulatorServer:
         """Load the snapshot (if any), start serving in the running loop, and return the URL."""
         if self.snapshots is not None:
             self.snapshots.load()
+        if self.auth is not None:
+            self._seed_policy()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.endpoints.handle)
         access = logging.getLogger("aiohttp.access") if self._access_log else None
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, access_log=access)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        context = None
+        if self.serving_cert is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.serving_cert.cert_file, self.serving_cert.key_file)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=context)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self._loop = asyncio.get_running_loop()
@@ -178,6 +225,15 @@ class EmulatorServer:
             self._runner = None
         if self.snapshots is not None:
             self.snapshots.save()
+
+    def _seed_policy(self) -> None:
+        """Create the bootstrap ClusterRoles and bindings that are missing (as kube-apiserver does at start)."""
+        for plural, objects in zip(("clusterroles", "clusterrolebindings"), default_policy(), strict=True):
+            rt = self.cluster.registry.lookup("rbac.authorization.k8s.io", "v1", plural)
+            assert rt is not None
+            for obj in objects:
+                if self.cluster.store.get(rt.key, "", obj["metadata"]["name"]) is None:
+                    self.cluster.create(rt, None, obj, WriteOptions())
 
     def start_in_thread(self, timeout_seconds: float = 10.0) -> str:
         """Run the server in a daemon thread with its own event loop; returns the URL once listening."""
@@ -238,12 +294,17 @@ class EmulatorServer:
         return self.call(self.cluster.apply_crd, crd)
 
     def write_kubeconfig(
-        self, path: str | os.PathLike[str], user: str = "ringpilot-dev", namespace: str = "default"
+        self,
+        path: str | os.PathLike[str],
+        user: str = "ringpilot-dev",
+        namespace: str = "default",
+        token: str | None = None,
     ) -> Path:
         """Write a kubeconfig (YAML) pointing at this server, atomically; returns the path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        partial.write_text(yaml.safe_dump(kubeconfig(self.url, user, namespace), sort_keys=False))
+        ca_file = self.serving_cert.ca_file if self.serving_cert else None
+        partial.write_text(yaml.safe_dump(kubeconfig(self.url, user, namespace, token, ca_file), sort_keys=False))
         os.replace(partial, target)
         return target

@@ -2,6 +2,7 @@
 
 `Cluster` is what the HTTP layer (`endpoints.py`) and in-process callers use. Every method runs on
 the server's event loop, synchronously, so each write and the watch fan-out it causes are atomic.
+Writes also come in steps (`*_request` → `prepare_*` → `finish`) so admission webhooks can run between.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from .apierrors import ApiError, FieldError
@@ -26,6 +28,24 @@ STRATEGIC = "application/strategic-merge-patch+json"
 APPLY = "application/apply-patch+yaml"
 PATCH_TYPES = (JSON_PATCH, MERGE, STRATEGIC, APPLY)
 _SCALE_META = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """An admitted object waiting to be stored, with the version it replaces (None for a create)."""
+
+    rt: ResourceType
+    new: Json
+    old: Json | None
+    opts: WriteOptions
+
+
+class StaleWrite(ApiError):
+    """The object changed between admission and commit (webhooks ran in between); the write is re-run."""
+
+    def __init__(self, group: str, plural: str, name: str) -> None:
+        error = ApiError.conflict(group, plural, name)
+        super().__init__(error.code, error.reason, error.message, error.details)
 
 
 class Cluster(Lifecycle):
@@ -120,10 +140,16 @@ class Cluster(Lifecycle):
                 },
             )
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any, opts: WriteOptions) -> Json:
-        body = self._body(rt, body)
+    def create_request(self, rt: ResourceType, namespace: str | None, body: Any) -> Json:
+        """The object a create asks for, checked for kind and namespace (what mutating webhooks see)."""
+        checked = self._body(rt, body)
+        self._target_namespace(rt, namespace, checked["metadata"])
+        return checked
+
+    def prepare_create(self, rt: ResourceType, body: Json, opts: WriteOptions) -> PendingWrite:
+        """Name, namespace and existence checks, then admission; nothing is stored yet."""
         meta = body["metadata"]
-        target = self._target_namespace(rt, namespace, meta)
+        target = str(meta.get("namespace") or "") if rt.namespaced else ""
         crd = self.crd_of(rt)
         if crd is not None and crd["metadata"].get("deletionTimestamp"):
             raise ApiError(
@@ -145,10 +171,23 @@ class Cluster(Lifecycle):
             self._check_namespace_open(rt, target, meta["name"])
         if self.store.get(rt.key, target, meta["name"]) is not None:
             raise ApiError.already_exists(rt.group, rt.plural, meta["name"])
-        new = admit(rt, body, None, opts)
-        if opts.dry_run:
+        return PendingWrite(rt, admit(rt, body, None, opts), None, opts)
+
+    def finish(self, pending: PendingWrite) -> Json:
+        """Store a prepared write (or only render it on a dry run); a write raced by another is `StaleWrite`."""
+        rt, new, old = pending.rt, pending.new, pending.old
+        if pending.opts.dry_run:
             return self.render(new, rt)
-        return self.commit(rt, new, None)
+        meta = new["metadata"]
+        current = self.store.get(rt.key, meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+        if old is None and current is not None:
+            raise ApiError.already_exists(rt.group, rt.plural, meta["name"])
+        if old is not None and current is not old:
+            raise StaleWrite(rt.group, rt.plural, meta["name"])
+        return self.commit(rt, new, old)
+
+    def create(self, rt: ResourceType, namespace: str | None, body: Any, opts: WriteOptions) -> Json:
+        return self.finish(self.prepare_create(rt, self.create_request(rt, namespace, body), opts))
 
     def _check_rv(self, rt: ResourceType, name: str, given: Any, old: Json, required: bool) -> None:
         current = old["metadata"].get("resourceVersion")
@@ -163,7 +202,8 @@ class Cluster(Lifecycle):
                 [FieldError("FieldValueInvalid", "metadata.resourceVersion", "must be specified for an update", 0)],
             )
 
-    def _write(self, rt: ResourceType, name: str, new: Json, old: Json, opts: WriteOptions) -> Json:
+    def prepare_write(self, rt: ResourceType, name: str, new: Json, old: Json, opts: WriteOptions) -> PendingWrite:
+        """Admission of an update or patch result against `old`; nothing is stored yet."""
         meta = new["metadata"]
         if meta.get("name", name) != name:
             raise ApiError.bad_request(
@@ -171,22 +211,27 @@ class Cluster(Lifecycle):
             )
         meta["name"] = name
         self._target_namespace(rt, old["metadata"].get("namespace"), meta)
-        admitted = admit(rt, new, old, opts)
-        if opts.dry_run:
-            return self.render(admitted, rt)
-        return self.commit(rt, admitted, old)
+        return PendingWrite(rt, admit(rt, new, old, opts), old, opts)
 
-    def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, opts: WriteOptions) -> Json:
-        """PUT: replace the object (or only its status); a stale resourceVersion is a 409."""
+    def _write(self, rt: ResourceType, name: str, new: Json, old: Json, opts: WriteOptions) -> Json:
+        return self.finish(self.prepare_write(rt, name, new, old, opts))
+
+    def update_request(self, rt: ResourceType, namespace: str | None, name: str, body: Any) -> tuple[Json, Json]:
+        """(stored object, replacement) for a PUT; a stale resourceVersion is a 409."""
         old = self.require(rt, namespace or "", name)
         body = self._body(rt, body)
         self._check_rv(rt, name, body["metadata"].get("resourceVersion"), old, required=rt.custom)
+        return old, body
+
+    def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, opts: WriteOptions) -> Json:
+        """PUT: replace the object (or only its status); a stale resourceVersion is a 409."""
+        old, body = self.update_request(rt, namespace, name, body)
         return self._write(rt, name, body, old, opts)
 
-    def patch(
-        self, rt: ResourceType, namespace: str | None, name: str, patch_type: str, patch: Any, opts: WriteOptions
-    ) -> tuple[Json, bool]:
-        """PATCH in any of the four formats; returns (object, created) — apply may create."""
+    def patch_request(
+        self, rt: ResourceType, namespace: str | None, name: str, patch_type: str, patch: Any
+    ) -> tuple[Json | None, Json]:
+        """(stored object, patched result); (None, body) when an apply patch creates the object."""
         old = self.store.get(rt.key, (namespace or "") if rt.namespaced else "", name)
         if old is None:
             if patch_type != APPLY:
@@ -197,7 +242,7 @@ class Cluster(Lifecycle):
                     f"the name of the object ({body['metadata']['name']}) does not match the name on the URL ({name})"
                 )
             body["metadata"]["name"] = name
-            return self.create(rt, namespace, body, opts), True
+            return None, body
         base = clone(self.render(old, rt))
         try:
             if patch_type == JSON_PATCH:
@@ -216,6 +261,15 @@ class Cluster(Lifecycle):
         if not isinstance(merged, dict) or not isinstance(merged.get("metadata"), dict):
             raise ApiError.unprocessable("the patched object is not a valid object")
         self._check_rv(rt, name, merged["metadata"].get("resourceVersion"), old, required=False)
+        return old, merged
+
+    def patch(
+        self, rt: ResourceType, namespace: str | None, name: str, patch_type: str, patch: Any, opts: WriteOptions
+    ) -> tuple[Json, bool]:
+        """PATCH in any of the four formats; returns (object, created) — apply may create."""
+        old, merged = self.patch_request(rt, namespace, name, patch_type, patch)
+        if old is None:
+            return self.create(rt, namespace, merged, opts), True
         return self._write(rt, name, merged, old, opts), False
 
     def delete(
