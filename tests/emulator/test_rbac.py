@@ -14,8 +14,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from controller.api.client import impersonating
 from controller.devkit.emulator import EmulatorServer
+from controller.kube.client import impersonating
 from tests.emulator.conftest import client_as
 from tests.emulator.samples import GROUP, widget
 from tests.fixtures.kube import Kubectl
