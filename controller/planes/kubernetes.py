@@ -21,7 +21,7 @@ from kubernetes import client
 from controller.api.labels import APP_NAME_LABEL, RING_NAMESPACE_LABEL
 from controller.planes import manifests as m
 from controller.planes import recording
-from controller.planes.base import ActionResult, Observation, PlaneError, RingHealth, TargetRef
+from controller.planes.base import ActionResult, ExecutionPlane, Observation, PlaneError, RingHealth, TargetRef
 from controller.planes.idempotency import DEFAULT_STALE_CLAIM_SECONDS, KeyedRunner
 from controller.planes.kubeapi import Json, KubeApi, KubeError
 from controller.planes.recording import ManifestRecord, RecordAction
@@ -44,7 +44,7 @@ def _name(item: Json) -> str:
     return str((item.get("metadata") or {}).get("name"))
 
 
-class KubernetesPlane:
+class KubernetesPlane(ExecutionPlane):
     """Rolls out, observes and repairs Deployments through the Kubernetes API."""
 
     name = "kubernetes"
