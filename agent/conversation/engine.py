@@ -266,9 +266,9 @@ class Engine:
         breaker = f"llm-{provider.name}"
         if not await board.allow(breaker):
             raise Unavailable(
-                "ProviderCircuitOpen",
                 f"The {provider.name} circuit breaker is open",
                 self.settings.breaker_reset_seconds,
+                reason="ProviderCircuitOpen",
             )
         try:
             completion = await provider.complete(request)

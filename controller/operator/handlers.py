@@ -18,7 +18,7 @@ from controller.api.group import GROUP, VERSION
 from controller.api.kinds import KINDS, KindInfo
 from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import utcnow
-from controller.core.errors import InvalidSpec, Unavailable
+from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, Outcome
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
@@ -51,13 +51,12 @@ def with_correlation(message: str, correlation_id: str) -> str:
 
 @contextmanager
 def kopf_errors() -> Iterator[None]:
-    """Translate our error vocabulary into Kopf's."""
+    """Translate our error vocabulary into Kopf's: `Unavailable` is a delayed retry."""
     try:
         yield
     except Unavailable as error:
-        raise kopf.TemporaryError(str(error), delay=error.retry_after_seconds) from error
-    except InvalidSpec as error:
-        raise kopf.PermanentError(str(error)) from error
+        delay = DEFAULT_RETRY_SECONDS if error.retry_after_seconds is None else error.retry_after_seconds
+        raise kopf.TemporaryError(str(error), delay=delay) from error
 
 
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:

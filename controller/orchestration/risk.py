@@ -145,7 +145,7 @@ def blast_radius(max_ring: int, critical_targets: bool) -> tuple[Decimal, str]:
     return value, why
 
 
-def classify(inputs: RiskInputs, max_ring: int, privileged: bool) -> BlastRadiusClass:
+def classify_blast_radius(inputs: RiskInputs, max_ring: int, privileged: bool) -> BlastRadiusClass:
     """Deterministic blast-radius class from privilege and reach (documented in docs of `QUORUM`).
 
     - privileged tooling, or software that runs elevated or in the kernel: CriticalInfrastructure;
@@ -227,7 +227,7 @@ def assess(inputs: RiskInputs, max_ring: int, app: str, policy: Policy) -> RiskA
         else (CAB_REQUIRED if value > policy.risk.auto_approve_max_score else AUTOMATED_ALLOWED)
     )
     first = cab_from_ring(value, privileged, max_ring, policy)
-    klass = classify(inputs, max_ring, privileged)
+    klass = classify_blast_radius(inputs, max_ring, privileged)
     return RiskAssessment(
         score=value,
         model_version=MODEL_VERSION,
