@@ -52,7 +52,7 @@ def _api_message(error: ApiException) -> str:
     return str(error.reason or "no reason given")
 
 
-def classify(error: BaseException, what: str) -> KubeError:
+def classify_api_error(error: BaseException, what: str) -> KubeError:
     """The `PlaneError` for a failed call doing `what` (e.g. "patch Deployment ring-0-lab/web")."""
     if isinstance(error, ApiException):
         status = int(error.status or 0)
@@ -81,7 +81,7 @@ class KubeApi:
         try:
             return await asyncio.to_thread(blocking)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
-            raise classify(error, what) from error
+            raise classify_api_error(error, what) from error
 
     async def list_namespaces(self, label_selector: str) -> list[Json]:
         listing = await self._call("list Namespaces", self.core.list_namespace, label_selector=label_selector)
