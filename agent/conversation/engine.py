@@ -1,4 +1,4 @@
-"""The conversation engine (seed P7.1): one user turn, from the stored context to the reply.
+"""The conversation engine: one user turn, from the stored context to the reply.
 
 `Engine.run_turn` stores the user message, then either settles a pending proposal in code ("yes"
 runs it through the registry as the user, "no" drops it; the model is never asked) or runs the

@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from controller.api.group import GROUP, VERSION
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KINDS, KindInfo
 from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import utcnow
@@ -107,7 +108,7 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
         deps: Deps = memo["deps"]
         correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
         with kopf_errors():
-            await _audit(deps, info, body, correlation_id, AuditNote("Deleted", "system:ringpilot"))
+            await _audit(deps, info, body, correlation_id, AuditNote("Deleted", SYSTEM_USER))
 
     hid = f"reconcile-{info.plural}"
     kopf.on.resume(*resource, registry=registry, id=hid)(reconcile)

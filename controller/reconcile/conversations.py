@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.conversation import MESSAGE_CONFLICT, READY, REPLYING, TURN_ACTOR, TURN_QUEUE, Conversation
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.api.meta import Condition, ConditionStatus
 from controller.core import conditions
@@ -25,7 +26,6 @@ from controller.reconcile.deps import Deps
 
 logger = logging.getLogger(__name__)
 
-SYSTEM_ACTOR = "system:ringpilot"
 _STORED_TEXTS = """
 SELECT message_id, content ->> 'text' AS text FROM messages
 WHERE conversation_id = %s AND role = 'user' AND message_id = ANY(%s)
@@ -100,7 +100,7 @@ async def reconcile_conversation(info: KindInfo, body: dict[str, Any], deps: Dep
     if conflicts and (old_conflict is None or old_conflict.status is not ConditionStatus.TRUE):
         text = f"Message id(s) {', '.join(conflicts)} reused with different text; stored text kept"
         events.append(EventNote("MessageConflict", text, "Warning"))
-        audits.append(AuditNote("MessageConflict", SYSTEM_ACTOR, text, {"messages": conflicts}))
+        audits.append(AuditNote("MessageConflict", SYSTEM_USER, text, {"messages": conflicts}))
     unanswered = conversation.spec.messages[answered:]
     if unanswered and deps.dispatcher is not None and uid:
         for message in unanswered:
