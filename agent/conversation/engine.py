@@ -220,6 +220,10 @@ class Engine:
         if final is not None:
             return _result(final, _usage(stored), conflict)
         ctx = self.tool_context(req)
+        if conflict:
+            # The only place reused ids are detected: this table is the agent's (the worker names it in status).
+            reused = f"Message id {req.message_id} reused with different text; stored text kept"
+            await self.registry.audit(ctx, "MessageConflict", reused, {"messages": [req.message_id]})
         confirmation = confirmation_of(text, req.pending is not None)
         if confirmation is not None:
             return await self._confirm(req, ctx, confirmation, conflict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import kopf
@@ -19,6 +20,7 @@ from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KINDS, KindInfo
 from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import utcnow
+from controller.core import conditions
 from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, Outcome
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
@@ -86,6 +88,8 @@ async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps
         await _audit(deps, info, body, correlation_id, note)
     for key, value in outcome.status.items():
         patch.status[key] = value
+    if outcome.conditions:  # set by type on the fresh object, so another writer's conditions survive
+        patch.fns.append(partial(conditions.merge_into, owned=outcome.conditions))
     for key, value in outcome.labels.items():
         patch.metadata.labels[key] = value
     for event in outcome.events:
