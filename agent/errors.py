@@ -1,28 +1,21 @@
 """The agent's error vocabulary: what a turn or a tool can fail with, classified once where it happens.
 
 Providers turn SDK and HTTP errors into `Unavailable` (transient: the turn is retried later with
-capped backoff and the user is told it is delayed) or `TurnFailed` (permanent: a `Failed` condition
-and a reply saying why). Tools raise `ToolError` for expected failures; the registry hands those
+capped backoff and the user is told it is delayed; the controller's own class, from
+controller/core/errors.py, with a `reason` for the condition) or `TurnFailed` (permanent: a `Failed`
+condition and a reply saying why). Tools raise `ToolError` for expected failures; the registry hands those
 back to the model and the user as an error result, so a tool never crashes a turn.
 """
 
 from __future__ import annotations
 
+from controller.core.errors import Unavailable
+
+__all__ = ["AgentError", "PermissionDenied", "ToolError", "TurnFailed", "Unavailable"]
+
 
 class AgentError(Exception):
     """Base of every error the agent raises on purpose."""
-
-
-class Unavailable(AgentError):
-    """A dependency (the language model, PostgreSQL, the Kubernetes API) is down or overloaded; retry later.
-
-    `reason` is a CamelCase word for the condition (e.g. `ProviderOverloaded`).
-    """
-
-    def __init__(self, reason: str, message: str, retry_after_seconds: float | None = None) -> None:
-        self.reason = reason
-        self.retry_after_seconds = retry_after_seconds
-        super().__init__(message)
 
 
 class TurnFailed(AgentError):

@@ -1,4 +1,4 @@
-"""The conversation engine (seed P7.1): one user turn, from the stored context to the reply.
+"""The conversation engine: one user turn, from the stored context to the reply.
 
 `Engine.run_turn` stores the user message, then either settles a pending proposal in code ("yes"
 runs it through the registry as the user, "no" drops it; the model is never asked) or runs the
@@ -220,6 +220,10 @@ class Engine:
         if final is not None:
             return _result(final, _usage(stored), conflict)
         ctx = self.tool_context(req)
+        if conflict:
+            # The only place reused ids are detected: this table is the agent's (the worker names it in status).
+            reused = f"Message id {req.message_id} reused with different text; stored text kept"
+            await self.registry.audit(ctx, "MessageConflict", reused, {"messages": [req.message_id]})
         confirmation = confirmation_of(text, req.pending is not None)
         if confirmation is not None:
             return await self._confirm(req, ctx, confirmation, conflict)
@@ -266,9 +270,9 @@ class Engine:
         breaker = f"llm-{provider.name}"
         if not await board.allow(breaker):
             raise Unavailable(
-                "ProviderCircuitOpen",
                 f"The {provider.name} circuit breaker is open",
                 self.settings.breaker_reset_seconds,
+                reason="ProviderCircuitOpen",
             )
         try:
             completion = await provider.complete(request)

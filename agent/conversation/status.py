@@ -1,9 +1,10 @@
 """The Conversation status a worker writes: pure functions from the object as read to a status patch.
 
 The worker owns `answered`, `lastAnsweredId`, `reply`, `pending`, `resources`, `usage` and the turn
-conditions `Ready`, `Replying` and `Failed`; conditions it does not own (the controller's
-`InvalidSpec` and `MessageConflict`) are kept as they are. Each function returns None when there
-is nothing to write (for example when another worker already answered that message).
+conditions `Ready`, `Replying`, `Failed` and `MessageConflict` (a reused message id the engine found
+while storing the turn). The controller's `InvalidSpec` is kept as it is: the worker writes the list
+under a resourceVersion precondition, and the controller sets only its own types on the fresh object.
+Each function returns None when there is nothing to write (e.g. another worker answered that message).
 """
 
 from __future__ import annotations
@@ -15,41 +16,40 @@ from agent.conversation.engine import TurnResult
 from controller.api.conversation import (
     FAILED,
     MAX_REPLY_CHARS,
+    MESSAGE_CONFLICT,
     READY,
     REPLYING,
     Conversation,
     ResourceRef,
 )
-from controller.api.meta import Condition, ConditionStatus
+from controller.api.meta import Condition
+from controller.core.conditions import INVALID_SPEC, is_true, set_condition
+from controller.core.conditions import make as condition
 
-INVALID_SPEC = "InvalidSpec"
 MAX_RESOURCES = 200
 
 
-def condition(type_: str, status: bool, reason: str, message: str, generation: int, now: datetime) -> Condition:
-    return Condition(
-        type=type_,
-        status=ConditionStatus.TRUE if status else ConditionStatus.FALSE,
-        reason=reason,
-        message=message[:2048],
-        observed_generation=generation,
-        last_transition_time=now,
-    )
-
-
 def set_conditions(current: list[Condition], *new: Condition) -> list[dict[str, Any]]:
-    """`current` with each of `new` replacing its type (keeping lastTransitionTime when status is unchanged)."""
+    """`current` with each of `new` replacing its type, as the wire list to write."""
     out = list(current)
     for cond in new:
-        old = next((c for c in out if c.type == cond.type), None)
-        if old is not None and old.status == cond.status:
-            cond = cond.model_copy(update={"last_transition_time": old.last_transition_time})
-        out = [c for c in out if c.type != cond.type] + [cond]
+        out = set_condition(out, cond)
     return [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in out]
 
 
 def invalid(conversation: Conversation) -> bool:
-    return any(c.type == INVALID_SPEC and c.status is ConditionStatus.TRUE for c in conversation.status.conditions)
+    return is_true(conversation.status.conditions, INVALID_SPEC)
+
+
+def _conflict(conversation: Conversation, message_id: str, result: TurnResult, now: datetime) -> list[Condition]:
+    """MessageConflict while the answered message's id was reused with other text; cleared on the next turn."""
+    generation = conversation.metadata.generation
+    if result.conflict:
+        text = f"Message id {message_id} was reused with different text; the text first stored is kept and answered"
+        return [condition(MESSAGE_CONFLICT, True, "MessageIdReused", text, generation, now)]
+    if is_true(conversation.status.conditions, MESSAGE_CONFLICT):
+        return [condition(MESSAGE_CONFLICT, False, "NoConflict", "", generation, now)]
+    return []
 
 
 def replying_status(conversation: Conversation, message_id: str, now: datetime) -> dict[str, Any] | None:
@@ -118,5 +118,7 @@ def answered_status(
             "outputTokens": (usage.output_tokens if usage else 0) + result.usage.output_tokens,
         },
         "correlationId": correlation_id,
-        "conditions": set_conditions(status.conditions, replying, failed, ready),
+        "conditions": set_conditions(
+            status.conditions, replying, failed, ready, *_conflict(conversation, message_id, result, now)
+        ),
     }

@@ -159,12 +159,14 @@ class OpenAICompatibleProvider:
                         raise _permanent(response.status, text)
                     retry_after = retry_after_seconds(response.headers)
                     reason = "ProviderRateLimited" if response.status == 429 else "ProviderError"
-                    last = Unavailable(reason, f"The language model failed with HTTP {response.status}", retry_after)
+                    last = Unavailable(
+                        f"The language model failed with HTTP {response.status}", retry_after, reason=reason
+                    )
             except TimeoutError:
-                last = Unavailable("ProviderTimeout", "The language model did not answer in time")
+                last = Unavailable("The language model did not answer in time", reason="ProviderTimeout")
             except aiohttp.ClientError as error:
                 reached = f"The language model could not be reached ({type(error).__name__})"
-                last = Unavailable("ProviderUnreachable", reached)
+                last = Unavailable(reached, reason="ProviderUnreachable")
             if attempt < self.max_retries:
                 delay = retry_after if retry_after is not None else min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt)
                 await asyncio.sleep(delay * (1 if retry_after is not None else random.uniform(0.75, 1.0)))

@@ -28,22 +28,22 @@ from agent.llm.base import (
 logger = logging.getLogger(__name__)
 
 
-def classify(error: Exception) -> Unavailable | TurnFailed:
+def classify_provider_error(error: Exception) -> Unavailable | TurnFailed:
     """Map an SDK error to the agent's vocabulary (the one place that knows the SDK's classes)."""
     if isinstance(error, anthropic.APITimeoutError):
-        return Unavailable("ProviderTimeout", "The language model did not answer in time")
+        return Unavailable("The language model did not answer in time", reason="ProviderTimeout")
     if isinstance(error, anthropic.APIConnectionError):
-        return Unavailable("ProviderUnreachable", "The language model could not be reached")
+        return Unavailable("The language model could not be reached", reason="ProviderUnreachable")
     if isinstance(error, anthropic.APIStatusError):
         wait = retry_after_seconds(error.response.headers)
         if isinstance(error, anthropic.RateLimitError):
-            return Unavailable("ProviderRateLimited", "The language model is rate-limited", wait)
+            return Unavailable("The language model is rate-limited", wait, reason="ProviderRateLimited")
         if isinstance(error, anthropic.OverloadedError):
-            return Unavailable("ProviderOverloaded", "The language model is overloaded", wait)
+            return Unavailable("The language model is overloaded", wait, reason="ProviderOverloaded")
         if isinstance(error, anthropic.InternalServerError):
-            return Unavailable("ProviderError", f"The language model failed with HTTP {error.status_code}", wait)
+            return Unavailable(f"The language model failed with HTTP {error.status_code}", wait, reason="ProviderError")
         if error.status_code in (408, 409):
-            return Unavailable("ProviderError", f"The language model failed with HTTP {error.status_code}")
+            return Unavailable(f"The language model failed with HTTP {error.status_code}", reason="ProviderError")
         return rejected(error.status_code, _detail(error))
     unreadable = f"The language model's answer could not be read: {type(error).__name__}"
     return TurnFailed("ProviderResponseInvalid", unreadable)
@@ -127,7 +127,7 @@ class AnthropicProvider:
         try:
             response = await self.client.messages.create(**kwargs)
         except anthropic.AnthropicError as error:
-            classified = classify(error)
+            classified = classify_provider_error(error)
             logger.warning("Anthropic call failed: %s (%s)", classified.reason, type(error).__name__)
             raise classified from error
         text_parts: list[str] = []

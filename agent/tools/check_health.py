@@ -1,4 +1,4 @@
-"""Tool `check_health` (seed): components and circuit breakers, the seed's `/api/v1/health` in chat.
+"""Tool `check_health`: components and circuit breakers in chat (docs/domain.md §8).
 
 Components are the probes the runtime wires in (Kubernetes API, PostgreSQL, Redis, broker queue
 depth, LLM provider, execution planes); breakers come from Redis. Overall: unhealthy if a component

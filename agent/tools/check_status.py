@@ -1,4 +1,4 @@
-"""Tool `check_status` (seed): the status of one app (versions per ring, tasks, drift) or of one task.
+"""Tool `check_status`: the status of one app (versions per ring, tasks, drift) or of one task.
 
 Answers "what's the status of web?" and "how is task web-1-4-2 doing?". Read-only.
 """

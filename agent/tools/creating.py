@@ -3,7 +3,7 @@
 Names are deterministic (`ToolContext.resource_name` over the conversation and the action id), every
 object carries the conversation's correlation ID as label and spec field and `requestedBy` = the
 user, and a 409 for an object this conversation already created counts as success, so a retried
-turn never creates a duplicate. DeploymentTasks go through the seed's `TaskOrchestrator`.
+turn never creates a duplicate. DeploymentTasks go through `TaskOrchestrator` (controller/api/orchestrator.py).
 """
 
 from __future__ import annotations

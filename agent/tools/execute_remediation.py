@@ -1,4 +1,4 @@
-"""Tool `execute_remediation` (seed): fix the drift on a target by opening a Remediation for its assignment.
+"""Tool `execute_remediation`: fix the drift on a target by opening a Remediation for its assignment.
 
 The controller classifies the drift, checks policy (ring, risk, windows, blast radius, rate limits)
 and either fixes and verifies it or escalates it to a human. Mutating: proposes first, acts on

@@ -1,7 +1,7 @@
 """Tool `list_integration_failures`: what is failing at the edges — components that are down, breakers
 that tripped, and failed steps in the audit trail (execution planes, evidence, notifications).
 
-Answers "are there any integration failures?" (domain.md §7.5: failed syncs + open breakers + error
+Answers "are there any integration failures?" (docs/domain.md §8: failed syncs, open breakers and error
 counts). Read-only.
 """
 

@@ -1,4 +1,4 @@
-"""Tool `query_deployments` (seed): what runs where — each app's workloads in a ring, and the tasks rolling out there.
+"""Tool `query_deployments`: what runs where — each app's workloads in a ring, and the tasks rolling out there.
 
 Answers "show me deployments in ring 2" and "what is deployed in canary?". Read-only.
 """

@@ -1,4 +1,4 @@
-"""Tool `submit_cab` (seed): submit a deployment for CAB approval.
+"""Tool `submit_cab`: submit a deployment for CAB approval.
 
 In Ringpilot the CAB record (ChangeRequest) is opened by the controller for a DeploymentTask whose
 risk requires it, so submitting means creating the task with a reason for the approvers; the

@@ -1,6 +1,6 @@
 """The DeploymentTask kind: one intent to ship `app@version` through rings up to `maxRing`.
 
-The controller drives it through the seed's chain (ValidateIntent, GenerateEvidence,
+The controller drives it through a fixed chain of steps (ValidateIntent, GenerateEvidence,
 SubmitChangeRequest, AwaitApproval, Deploy, Monitor) and records every step in status.
 """
 

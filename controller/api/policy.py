@@ -2,7 +2,7 @@
 
 Loaded once per process by `load_policy` (a ConfigMap in the chart; the shipped `dev.yaml` otherwise)
 and consulted by gates, approvals, remediation and the chat tools. Roles map to permissions by the
-fixed table `ROLE_PERMISSIONS` (ARCHITECTURE.md §6, domain.md §9.1):
+fixed table `ROLE_PERMISSIONS` (ARCHITECTURE.md §6, docs/domain.md §7):
 
 - `cab-approver` may read and approve, nothing else: who approves a change never ships it.
 - `admin` configures the platform and may stop or undo (cancel, rollback, remediate, restart) but may
@@ -85,7 +85,7 @@ def may(role: Role, permission: Permission) -> bool:
 
 
 class RingName(StrEnum):
-    """The fixed names of rings 0-4 (domain.md §2.1)."""
+    """The fixed names of rings 0-4 (docs/domain.md §1)."""
 
     LAB = "Lab"
     CANARY = "Canary"
@@ -147,7 +147,7 @@ class RoleMapping(PolicyModel):
 
 
 class RiskPolicy(PolicyModel):
-    """Risk thresholds (domain.md §3)."""
+    """Risk thresholds (docs/domain.md §3)."""
 
     auto_approve_max_score: int = Field(50, ge=0, le=100, description="Highest risk score that skips CAB")
     privileged_apps: list[DnsLabel] = Field(
@@ -156,7 +156,7 @@ class RiskPolicy(PolicyModel):
 
 
 class CheckIntervals(PolicyModel):
-    """Seconds between drift checks of an Assignment, by its criticality (domain.md §6.1)."""
+    """Seconds between drift checks of an Assignment, by its criticality (docs/domain.md §6)."""
 
     critical: int = Field(900, ge=1, description="Critical apps: 15 min")
     high: int = Field(1800, ge=1, description="High: 30 min")
@@ -165,7 +165,7 @@ class CheckIntervals(PolicyModel):
 
 
 class RemediationLimits(PolicyModel):
-    """Limits on autonomous remediation (domain.md §6.3)."""
+    """Limits on autonomous remediation (docs/domain.md §6)."""
 
     max_attempts: int = Field(3, ge=1, description="Attempts per drift before escalating")
     initial_backoff_seconds: int = Field(3600, ge=0, description="Delay before the second attempt; doubles")

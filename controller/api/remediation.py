@@ -13,6 +13,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from controller.api.assignment import DriftType
+from controller.api.identity import SYSTEM_USER as SYSTEM_USER  # re-exported for controller.remediation
 from controller.api.meta import (
     CamelModel,
     Condition,
@@ -23,8 +24,6 @@ from controller.api.meta import (
     StatusModel,
     UserName,
 )
-
-SYSTEM_USER = "system:ringpilot"
 
 
 class FixAction(StrEnum):

@@ -1,4 +1,4 @@
-"""The inputs of the deterministic risk model v1.0 (domain.md §3.1), as a DeploymentTask declares them.
+"""The inputs of the deterministic risk model v1.0 (docs/domain.md §3), as a DeploymentTask declares them.
 
 Each factor is an enum of the rubric's rows; the model maps each row to its normalized value.
 Blast radius is derived from the task's rings, so it is not an input here except for the

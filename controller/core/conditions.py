@@ -7,6 +7,7 @@ only moves when status changes); `accepted_conditions` clears InvalidSpec once a
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -91,3 +92,19 @@ def accepted_conditions(
     for cond in extra or []:
         conds = set_condition(conds, cond)
     return conds
+
+
+def merge_into(body: MutableMapping[str, Any], owned: Sequence[Condition]) -> None:
+    """Set `owned` by type in `body`'s status.conditions, in place; every other entry stays as it is."""
+    status = body.setdefault("status", {})
+    raw: list[dict[str, Any]] = list(status.get("conditions") or [])
+    for cond in owned:
+        new = cond.model_dump(mode="json", by_alias=True, exclude_none=True)
+        at = next((i for i, c in enumerate(raw) if c.get("type") == cond.type), None)
+        if at is None:
+            raw.append(new)
+            continue
+        if raw[at].get("status") == new["status"] and "lastTransitionTime" in raw[at]:
+            new["lastTransitionTime"] = raw[at]["lastTransitionTime"]
+        raw[at] = new
+    status["conditions"] = raw

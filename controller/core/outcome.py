@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.api.meta import CustomResource
+from controller.api.meta import Condition, CustomResource
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class Outcome:
     events: tuple[EventNote, ...] = ()
     audits: tuple[AuditNote, ...] = ()
     requeue_after_seconds: float | None = None
+    #: Conditions set by type on the object as the API server holds it when they are written (a JSON patch
+    #: tested against its resourceVersion), for a kind whose `status.conditions` has another writer.
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from kubernetes.config.config_exception import ConfigException
 from controller.api.group import GROUP, VERSION
 from controller.api.kinds import KindInfo, by_kind
 from controller.api.meta import CustomResource
-from controller.kube.errors import TRANSPORT_ERRORS, KubeError, classify
+from controller.kube.errors import TRANSPORT_ERRORS, KubeError, classify_api_error
 
 R = TypeVar("R", bound=CustomResource)  # type: ignore[type-arg]
 Json = dict[str, Any]
@@ -84,7 +84,7 @@ async def call_json(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
     try:
         return await asyncio.to_thread(blocking)
     except (ApiException, *TRANSPORT_ERRORS) as error:
-        raise classify(error, what) from error
+        raise classify_api_error(error, what) from error
 
 
 def _items(listing: Json) -> list[Json]:

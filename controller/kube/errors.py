@@ -51,7 +51,7 @@ def api_message(error: ApiException) -> str:
     return str(error.reason or "no reason given")
 
 
-def classify(error: BaseException, what: str) -> KubeError:
+def classify_api_error(error: BaseException, what: str) -> KubeError:
     """The `KubeError` for a failed call doing `what` (e.g. "patch Deployment ring-0-lab/web")."""
     if isinstance(error, KubeError):
         return error

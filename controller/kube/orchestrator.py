@@ -1,4 +1,4 @@
-"""The seed's `TaskOrchestrator.orchestrate_deployment`: one entry point to start a rollout.
+"""`TaskOrchestrator.orchestrate_deployment`: one entry point to start a rollout.
 
 The conversation engine, the gateway and scripts call it; it creates the DeploymentTask
 (the controller then drives the chain) and returns a handle to follow it.

@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import kopf
 
 from controller.api.group import GROUP, VERSION
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KINDS, KindInfo
 from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import utcnow
-from controller.core.errors import InvalidSpec, Unavailable
+from controller.core import conditions
+from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, Outcome
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
@@ -51,13 +54,12 @@ def with_correlation(message: str, correlation_id: str) -> str:
 
 @contextmanager
 def kopf_errors() -> Iterator[None]:
-    """Translate our error vocabulary into Kopf's."""
+    """Translate our error vocabulary into Kopf's: `Unavailable` is a delayed retry."""
     try:
         yield
     except Unavailable as error:
-        raise kopf.TemporaryError(str(error), delay=error.retry_after_seconds) from error
-    except InvalidSpec as error:
-        raise kopf.PermanentError(str(error)) from error
+        delay = DEFAULT_RETRY_SECONDS if error.retry_after_seconds is None else error.retry_after_seconds
+        raise kopf.TemporaryError(str(error), delay=delay) from error
 
 
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:
@@ -86,6 +88,8 @@ async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps
         await _audit(deps, info, body, correlation_id, note)
     for key, value in outcome.status.items():
         patch.status[key] = value
+    if outcome.conditions:  # set by type on the fresh object, so another writer's conditions survive
+        patch.fns.append(partial(conditions.merge_into, owned=outcome.conditions))
     for key, value in outcome.labels.items():
         patch.metadata.labels[key] = value
     for event in outcome.events:
@@ -108,7 +112,7 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
         deps: Deps = memo["deps"]
         correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
         with kopf_errors():
-            await _audit(deps, info, body, correlation_id, AuditNote("Deleted", "system:ringpilot"))
+            await _audit(deps, info, body, correlation_id, AuditNote("Deleted", SYSTEM_USER))
 
     hid = f"reconcile-{info.plural}"
     kopf.on.resume(*resource, registry=registry, id=hid)(reconcile)

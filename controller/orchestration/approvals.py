@@ -7,7 +7,7 @@ until the ChangeRequest is approved for the current plan, rejected, or past its 
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import Enum
 
 from controller.api.changerequest import ChangePhase
 from controller.api.deploymenttask import ApprovalConditions, StepName, StepState, TaskPhase
@@ -18,7 +18,13 @@ from controller.orchestration.transitions import Transitions
 #: How often a task waiting for CAB approval looks at its ChangeRequest again.
 APPROVAL_POLL_SECONDS = 2.0
 
-Progress = Literal["next", "wait", "end"]
+
+class Progress(Enum):
+    """What a step of the ring loop tells it: go on, wait to be woken, or stop (the phase says why)."""
+
+    NEXT = "next"
+    WAIT = "wait"
+    END = "end"
 
 
 def approved_conditions(t: Transitions) -> ApprovalConditions | None:
@@ -43,10 +49,10 @@ def absorb_decision(t: Transitions, facts: Facts) -> Progress:
     """A CAB decision binds the rollout from the moment it is seen, even before the gated ring."""
     plan, approval, cr = t.status.plan, t.status.approval, facts.change_request
     if plan is None or approval is None or approval.phase != "Pending" or cr is None:
-        return "next"
+        return Progress.NEXT
     if cr.decided_for(plan.digest) in (ChangePhase.APPROVED, ChangePhase.REJECTED):
         return _decision(t, facts)
-    return "next"
+    return Progress.NEXT
 
 
 def await_approval(t: Transitions, task: TaskView, facts: Facts, ring: int) -> Progress:
@@ -54,9 +60,9 @@ def await_approval(t: Transitions, task: TaskView, facts: Facts, ring: int) -> P
     assert plan is not None
     assert approval is not None
     if approval.phase == "Approved":
-        return "next"
+        return Progress.NEXT
     decided = _decision(t, facts)
-    if decided != "wait":
+    if decided is not Progress.WAIT:
         return decided
     step = t.step(StepName.AWAIT_APPROVAL)
     name = t.status.change_request or "?"
@@ -73,7 +79,7 @@ def await_approval(t: Transitions, task: TaskView, facts: Facts, ring: int) -> P
         t.condition("Approved", False, "ApprovalExpired", message)
         t.note("ApprovalEscalated", f"{message}; escalated to the CAB for review", change_request=name)
         t.phase(TaskPhase.EXPIRED, "ApprovalExpired", message)
-        return "end"
+        return Progress.END
     if step.state is not StepState.RUNNING:
         t.put_step(step.model_copy(update={"state": StepState.RUNNING, "started_at": t.now, "attempts": 1}))
     message = f"Waiting for CAB approval of ChangeRequest {name} before ring {ring}"
@@ -83,11 +89,11 @@ def await_approval(t: Transitions, task: TaskView, facts: Facts, ring: int) -> P
     t.wake_in(APPROVAL_POLL_SECONDS)
     if deadline is not None:
         t.wake(deadline)
-    return "wait"
+    return Progress.WAIT
 
 
 def _decision(t: Transitions, facts: Facts) -> Progress:
-    """Record an approval ("next") or a rejection ("end") of the current plan; "wait" while undecided."""
+    """Record an approval (NEXT) or a rejection (END) of the current plan; WAIT while undecided."""
     plan, approval = t.status.plan, t.status.approval
     assert plan is not None
     assert approval is not None
@@ -102,12 +108,12 @@ def _decision(t: Transitions, facts: Facts) -> Progress:
         t.close_step(step, StepState.SUCCEEDED, message)
         t.note("ChangeApproved", message, change_request=cr.name)
         t.condition("Approved", True, "CabApproved", message)
-        return "next"
+        return Progress.NEXT
     if phase is ChangePhase.REJECTED:
         message = f"ChangeRequest {t.status.change_request} was rejected by the CAB"
         t.set(approval=approval.model_copy(update={"phase": "Rejected"}))
         t.close_step(step, StepState.FAILED, message)
         t.condition("Approved", False, "CabRejected", message)
         t.phase(TaskPhase.REJECTED, "ChangeRejected", message)
-        return "end"
-    return "wait"
+        return Progress.END
+    return Progress.WAIT

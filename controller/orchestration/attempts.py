@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
 from controller.api.deploymenttask import Step, StepName, StepState
 from controller.orchestration.facts import Facts, TaskView
@@ -18,7 +18,8 @@ from controller.orchestration.steps import (
     MAX_ATTEMPTS,
     REPORT_WAIT_SECONDS,
     Dispatch,
-    StepReport,
+    R,
+    StepFailure,
     backoff_seconds,
     lease_seconds,
     step_base,
@@ -28,9 +29,11 @@ from controller.orchestration.transitions import Transitions
 
 
 @dataclass(frozen=True)
-class StepRun:
+class StepRun(Generic[R]):
+    """Where a slow step stands; `report` is the worker's report on the reconcile that sees it succeed."""
+
     state: Literal["done", "waiting", "failed"]
-    report: StepReport | None = None
+    report: R | None = None
     message: str = ""
 
 
@@ -90,9 +93,10 @@ def run_actor_step(
     ring: int | None,
     actor: str,
     kwargs: dict[str, Any],
+    kind: type[R],
     tag: str = "",
-) -> StepRun:
-    """Advance one slow step by what the facts say (see the module docstring)."""
+) -> StepRun[R]:
+    """Advance one slow step by what the facts say (see the module docstring); `kind` reads its report."""
     step = t.step(name, ring)
     what = label(name, ring)
     lease = lease_seconds(task.spec.monitor.poll_interval_seconds)
@@ -102,7 +106,7 @@ def run_actor_step(
         return StepRun("failed", message=step.message or f"{what} failed")
     if step.state is StepState.RUNNING and step.key:
         claim = facts.claims.get(step.key)
-        report = claim.report() if claim is not None else None
+        report = claim.report(kind) if claim is not None else None
         if report is not None:
             return _reported(t, step, report, what)
         if step.next_attempt_at is not None and t.now >= step.next_attempt_at:
@@ -136,8 +140,8 @@ def run_actor_step(
     return StepRun("waiting")
 
 
-def _reported(t: Transitions, step: Step, report: StepReport, what: str) -> StepRun:
-    if report.ok:
+def _reported(t: Transitions, step: Step, report: R | StepFailure, what: str) -> StepRun[R]:
+    if not isinstance(report, StepFailure):
         t.close_step(step, StepState.SUCCEEDED, f"Attempt {step.attempts} succeeded")
         return StepRun("done", report)
     if report.transient and step.attempts < MAX_ATTEMPTS:
@@ -159,4 +163,4 @@ def _reported(t: Transitions, step: Step, report: StepReport, what: str) -> Step
     message = f"{what} failed ({kind}) on attempt {step.attempts}: {report.error}"
     t.close_step(step, StepState.FAILED, message)
     t.note("StepFailed", message, step=step.name.value, ring=step.ring, key=step.key)
-    return StepRun("failed", report, message)
+    return StepRun("failed", message=message)

@@ -1,4 +1,4 @@
-"""CAB evaluation of a ChangeRequest (domain.md §4): separation of duties, quorum, expiry, plan binding.
+"""CAB evaluation of a ChangeRequest (docs/domain.md §4): separation of duties, quorum, expiry, plan binding.
 
 Pure. `evaluate` re-reads every decision in `spec.decisions` in order and judges each one exactly
 once: a decision already judged (same position, approver and verdict in `status.outcomes`) keeps its

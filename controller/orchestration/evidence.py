@@ -1,4 +1,4 @@
-"""Evidence packs (domain.md §5, adapted to workloads) and the plan digest approvals bind to.
+"""Evidence packs (docs/domain.md §5, adapted to workloads) and the plan digest approvals bind to.
 
 Pure. A pack is a JSON document: the intent, the artifact, the targets per ring, a snapshot of what
 runs now, the risk assessment with every factor, the rollback plan and the gates. Its identity is
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.deploymenttask import DeploymentTaskSpec, PlanRecord, RiskAssessment
+from controller.api.identity import SYSTEM_USER
 from controller.api.policy import RING_NAMES, Policy
 from controller.orchestration.gates import settings_for
 
@@ -116,7 +117,7 @@ def build_pack(
         "schema": SCHEMA,
         "evidencePackId": pack_id,
         "createdAt": created_at.isoformat(),
-        "createdBy": "system:ringpilot",
+        "createdBy": SYSTEM_USER,
         "correlationId": correlation_id,
         "deploymentTask": task,
         "planDigest": plan.digest,

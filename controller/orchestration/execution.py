@@ -2,9 +2,10 @@
 
 Each actor in controller/worker/actors.py calls `execute` with one of `generate_evidence`, `deploy_ring`,
 `poll_ring` or `rollback_ring`. `execute` claims the step's key in `step_claims` first and exits
-quietly when another delivery holds it, then runs the body and finishes the claim with a
-`StepReport` the reconcile reads (transient or permanent failures included); the plane calls
-inside carry the step's key without its attempt, so a replacement attempt never acts twice.
+quietly when another delivery holds it, then runs the body and finishes the claim with the step's
+report (controller/orchestration/steps.py) or a `StepFailure` saying whether a retry may help; the
+reconcile reads it back. The ring-wide plane calls carry the step's key without its attempt, so a
+replacement attempt never acts twice.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import psycopg
 
 from controller.api.deploymenttask import DeploymentTask, PlaneName, PlanRecord
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import DEPLOYMENT_TASK
 from controller.api.policy import Policy
 from controller.kube.client import ApiClient, ApiException, CustomObjects
@@ -27,15 +29,21 @@ from controller.orchestration import risk as riskmodel
 from controller.orchestration.assigning import MAX_ASSIGNMENTS_PER_RING, write_assignments
 from controller.orchestration.evidence import TargetState, build_pack, plan_digest
 from controller.orchestration.history import TaskRef
-from controller.planes.base import ExecutionPlane, PlaneError, TargetRef
+from controller.orchestration.steps import (
+    DeployReport,
+    EvidenceReport,
+    PollReport,
+    RollbackReport,
+    StepFailure,
+    StepReport,
+)
+from controller.planes.base import ActionResult, ExecutionPlane, PlaneError, RingResult, TargetRef
 from controller.planes.catalog import PlaneSource
 from controller.storage import claims
 from controller.storage.audit import AuditEvent, record_audit
 from controller.storage.db import Pool
 
 logger = logging.getLogger(__name__)
-
-WORKER = "system:ringpilot-worker"
 
 
 @dataclass(frozen=True)
@@ -78,10 +86,10 @@ class StepRequest:
         return self.ring
 
 
-Body = Callable[[StepContext, StepRequest], Awaitable[dict[str, Any]]]
+Body = Callable[[StepContext, StepRequest], Awaitable[StepReport]]
 
 
-def classify(error: BaseException) -> tuple[bool, str]:
+def classify_step_error(error: BaseException) -> tuple[bool, str]:
     """(transient, message) for a failed step body."""
     if isinstance(error, PlaneError):
         return error.transient, str(error)
@@ -97,25 +105,25 @@ def classify(error: BaseException) -> tuple[bool, str]:
 
 
 async def execute(ctx: StepContext, request: StepRequest, body: Body, step: str) -> dict[str, Any] | None:
-    """Claim, run, finish; None when another delivery already holds the key."""
+    """Claim, run, finish; the stored report, or None when another delivery already holds the key."""
     if not await claims.claim(ctx.pool, request.key, request.correlation_id, ctx.owner):
         logger.info("Step %r is already claimed; this delivery does nothing", request.key)
         return None
+    finished: StepReport | StepFailure
     try:
-        result = await body(ctx, request)
-        report: dict[str, Any] = {"ok": True, **result}
+        finished = await body(ctx, request)
     except Exception as error:
-        transient, message = classify(error)
+        transient, message = classify_step_error(error)
         logger.warning("Step %r failed (%s): %s", request.key, "transient" if transient else "permanent", message)
-        report = {"ok": False, "transient": transient, "error": message[:1024]}
-    report["at"] = datetime.now(UTC).isoformat()
+        finished = StepFailure(transient=transient, error=message[:1024])
+    report = finished.model_copy(update={"at": datetime.now(UTC)}).model_dump(mode="json")
     await claims.finish(ctx.pool, request.key, report)
     if step != "Monitor":
         await record_audit(
             ctx.pool,
             AuditEvent(
                 correlation_id=request.correlation_id,
-                actor=WORKER,
+                actor=SYSTEM_USER,
                 kind=DEPLOYMENT_TASK.kind,
                 namespace=request.namespace,
                 name=request.name,
@@ -135,11 +143,12 @@ async def _read_task(ctx: StepContext, request: StepRequest) -> DeploymentTask:
     return task
 
 
-async def generate_evidence(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
+async def generate_evidence(ctx: StepContext, request: StepRequest) -> EvidenceReport:
     """Snapshot the targets of every ring in scope, build the pack, store it immutably.
 
     The plan is recomputed here from the spec, the step's identity and the policy (the status carrying
-    it may not be written yet when this message arrives); a different digest means the plan changed.
+    it may not be written yet when this message arrives). The reconcile computed it too, in
+    `machine._validate`: a different digest here means the plan changed in between.
     """
     task = await _read_task(ctx, request)
     spec = task.spec.model_copy(
@@ -194,52 +203,23 @@ async def generate_evidence(ctx: StepContext, request: StepRequest) -> dict[str,
         states=states,
     )
     digest = await evidencestore.store(ctx.pool, pack_id, request.correlation_id, request.who.task, body)
-    return {"id": pack_id, "sha256": digest}
+    return EvidenceReport(id=pack_id, sha256=digest)
 
 
-async def deploy_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
+async def deploy_ring(ctx: StepContext, request: StepRequest) -> DeployReport:
     """Run the version on every target of the ring, record what changed, write the Assignments."""
-    ring = request.ring_number
     plane = ctx.planes.get(request.plane)
-    apply_ring = getattr(plane, "apply_ring", None)
-    if apply_ring is not None:  # the simulator: one statement for the whole ring
-        result = await apply_ring(request.app, ring, request.version, request.step_key, request.artifact)
-        await history.record(
-            ctx.pool,
-            [
-                history.ring_row(
-                    request.who,
-                    request.app,
-                    request.plane,
-                    ring,
-                    "deploy",
-                    request.step_key,
-                    to_version=request.version,
-                    changed=result.changed,
-                )
-            ],
-        )
-        targets, changed = result.targets, result.changed
-        refs = await plane.targets(request.app, ring) if targets <= MAX_ASSIGNMENTS_PER_RING else []
-    else:
-        refs = await plane.targets(request.app, ring)
-        rows, changed = [], 0
-        for target in refs:
-            action = await plane.apply(target, request.version, request.artifact, request.step_key)
-            changed += int(action.changed)
-            rows.append(
-                history.row_for(
-                    request.who,
-                    target,
-                    "deploy",
-                    request.step_key,
-                    from_version=action.previous_version,
-                    to_version=request.version,
-                    changed=int(action.changed),
-                )
-            )
-        await history.record(ctx.pool, rows)
-        targets = len(refs)
+    result = await plane.apply_ring(
+        request.app, request.ring_number, request.version, request.step_key, request.artifact
+    )
+
+    def versions(action: ActionResult | None) -> tuple[str | None, str | None]:
+        return (action.previous_version if action is not None else None), request.version
+
+    await history.record(
+        ctx.pool, history.rows_for(request.who, request.plane, result, "deploy", request.step_key, versions)
+    )
+    refs = await _touched(plane, result)
     observations = await plane.observe(refs) if refs else []
     written = await write_assignments(
         ctx.api_client,
@@ -250,21 +230,16 @@ async def deploy_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
         version=request.version,
         artifact=request.artifact,
     )
-    return {"targets": targets, "changed": changed, "assignments": written}
+    return DeployReport(targets=result.targets, changed=result.changed, assignments=written)
 
 
-async def poll_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
+async def poll_ring(ctx: StepContext, request: StepRequest) -> PollReport:
     """One health poll of the ring for the version being rolled out."""
     health = await ctx.planes.get(request.plane).health(request.app, request.ring_number, request.version)
-    return {
-        "targets": health.targets,
-        "updated": health.updated,
-        "healthy": health.healthy,
-        "failed": health.failed,
-    }
+    return PollReport(targets=health.targets, updated=health.updated, healthy=health.healthy, failed=health.failed)
 
 
-async def rollback_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any]:
+async def rollback_ring(ctx: StepContext, request: StepRequest) -> RollbackReport:
     """Restore the previous version on what this task changed (scope task) or on what runs the version."""
     ring = request.ring_number
     plane = ctx.planes.get(request.plane)
@@ -272,45 +247,33 @@ async def rollback_ring(ctx: StepContext, request: StepRequest) -> dict[str, Any
         rows = await history.changed_by_task(ctx.pool, request.correlation_id, request.uid, ring)
     else:
         rows = await history.deployed_version(ctx.pool, request.app, request.plane, request.version, [ring])
-    changed, touched, out = 0, [], []
-    for row in rows:
-        if row.whole_ring:
-            result = await plane.rollback_ring(request.app, ring, request.step_key)  # type: ignore[attr-defined]
-            changed += result.changed
-            out.append(
-                history.ring_row(
-                    request.who,
-                    request.app,
-                    request.plane,
-                    ring,
-                    "rollback",
-                    request.step_key,
-                    to_version=None,
-                    from_version=request.version,
-                    changed=result.changed,
-                )
-            )
-            if result.targets <= MAX_ASSIGNMENTS_PER_RING:
-                touched.extend(await plane.targets(request.app, ring))
-            continue
-        target = row.target_ref()
-        action = await plane.rollback(target, request.step_key)
-        changed += int(action.changed)
-        touched.append(target)
-        out.append(
-            history.row_for(
-                request.who,
-                target,
-                "rollback",
-                request.step_key,
-                from_version=row.to_version,
-                to_version=row.from_version,
-                changed=int(action.changed),
-            )
-        )
-    await history.record(ctx.pool, out)
-    written = await _reassign(ctx, request, plane, touched)
-    return {"targets": len(rows), "changed": changed, "assignments": written}
+    if not rows:
+        return RollbackReport(targets=0, changed=0, assignments=0)
+    by_target = {row.target: row for row in rows}
+    # A whole-ring row (a ring the plane changed at once) is undone at once; otherwise target by target.
+    targets = None if any(row.whole_ring for row in rows) else [row.target_ref() for row in rows]
+    result = await plane.rollback_ring(request.app, ring, request.step_key, targets)
+
+    def versions(action: ActionResult | None) -> tuple[str | None, str | None]:
+        if action is None:
+            return request.version, None
+        undone = by_target[action.target.key]
+        return undone.to_version, undone.from_version
+
+    await history.record(
+        ctx.pool, history.rows_for(request.who, request.plane, result, "rollback", request.step_key, versions)
+    )
+    written = await _reassign(ctx, request, plane, await _touched(plane, result))
+    return RollbackReport(targets=result.targets, changed=result.changed, assignments=written)
+
+
+async def _touched(plane: ExecutionPlane, result: RingResult) -> list[TargetRef]:
+    """The targets a ring-wide call acted on, to mirror as Assignments (a whole ring only while it is small)."""
+    if not result.whole_ring:
+        return [action.target for action in result.actions]
+    if result.targets > MAX_ASSIGNMENTS_PER_RING:
+        return []
+    return await plane.targets(result.app, result.ring)
 
 
 async def _reassign(ctx: StepContext, request: StepRequest, plane: ExecutionPlane, refs: list[TargetRef]) -> int:

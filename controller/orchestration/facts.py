@@ -46,7 +46,7 @@ class TaskView:
 
 @dataclass(frozen=True)
 class Validation:
-    """Facts ValidateIntent needs (domain.md §1.3 checks that apply to workloads)."""
+    """Facts ValidateIntent needs: the app's targets per ring, other tasks changing it, rollback candidates."""
 
     targets: tuple[int, ...]
     conflict: str | None = None

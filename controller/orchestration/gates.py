@@ -1,6 +1,6 @@
 """Ring gates: the thresholds a ring must meet, change windows, and the verdict after each health poll.
 
-Pure. `settings_for` merges the policy's ring (domain.md §2: success threshold, minimum soak), the
+Pure. `settings_for` merges the policy's ring (docs/domain.md §2: success threshold, minimum soak), the
 task's own monitor settings and gate overrides, and the CAB approval's conditions, always taking the
 stricter value (an override may tighten a gate, never loosen it). `judge` turns one health poll into
 Soaking, Passed or Failed; `window_block` says whether a ring may be entered now.

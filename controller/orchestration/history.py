@@ -1,21 +1,26 @@
 """Rollout history: which targets a task's Deploy and Rollback steps changed (table `rollout_history`).
 
-Written by the worker after each plane call (controller/orchestration/execution.py); read by the
+Written by the worker after each ring-wide plane call (controller/orchestration/execution.py): one row
+per target, or one row (`target = "*"`) for a ring the plane changed in one statement. Read by the
 automatic rollback (only what this task changed is restored) and by ValidateIntent and the
 `action: Rollback` step (the targets whose latest recorded change deployed the version to withdraw).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from controller.planes.base import TargetRef
+from controller.planes.base import ActionResult, RingResult, TargetRef
 from controller.storage.db import Pool
 
 WHOLE_RING = "*"
+
+#: The (from_version, to_version) of the row for one target's action, or for the whole ring (None).
+Versions = Callable[[ActionResult | None], tuple[str | None, str | None]]
 
 
 class HistoryRow(BaseModel):
@@ -101,7 +106,9 @@ def row_for(
     from_version: str | None,
     to_version: str | None,
     changed: int,
+    whole_ring: bool = False,
 ) -> HistoryRow:
+    """One row: for `target`, or for every target of its ring (`whole_ring`; only plane, app and ring count)."""
     return HistoryRow(
         correlation_id=who.correlation_id,
         task=who.task,
@@ -109,10 +116,10 @@ def row_for(
         app=target.app,
         plane=target.plane,
         ring=target.ring,
-        target=target.key,
-        namespace=target.namespace,
-        name=target.name,
-        address=target.address,
+        target=WHOLE_RING if whole_ring else target.key,
+        namespace=None if whole_ring else target.namespace,
+        name=None if whole_ring else target.name,
+        address=None if whole_ring else target.address,
         action=action,
         from_version=from_version,
         to_version=to_version,
@@ -121,33 +128,39 @@ def row_for(
     )
 
 
-def ring_row(
+def rows_for(
     who: TaskRef,
-    app: str,
     plane: str,
-    ring: int,
+    result: RingResult,
     action: Literal["deploy", "rollback"],
     step_key: str,
-    *,
-    to_version: str | None,
-    changed: int,
-    from_version: str | None = None,
-) -> HistoryRow:
-    """A row for a whole simulated ring (bulk apply or rollback)."""
-    return HistoryRow(
-        correlation_id=who.correlation_id,
-        task=who.task,
-        task_uid=who.uid,
-        app=app,
-        plane=plane,
-        ring=ring,
-        target=WHOLE_RING,
-        action=action,
-        from_version=from_version,
-        to_version=to_version,
-        changed=changed,
-        step_key=step_key,
-    )
+    versions: Versions,
+) -> list[HistoryRow]:
+    """What a ring-wide call changed: a row per target acted on, or one row for a ring changed at once."""
+    if result.whole_ring:
+        before, after = versions(None)
+        ring = TargetRef(plane, result.app, result.ring)
+        return [
+            row_for(
+                who,
+                ring,
+                action,
+                step_key,
+                from_version=before,
+                to_version=after,
+                changed=result.changed,
+                whole_ring=True,
+            )
+        ]
+    rows = []
+    for done in result.actions:
+        before, after = versions(done)
+        rows.append(
+            row_for(
+                who, done.target, action, step_key, from_version=before, to_version=after, changed=int(done.changed)
+            )
+        )
+    return rows
 
 
 async def changed_by_task(pool: Pool, correlation_id: str, uid: str, ring: int) -> list[HistoryRow]:

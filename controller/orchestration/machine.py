@@ -30,7 +30,7 @@ from controller.orchestration.attempts import run_actor_step
 from controller.orchestration.evidence import plan_digest
 from controller.orchestration.facts import Facts, TaskView
 from controller.orchestration.rollout import cancel, cancellable, rollback, rollout, withdraw
-from controller.orchestration.steps import GENERATE_EVIDENCE_ACTOR
+from controller.orchestration.steps import GENERATE_EVIDENCE_ACTOR, EvidenceReport
 from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, Transitions
 
 UNATTRIBUTED = "system:unattributed"
@@ -251,6 +251,7 @@ def _evidence(t: Transitions, task: TaskView, facts: Facts) -> bool:
             "artifact": plan.artifact,
             "plane": plan.plane.value,
         },
+        EvidenceReport,
         tag=plan.digest[:12],
     )
     if run.state == "failed":
@@ -258,8 +259,7 @@ def _evidence(t: Transitions, task: TaskView, facts: Facts) -> bool:
         return False
     if run.state == "waiting" or run.report is None:
         return False
-    extra = run.report.model_extra or {}
-    ref = EvidenceRef(id=str(extra["id"]), sha256=str(extra["sha256"]))
+    ref = EvidenceRef(id=run.report.id, sha256=run.report.sha256)
     t.set(evidence=ref)
     t.note(
         "EvidenceRecorded",

@@ -18,6 +18,7 @@ from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.labels import CHANGE_TASK_LABEL, CORRELATION_LABEL, OBJECT_APP_LABEL
 from controller.api.policy import Policy
+from controller.core.errors import Unavailable
 from controller.kube.client import ApiClient, CustomObjects, KubeError
 from controller.messaging.broker import STEPS_QUEUE
 from controller.messaging.dispatching import Dispatcher
@@ -181,6 +182,6 @@ class KubeWorld:
 
     def dispatch(self, item: Dispatch, correlation_id: str) -> None:
         if self.dispatcher is None:
-            raise RuntimeError("No broker: RINGPILOT_REDIS_URL is required to run DeploymentTasks")
+            raise Unavailable("No broker: RINGPILOT_REDIS_URL is required to run DeploymentTasks", 10.0)
         kwargs = {k: v for k, v in item.kwargs.items() if v is not None}
         self.dispatcher.enqueue(item.actor, STEPS_QUEUE, key=item.key, correlation_id=correlation_id, kwargs=kwargs)

@@ -1,4 +1,4 @@
-"""Risk model v1.0 (domain.md §3.1): eight weighted factors, half-up rounding, CAB thresholds.
+"""Risk model v1.0 (docs/domain.md §3): eight weighted factors, half-up rounding, CAB thresholds.
 
 Pure: `assess` turns a task's declared `RiskInputs`, its highest ring and the policy into a
 `RiskAssessment` (score, label, every factor with its rationale, the first ring that needs CAB
@@ -36,7 +36,7 @@ DEFAULT_CAB_RING = 2
 
 D = Decimal
 
-#: (normalized value, rationale) per rubric row, exactly as domain.md §3.1 lists them.
+#: (normalized value, rationale) per rubric row, exactly as docs/domain.md §3 lists them.
 PRIVILEGE: dict[PrivilegeImpact, tuple[Decimal, str]] = {
     PrivilegeImpact.USER_CONTEXT: (D("0.2"), "User-context install, no elevation"),
     PrivilegeImpact.OPTIONAL_ADMIN: (D("0.5"), "User-context with optional admin features"),
@@ -75,7 +75,7 @@ SBOM: dict[SbomVulnerability, tuple[Decimal, str]] = {
         "Critical findings without compensating controls: publish blocked",
     ),
 }
-#: Blast radius by the highest ring in scope (domain.md §2.1 ring sizes).
+#: Blast radius by the highest ring in scope (ring sizes: docs/domain.md §1).
 BLAST_RADIUS: tuple[tuple[Decimal, str], ...] = (
     (D("0.1"), "Ring 0 (Lab), under 10 targets"),
     (D("0.3"), "Ring 1 (Canary), under 100 targets"),
@@ -111,7 +111,7 @@ WEIGHTS: dict[str, int] = {
 
 
 class BlastRadiusClass(StrEnum):
-    """Blast-radius classes of domain.md §3.3; each sets a CAB quorum."""
+    """Blast-radius classes of docs/domain.md §3; each sets a CAB quorum."""
 
     CRITICAL_INFRASTRUCTURE = "CriticalInfrastructure"
     BUSINESS_CRITICAL = "BusinessCritical"
@@ -145,7 +145,7 @@ def blast_radius(max_ring: int, critical_targets: bool) -> tuple[Decimal, str]:
     return value, why
 
 
-def classify(inputs: RiskInputs, max_ring: int, privileged: bool) -> BlastRadiusClass:
+def classify_blast_radius(inputs: RiskInputs, max_ring: int, privileged: bool) -> BlastRadiusClass:
     """Deterministic blast-radius class from privilege and reach (documented in docs of `QUORUM`).
 
     - privileged tooling, or software that runs elevated or in the kernel: CriticalInfrastructure;
@@ -227,7 +227,7 @@ def assess(inputs: RiskInputs, max_ring: int, app: str, policy: Policy) -> RiskA
         else (CAB_REQUIRED if value > policy.risk.auto_approve_max_score else AUTOMATED_ALLOWED)
     )
     first = cab_from_ring(value, privileged, max_ring, policy)
-    klass = classify(inputs, max_ring, privileged)
+    klass = classify_blast_radius(inputs, max_ring, privileged)
     return RiskAssessment(
         score=value,
         model_version=MODEL_VERSION,
@@ -251,5 +251,5 @@ def assess(inputs: RiskInputs, max_ring: int, app: str, policy: Policy) -> RiskA
 
 
 def publish_blocked(inputs: RiskInputs) -> bool:
-    """Critical findings without compensating controls block publishing (domain.md §3.1)."""
+    """Critical findings without compensating controls block publishing (docs/domain.md §3)."""
     return inputs.sbom_vulnerability is SbomVulnerability.CRITICAL

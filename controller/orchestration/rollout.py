@@ -32,6 +32,10 @@ from controller.orchestration.steps import (
     POLL_RING_ACTOR,
     REPORT_WAIT_SECONDS,
     ROLLBACK_RING_ACTOR,
+    DeployReport,
+    PollReport,
+    RollbackReport,
+    StepFailure,
     lease_seconds,
     step_key,
 )
@@ -77,17 +81,17 @@ def rollout(t: Transitions, task: TaskView, facts: Facts) -> None:
             t.put_ring(t.ring(ring).model_copy(update={"gate": GateResult.PASSED, "message": "No targets"}))
             t.note("RingSkipped", f"Ring {ring} has no targets of {plan.app}", ring=ring)
             continue
-        if absorb_decision(t, facts) == "end":
+        if absorb_decision(t, facts) is Progress.END:
             return
         gated = assessment.cab_from_ring is not None and ring >= assessment.cab_from_ring
-        if gated and await_approval(t, task, facts, ring) != "next":
+        if gated and await_approval(t, task, facts, ring) is not Progress.NEXT:
             return
         limit = approved_conditions(t)
         if limit is not None and limit.max_ring is not None and ring > limit.max_ring:
             stop(t, limit.max_ring)
             return
         step = _ring(t, task, facts, ring)
-        if step != "next":
+        if step is not Progress.NEXT:
             return
     _progress(t)
     t.set(current_step=None)
@@ -112,7 +116,7 @@ def _ring(t: Transitions, task: TaskView, facts: Facts, ring: int) -> Progress:
                 t.phase(TaskPhase.DEPLOYING, "WaitingForWindow", message)
                 latest = t.now + timedelta(seconds=WINDOW_POLL_SECONDS)
                 t.wake(min(block.retry_at, latest) if block.retry_at is not None else latest)
-                return "wait"
+                return Progress.WAIT
             if any(c.type == "WaitingForWindow" for c in task.status.conditions):
                 t.condition("WaitingForWindow", False, "InsideChangeWindow", f"Ring {ring} may be deployed now")
         t.set(current_step=StepName.DEPLOY.value)
@@ -125,18 +129,19 @@ def _ring(t: Transitions, task: TaskView, facts: Facts, ring: int) -> Progress:
             ring,
             DEPLOY_RING_ACTOR,
             {"app": plan.app, "version": plan.version, "artifact": plan.artifact, "plane": plan.plane.value},
+            DeployReport,
         )
         if run.state == "failed":
             t.phase(TaskPhase.FAILED, "StepFailed", run.message)
-            return "end"
+            return Progress.END
         if run.state == "waiting" or run.report is None:
-            return "wait"
-        extra = run.report.model_extra or {}
-        t.put_ring(t.ring(ring).model_copy(update={"deployed_at": run.report.at or t.now, "healthy_since": None}))
+            return Progress.WAIT
+        deployed = run.report
+        t.put_ring(t.ring(ring).model_copy(update={"deployed_at": deployed.at or t.now, "healthy_since": None}))
         t.note(
             "RingDeployed",
-            f"Deployed {plan.version} to ring {ring}: {extra.get('targets', '?')} targets, "
-            f"{extra.get('changed', '?')} changed, {extra.get('assignments', 0)} Assignments written",
+            f"Deployed {plan.version} to ring {ring}: {deployed.targets} targets, "
+            f"{deployed.changed} changed, {deployed.assignments} Assignments written",
             ring=ring,
         )
     t.set(current_step=StepName.MONITOR.value)
@@ -159,38 +164,37 @@ def _monitor(t: Transitions, task: TaskView, facts: Facts, ring: int, settings: 
         )
     if step.key:
         claim = facts.claims.get(step.key)
-        report = claim.report() if claim is not None else None
+        report = claim.report(PollReport) if claim is not None else None
         if report is None:
             if step.next_attempt_at is not None and t.now >= step.next_attempt_at:
                 # The poll never reported (lost message or silent worker): poll again under a new key.
                 return _dispatch_poll(t, task, ring, step.attempts + 1)
             t.wake_for_report(step, lease_seconds(task.spec.monitor.poll_interval_seconds))
-            return "wait"
+            return Progress.WAIT
         progress = t.ring(ring)
         t.put_step(step.model_copy(update={"key": None, "next_attempt_at": None}))
-        if not report.ok:
+        if isinstance(report, StepFailure):
             errors = progress.poll_errors + 1
             t.put_ring(progress.model_copy(update={"poll_errors": errors, "last_polled_at": report.at or t.now}))
             if errors >= MAX_POLL_ERRORS:
                 message = f"Health of ring {ring} is unknown after {errors} failed polls: {report.error}"
                 t.close_step(t.step(StepName.MONITOR, ring), StepState.FAILED, message)
                 t.phase(TaskPhase.FAILED, "HealthUnavailable", message)
-                return "end"
+                return Progress.END
         else:
-            extra = report.model_extra or {}
             poll = Poll(
                 at=report.at or t.now,
-                targets=int(extra["targets"]),
-                updated=int(extra["updated"]),
-                healthy=int(extra["healthy"]),
-                failed=int(extra["failed"]),
+                targets=report.targets,
+                updated=report.updated,
+                healthy=report.healthy,
+                failed=report.failed,
             )
             verdict = judge(progress.model_copy(update={"poll_errors": 0}), poll, settings)
             t.put_ring(verdict.progress)
             if verdict.result is GateResult.PASSED:
                 t.close_step(t.step(StepName.MONITOR, ring), StepState.SUCCEEDED, verdict.message)
                 t.note("GatePassed", verdict.message, ring=ring)
-                return "next"
+                return Progress.NEXT
             if verdict.result is GateResult.FAILED:
                 t.close_step(t.step(StepName.MONITOR, ring), StepState.FAILED, verdict.message)
                 t.note(verdict.reason, verdict.message, ring=ring)
@@ -200,12 +204,12 @@ def _monitor(t: Transitions, task: TaskView, facts: Facts, ring: int, settings: 
                     f"{verdict.message}; rolling back every ring already updated (no CAB)",
                 )
                 rollback(t, task, facts)
-                return "end"
+                return Progress.END
             t.put_step(t.step(StepName.MONITOR, ring).model_copy(update={"message": verdict.message[:2048]}))
     due = next_poll_at(t.ring(ring), settings)
     if due is not None and t.now < due:
         t.wake(due)
-        return "wait"
+        return Progress.WAIT
     return _dispatch_poll(t, task, ring, t.step(StepName.MONITOR, ring).attempts + 1)
 
 
@@ -220,7 +224,7 @@ def _dispatch_poll(t: Transitions, task: TaskView, ring: int, number: int) -> Pr
     )
     dispatch(t, task, step, POLL_RING_ACTOR, {"app": plan.app, "version": plan.version, "plane": plan.plane.value})
     t.wake_in(REPORT_WAIT_SECONDS)
-    return "wait"
+    return Progress.WAIT
 
 
 def _updated_rings(t: Transitions) -> list[int]:
@@ -278,6 +282,7 @@ def _rollback_ring(t: Transitions, task: TaskView, facts: Facts, ring: int, scop
         ring,
         ROLLBACK_RING_ACTOR,
         {"app": plan.app, "version": plan.version, "plane": plan.plane.value, "scope": scope},
+        RollbackReport,
     )
     if run.state == "failed":
         t.phase(TaskPhase.FAILED, "RollbackFailed", run.message)
@@ -285,11 +290,10 @@ def _rollback_ring(t: Transitions, task: TaskView, facts: Facts, ring: int, scop
     if run.state == "waiting":
         return False
     if run.report is not None:
-        extra = run.report.model_extra or {}
         t.put_ring(t.ring(ring).model_copy(update={"rolled_back": True}))
         t.note(
             "RingRolledBack",
-            f"Rolled back ring {ring}: {extra.get('changed', '?')} of {extra.get('targets', '?')} targets restored",
+            f"Rolled back ring {ring}: {run.report.changed} of {run.report.targets} targets restored",
             ring=ring,
         )
     return True

@@ -4,16 +4,18 @@ A slow step (GenerateEvidence, Deploy of a ring, a Monitor poll, Rollback of a r
 dramatiq actor enqueued by name. Its key is `<correlation id>/<task uid>/<step>[/r<ring>]/a<attempt>`:
 the correlation ID first (the planes and the audit trail group by it), the task uid so a re-created
 task never reads an old task's results, the attempt so a silent worker can be replaced. The actor
-claims the key in `step_claims` and finishes it with a `StepReport`; the reconcile reads it back.
+claims the key in `step_claims` and finishes it with its step's report (`EvidenceReport`,
+`DeployReport`, `PollReport`, `RollbackReport`) or a `StepFailure`; the reconcile reads it back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from controller.api.deploymenttask import StepName
 
@@ -24,7 +26,7 @@ ROLLBACK_RING_ACTOR = "orchestration_rollback_ring"
 
 #: Attempts of a step that fails transiently before the task fails.
 MAX_ATTEMPTS = 6
-#: Capped exponential backoff between attempts (domain.md §7.3: base 2 s in connectors; 1 s here).
+#: Capped exponential backoff between attempts (base 1 s, doubling, capped at 60 s).
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 #: A step whose worker stays silent for this long (or this many poll intervals) is taken over.
@@ -66,15 +68,66 @@ def step_key(correlation_id: str, uid: str, step: StepName, ring: int | None, at
     return f"{step_base(correlation_id, uid, step, ring)}{suffix}/a{attempt}"
 
 
-class StepReport(BaseModel):
-    """What an actor stores in `step_claims.outcome` when it finishes a step."""
+class StepFailure(BaseModel):
+    """What an actor stores in `step_claims.outcome` when a step failed: whether a retry may help, and why."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    ok: bool
+    ok: Literal[False] = False
     transient: bool = False
     error: str = ""
-    at: datetime | None = None
+    at: datetime | None = Field(default=None, strict=False)
+
+
+class StepReport(BaseModel):
+    """The part every successful step's report shares; each step kind adds its own fields below."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    ok: Literal[True] = True
+    at: datetime | None = Field(default=None, strict=False)
+
+
+class EvidenceReport(StepReport):
+    """GenerateEvidence: the stored pack's id and its sha256."""
+
+    id: str
+    sha256: str
+
+
+class DeployReport(StepReport):
+    """Deploy of a ring: how many targets it has, how many changed, how many Assignments were written."""
+
+    targets: int
+    changed: int
+    assignments: int
+
+
+class PollReport(StepReport):
+    """One Monitor poll of a ring for the version being rolled out."""
+
+    targets: int
+    updated: int
+    healthy: int
+    failed: int
+
+
+class RollbackReport(StepReport):
+    """Rollback of a ring: the targets (or whole-ring rows) restored, how many changed, Assignments written."""
+
+    targets: int
+    changed: int
+    assignments: int
+
+
+R = TypeVar("R", bound=StepReport)
+
+
+def read_report(outcome: Mapping[str, Any], kind: type[R]) -> R | StepFailure:
+    """A finished step's stored outcome as its kind's report, or as the failure it reports."""
+    if outcome.get("ok") is True:
+        return kind.model_validate(outcome)
+    return StepFailure.model_validate(outcome)
 
 
 @dataclass(frozen=True)
@@ -85,10 +138,11 @@ class Claim:
     finished: bool
     outcome: dict[str, Any] | None = None
 
-    def report(self) -> StepReport | None:
+    def report(self, kind: type[R]) -> R | StepFailure | None:
+        """The worker's report once the step finished, read as `kind` (None while it runs)."""
         if not self.finished or self.outcome is None:
             return None
-        return StepReport.model_validate(self.outcome)
+        return read_report(self.outcome, kind)
 
 
 @dataclass(frozen=True)

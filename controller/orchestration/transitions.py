@@ -22,12 +22,12 @@ from controller.api.deploymenttask import (
     StepState,
     TaskPhase,
 )
+from controller.api.identity import SYSTEM_USER
 from controller.api.meta import Condition, ConditionStatus
 from controller.core import conditions
 from controller.core.outcome import AuditNote, EventNote
 from controller.orchestration.steps import Dispatch, report_wait_seconds
 
-ACTOR = "system:ringpilot"
 TERMINAL = FINAL_PHASES
 #: Phases whose entry the starting step already reports, with the reasons used for that plain entry.
 STEP_PHASES = frozenset({TaskPhase.VALIDATING, TaskPhase.DEPLOYING, TaskPhase.MONITORING})
@@ -87,7 +87,7 @@ class Transitions:
         """An Event and an audit row for one transition."""
         kind = "Warning" if reason in WARNING_REASONS else "Normal"
         self.events.append(EventNote(reason, f"{message} [correlation {self.correlation_id}]", kind))
-        self.audits.append(AuditNote(reason, ACTOR, message, {k: v for k, v in detail.items() if v is not None}))
+        self.audits.append(AuditNote(reason, SYSTEM_USER, message, {k: v for k, v in detail.items() if v is not None}))
 
     def wake(self, at: datetime) -> None:
         """Ask to be reconciled again no later than `at`."""

@@ -1,9 +1,10 @@
 """The execution-plane protocol (ARCHITECTURE.md §3) and the values that cross it.
 
-Orchestration (deploy, monitor, roll back) and remediation (observe, install, restart,
+Orchestration (deploy, monitor, roll back a ring) and remediation (observe, install, restart,
 re-apply config) talk to a plane only through `ExecutionPlane`. Every mutating call takes an
 idempotency key derived from the correlation ID and step: calling twice with the same key
-has the effect of calling once.
+has the effect of calling once. The ring-wide calls act target by target unless a plane
+overrides them (the simulator changes a whole ring in one statement).
 """
 
 from __future__ import annotations
@@ -84,8 +85,26 @@ class ActionResult:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class RingResult:
+    """Outcome of a ring-wide call: the ring's targets, how many changed, and what was done to each.
+
+    `actions` holds one result per target acted on. A plane that changes a ring in one statement
+    (`whole_ring`) reports only the counts.
+    """
+
+    app: str
+    ring: int
+    targets: int
+    changed: int
+    actions: tuple[ActionResult, ...] = ()
+    whole_ring: bool = False
+    #: True when the idempotency key had already been used for the whole ring: the recorded counts are returned.
+    replayed: bool = False
+
+
 class ExecutionPlane(Protocol):
-    """What a plane must offer; both planes implement all of it."""
+    """What a plane must offer. A plane subclasses it to inherit the per-target ring-wide calls."""
 
     name: str
 
@@ -108,6 +127,19 @@ class ExecutionPlane(Protocol):
     async def rollback(self, target: TargetRef, key: str) -> ActionResult:
         """Restore the version recorded before the last apply."""
         ...
+
+    async def apply_ring(self, app: str, ring: int, version: str, key: str, artifact: str | None = None) -> RingResult:
+        """Run `version` on every target of the app in the ring: one `apply` per target unless overridden."""
+        refs = await self.targets(app, ring)
+        actions = tuple([await self.apply(target, version, artifact, key) for target in refs])
+        return RingResult(app, ring, len(refs), sum(int(a.changed) for a in actions), actions)
+
+    async def rollback_ring(self, app: str, ring: int, key: str, targets: list[TargetRef] | None = None) -> RingResult:
+        """Restore the previous version on `targets` (None: the whole ring): one `rollback` per target unless
+        overridden."""
+        refs = await self.targets(app, ring) if targets is None else targets
+        actions = tuple([await self.rollback(target, key) for target in refs])
+        return RingResult(app, ring, len(refs), sum(int(a.changed) for a in actions), actions)
 
     async def install(self, target: TargetRef, key: str) -> ActionResult:
         """Re-create a missing target from the manifest recorded when it was last applied."""

@@ -12,7 +12,7 @@ from controller.kube.client import ApiClient, Json
 from controller.kube.coreapps import CoreApps
 from controller.planes.base import PlaneError
 
-__all__ = ["Json", "KubeError", "classify", "plane_api"]
+__all__ = ["Json", "KubeError", "classify_plane_error", "plane_api"]
 
 
 class KubeError(PlaneError):
@@ -35,9 +35,9 @@ def as_plane_error(error: errors.KubeError) -> KubeError:
     return KubeError(error.message, status=int(error.status or 0), transient=error.transient)
 
 
-def classify(error: BaseException, what: str) -> KubeError:
+def classify_plane_error(error: BaseException, what: str) -> KubeError:
     """The `PlaneError` for a failed call doing `what` (e.g. "patch Deployment ring-0-lab/web")."""
-    return as_plane_error(errors.classify(error, what))
+    return as_plane_error(errors.classify_api_error(error, what))
 
 
 def plane_api(api_client: ApiClient) -> CoreApps:

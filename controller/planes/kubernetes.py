@@ -20,7 +20,7 @@ from controller.kube.client import ApiClient
 from controller.kube.workloads import app_selector, bounded, find_workloads, ring_namespaces
 from controller.planes import manifests as m
 from controller.planes import recording
-from controller.planes.base import ActionResult, Observation, PlaneError, RingHealth, TargetRef
+from controller.planes.base import ActionResult, ExecutionPlane, Observation, PlaneError, RingHealth, TargetRef
 from controller.planes.idempotency import DEFAULT_STALE_CLAIM_SECONDS, KeyedRunner
 from controller.planes.kubeapi import Json, KubeError, plane_api
 from controller.planes.recording import ManifestRecord, RecordAction
@@ -35,7 +35,7 @@ def _name(item: Json) -> str:
     return str((item.get("metadata") or {}).get("name"))
 
 
-class KubernetesPlane:
+class KubernetesPlane(ExecutionPlane):
     """Rolls out, observes and repairs Deployments through the Kubernetes API."""
 
     name = "kubernetes"

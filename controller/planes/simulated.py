@@ -1,34 +1,30 @@
 """SIMULATOR: the simulated execution plane, a device fleet in PostgreSQL for demos and scale benchmarks.
 
 Nothing here touches a real machine: a device is a row of `sim_devices` (controller/planes/fleet.py).
-Per-target calls follow the `ExecutionPlane` protocol; `apply_ring` and `rollback_ring` update a whole
-ring in one statement and `health` is one aggregate query, so a 100,000-device ring stays cheap.
+It is an `ExecutionPlane` that overrides the ring-wide calls: `apply_ring` and `rollback_ring` update a
+whole ring in one statement and `health` is one aggregate query, so a 100,000-device ring stays cheap.
 A device fails when its deterministic draw is below the injected failure rate (`set_failure_rate`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from controller.planes.base import ActionResult, Observation, PlaneError, RingHealth, TargetRef
+from controller.planes.base import (
+    ActionResult,
+    ExecutionPlane,
+    Observation,
+    PlaneError,
+    RingHealth,
+    RingResult,
+    TargetRef,
+)
 from controller.planes.fleet import DEFAULT_SEED, DRAW_SQL
 from controller.planes.idempotency import DEFAULT_STALE_CLAIM_SECONDS, KeyedRunner, claim_key, correlation_of
 from controller.storage.db import Pool
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RingActionResult:
-    """Outcome of `apply_ring` / `rollback_ring`: how many devices the ring has and how many changed."""
-
-    app: str
-    ring: int
-    targets: int
-    changed: int
-    replayed: bool = False
 
 
 # The failure rate of a device's current version: a version-specific rate, else the any-version one.
@@ -78,7 +74,7 @@ _DEVICE = (
 _COUNT = "SELECT count(*) AS n FROM sim_devices WHERE app = %(app)s AND ring = %(ring)s"
 
 
-class SimulatedPlane:
+class SimulatedPlane(ExecutionPlane):
     """SIMULATOR: an `ExecutionPlane` over the `sim_devices` table; no real device is touched."""
 
     name = "simulated"
@@ -153,22 +149,23 @@ class SimulatedPlane:
 
     # ---- ring-wide writes --------------------------------------------------------------------
 
-    async def apply_ring(
-        self, app: str, ring: int, version: str, key: str, artifact: str | None = None
-    ) -> RingActionResult:
+    async def apply_ring(self, app: str, ring: int, version: str, key: str, artifact: str | None = None) -> RingResult:
         """Run `version` on every device of the app in the ring: one UPDATE, once per key."""
         params = {"app": app, "ring": ring, "version": version, "artifact": artifact, "seed": self.seed}
         return await self._ring_action("apply_ring", app, ring, key, _APPLY.format(where="d.ring = %(ring)s"), params)
 
-    async def rollback_ring(self, app: str, ring: int, key: str) -> RingActionResult:
-        """Restore every device's previous version in the ring: one UPDATE, once per key."""
+    async def rollback_ring(self, app: str, ring: int, key: str, targets: list[TargetRef] | None = None) -> RingResult:
+        """Restore every device's previous version in the ring: one UPDATE, once per key (named devices: one
+        rollback each)."""
+        if targets is not None:
+            return await super().rollback_ring(app, ring, key, targets)
         params = {"app": app, "ring": ring, "seed": self.seed}
         sql = _ROLLBACK.format(where="d.ring = %(ring)s")
         return await self._ring_action("rollback_ring", app, ring, key, sql, params)
 
     async def _ring_action(
         self, operation: str, app: str, ring: int, key: str, sql: str, params: dict[str, Any]
-    ) -> RingActionResult:
+    ) -> RingResult:
         async def act() -> dict[str, Any]:
             async with self.pool.connection() as conn:
                 changed = (await conn.execute(sql, params)).rowcount
@@ -179,7 +176,8 @@ class SimulatedPlane:
         outcome, replayed = await self.runner.run(
             claim_key(self.name, operation, f"{app}/ring-{ring}", key), correlation_of(key), act
         )
-        return RingActionResult(app, ring, int(outcome["targets"]), int(outcome["changed"]), replayed)
+        targets, changed = int(outcome["targets"]), int(outcome["changed"])
+        return RingResult(app, ring, targets, changed, whole_ring=True, replayed=replayed)
 
     # ---- per-target writes -------------------------------------------------------------------
 

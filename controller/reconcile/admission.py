@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.meta import new_correlation_id
@@ -73,5 +74,5 @@ def rejected(info: KindInfo, body: dict[str, Any], problems: list[SpecProblem], 
         status=status,
         labels=labels,
         events=(EventNote("SpecRejected", f"{info.kind} spec rejected: {message}", "Warning"),) if changed else (),
-        audits=(AuditNote("SpecRejected", "system:ringpilot", message),) if changed else (),
+        audits=(AuditNote("SpecRejected", SYSTEM_USER, message),) if changed else (),
     )

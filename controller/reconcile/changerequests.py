@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.changerequest import ChangePhase, ChangeRequest, Decision
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.api.meta import ConditionStatus
 from controller.api.policy import Policy
@@ -21,7 +22,6 @@ from controller.orchestration.cab import CabVerdict, evaluate
 from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 
-SYSTEM = "system:ringpilot"
 _READY = {
     ChangePhase.APPROVED: (ConditionStatus.TRUE, "Approved"),
     ChangePhase.REJECTED: (ConditionStatus.FALSE, "Rejected"),
@@ -62,20 +62,20 @@ def notes(
         if status.effective_conditions is not None:
             message += f" with conditions {status.effective_conditions.to_wire()}"
         events.append(EventNote("ChangeApproved", f"{message} {tag}"))
-        audits.append(AuditNote("ChangeApproved", SYSTEM, message))
+        audits.append(AuditNote("ChangeApproved", SYSTEM_USER, message))
     elif verdict.transition is ChangePhase.REJECTED:
         who = next((o.approver for o in status.outcomes if o.accepted and o.decision is Decision.REJECT), "?")
         message = f"Rejected by {who}"
         events.append(EventNote("ChangeRejected", f"{message} {tag}", "Warning"))
-        audits.append(AuditNote("ChangeRejected", SYSTEM, message))
+        audits.append(AuditNote("ChangeRejected", SYSTEM_USER, message))
     elif verdict.transition is ChangePhase.EXPIRED:
         message = f"No quorum of {cr.spec.required_approvals} approvals by the review deadline; escalated to the CAB"
         events.append(EventNote("ChangeExpired", f"{message} {tag}", "Warning"))
-        audits.append(AuditNote("ChangeExpired", SYSTEM, message))
+        audits.append(AuditNote("ChangeExpired", SYSTEM_USER, message))
     elif verdict.transition is ChangePhase.PENDING:
         message = f"The plan changed to {cr.spec.plan_digest[:12]}: earlier approvals are void"
         events.append(EventNote("ApprovalVoided", f"{message} {tag}", "Warning"))
-        audits.append(AuditNote("ApprovalVoided", SYSTEM, message))
+        audits.append(AuditNote("ApprovalVoided", SYSTEM_USER, message))
     return events, audits
 
 
@@ -121,7 +121,7 @@ def evaluate_body(info: KindInfo, body: dict[str, Any], policy: Policy, now: dat
     events, audits = notes(cr, verdict, policy, admitted.correlation_id)
     if not current.get("conditions"):
         events.insert(0, EventNote("Accepted", f"ChangeRequest accepted [correlation {admitted.correlation_id}]"))
-        audits.insert(0, AuditNote("Accepted", SYSTEM, "ChangeRequest accepted"))
+        audits.insert(0, AuditNote("Accepted", SYSTEM_USER, "ChangeRequest accepted"))
     # No requeue: a delayed handler holds back the object's next events (new decisions) in Kopf, so the
     # deadline is noticed by the resync timer here and, to the second, by the waiting DeploymentTask.
     return Outcome(

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.deploymenttask import DeploymentTask, DeploymentTaskStatus
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.api.labels import OBJECT_APP_LABEL
 from controller.api.meta import Condition
@@ -74,7 +75,7 @@ def outcome_of(body: dict[str, Any], admitted: Admitted, t: Transitions, generat
     audits = list(t.audits)
     if first:
         events.insert(0, EventNote("Accepted", f"DeploymentTask accepted [correlation {admitted.correlation_id}]"))
-        audits.insert(0, AuditNote("Accepted", "system:ringpilot", "DeploymentTask accepted"))
+        audits.insert(0, AuditNote("Accepted", SYSTEM_USER, "DeploymentTask accepted"))
     labels = dict(admitted.new_labels)
     task = admitted.resource
     assert isinstance(task, DeploymentTask)

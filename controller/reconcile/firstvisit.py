@@ -1,7 +1,8 @@
 """The reconcile every kind starts from: admit the spec, thread the correlation ID, set the first conditions.
 
-A kind's own reconciler calls `first_visit` and then adds what its engine observed; a kind
-without an engine yet stops here with `Ready=Unknown`, which is the honest state.
+A kind's own reconciler calls `first_visit` and then adds what its engine observed. A Remediation
+whose engine is not running in this process (no PostgreSQL or no credentials) stops here
+(`reconcile_plain`) with `Ready=Unknown`, which is the honest state.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.api.meta import Condition, ConditionStatus
 from controller.core import conditions
@@ -52,11 +54,11 @@ def first_visit(
         status=patch,
         labels=admitted.new_labels,
         events=(EventNote("Accepted", f"{info.kind} accepted"),) if first else (),
-        audits=(AuditNote("Accepted", "system:ringpilot", f"{info.kind} accepted"),) if first else (),
+        audits=(AuditNote("Accepted", SYSTEM_USER, f"{info.kind} accepted"),) if first else (),
     )
 
 
 def reconcile_plain(info: KindInfo, body: dict[str, Any], now: datetime) -> Outcome:
-    """Reconcile for a kind whose engine has not been built into this controller."""
+    """Only admission and the first conditions: for an object whose engine is not running here."""
     _, outcome = first_visit(info, body, now)
     return outcome

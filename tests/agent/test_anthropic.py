@@ -14,7 +14,7 @@ import pytest
 
 from agent.errors import TurnFailed, Unavailable
 from agent.llm.base import CompletionRequest, LLMMessage, ToolCall
-from agent.llm.claude import AnthropicProvider, classify, to_wire
+from agent.llm.claude import AnthropicProvider, classify_provider_error, to_wire
 from agent.settings import AgentSettings
 from controller.storage.db import Pool
 from tests.agent.conftest import Cluster, Harness, build_harness
@@ -222,18 +222,23 @@ def test_errors_are_classified_once() -> None:
         response = httpx2.Response(code, request=request, headers=headers)
         return cls("boom", response=response, body={"error": {"message": "bad thing"}})
 
-    assert isinstance(classify(anthropic.APITimeoutError(request=request)), Unavailable)
-    assert classify(anthropic.APIConnectionError(request=request)).reason == "ProviderUnreachable"
-    limited = classify(status_error(anthropic.RateLimitError, 429, **{"retry-after": "7"}))
+    assert isinstance(classify_provider_error(anthropic.APITimeoutError(request=request)), Unavailable)
+    assert classify_provider_error(anthropic.APIConnectionError(request=request)).reason == "ProviderUnreachable"
+    limited = classify_provider_error(status_error(anthropic.RateLimitError, 429, **{"retry-after": "7"}))
     assert isinstance(limited, Unavailable) and limited.retry_after_seconds == 7
-    assert classify(status_error(anthropic.OverloadedError, 529)).reason == "ProviderOverloaded"
-    assert classify(status_error(anthropic.InternalServerError, 503)).reason == "ProviderError"
-    assert classify(status_error(anthropic.AuthenticationError, 401)).reason == "ProviderAuthenticationFailed"
-    assert classify(status_error(anthropic.PermissionDeniedError, 403)).reason == "ProviderPermissionDenied"
-    rejected = classify(status_error(anthropic.BadRequestError, 400))
+    assert classify_provider_error(status_error(anthropic.OverloadedError, 529)).reason == "ProviderOverloaded"
+    assert classify_provider_error(status_error(anthropic.InternalServerError, 503)).reason == "ProviderError"
+    assert (
+        classify_provider_error(status_error(anthropic.AuthenticationError, 401)).reason
+        == "ProviderAuthenticationFailed"
+    )
+    assert (
+        classify_provider_error(status_error(anthropic.PermissionDeniedError, 403)).reason == "ProviderPermissionDenied"
+    )
+    rejected = classify_provider_error(status_error(anthropic.BadRequestError, 400))
     assert isinstance(rejected, TurnFailed) and "bad thing" in str(rejected)
-    assert isinstance(classify(status_error(anthropic.ConflictError, 409)), Unavailable)
-    assert classify(anthropic.AnthropicError("weird")).reason == "ProviderResponseInvalid"
+    assert isinstance(classify_provider_error(status_error(anthropic.ConflictError, 409)), Unavailable)
+    assert classify_provider_error(anthropic.AnthropicError("weird")).reason == "ProviderResponseInvalid"
 
 
 async def test_provider_level_errors_and_message_shapes(fake: FakeMessagesAPI) -> None:

@@ -1,19 +1,25 @@
 """The controller's Conversation reconcile: one turn enqueued per unanswered message, by actor name, with an
-idempotency key; only the conditions it owns are written; a reused message id is named in a condition."""
+idempotency key; only the conditions it owns are written, by type, so the worker's turn conditions survive."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonpatch
+import kopf
 from psycopg.types.json import Jsonb
 
-from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
+from agent.conversation.status import replying_status
+from controller.api.conversation import TURN_ACTOR, TURN_QUEUE, Conversation
 from controller.api.kinds import CONVERSATION
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import load_policy
+from controller.core.outcome import Outcome
 from controller.messaging.broker import TURNS_QUEUE
+from controller.operator.handlers import apply_outcome
 from controller.reconcile.conversations import reconcile_conversation
 from controller.reconcile.deps import Deps
 from controller.settings import ControllerSettings
@@ -59,6 +65,11 @@ def body(*texts: str, answered: int = 0, ids: list[str] | None = None, **status:
     }
 
 
+def wire(outcome: Outcome) -> list[dict[str, Any]]:
+    """The conditions the reconcile sets by type, as they go on the wire."""
+    return [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in outcome.conditions]
+
+
 def test_the_turn_queue_is_the_brokers() -> None:
     assert TURN_QUEUE == TURNS_QUEUE and TURN_ACTOR == "answer_turn"
 
@@ -89,7 +100,7 @@ async def test_each_unanswered_message_is_enqueued_once_by_key() -> None:
 async def test_an_empty_conversation_is_ready_and_idle() -> None:
     d, _ = deps()
     outcome = await reconcile_conversation(CONVERSATION, body(), d, NOW)
-    conditions = {c["type"]: (c["status"], c["reason"]) for c in outcome.status["conditions"]}
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in wire(outcome)}
     assert conditions == {"Ready": ("True", "Accepted"), "Replying": ("False", "Idle")}
 
 
@@ -97,16 +108,19 @@ async def test_duplicate_ids_are_rejected_and_nothing_is_enqueued_until_fixed() 
     d, dispatcher = deps()
     bad = body("a", "b", ids=["m1", "m1"])
     outcome = await reconcile_conversation(CONVERSATION, bad, d, NOW)
-    invalid = next(c for c in outcome.status["conditions"] if c["type"] == "InvalidSpec")
+    invalid = next(c for c in wire(outcome) if c["type"] == "InvalidSpec")
     assert "duplicate message id 'm1'" in invalid["message"] and dispatcher.sent == []
-    fixed = body("a", "b", conditions=outcome.status["conditions"])
+    assert "conditions" not in outcome.status  # never the whole list
+    fixed = body("a", "b", conditions=wire(outcome))
     outcome = await reconcile_conversation(CONVERSATION, fixed, d, NOW)
-    conditions = {c["type"]: (c["status"], c["reason"]) for c in outcome.status["conditions"]}
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in wire(outcome)}
     assert conditions["InvalidSpec"] == ("False", "SpecValid") and conditions["Ready"] == ("True", "Accepted")
     assert len(dispatcher.sent) == 2
 
 
-async def test_a_message_id_reused_with_other_text_is_named_and_nothing_is_overwritten(db_pool: Pool) -> None:
+async def test_the_controller_leaves_reused_message_ids_to_the_agent_and_never_reads_its_table(
+    db_pool: Pool,
+) -> None:
     async with db_pool.connection() as conn:
         await conn.execute(
             "INSERT INTO conversations (id, namespace, name, user_id, correlation_id) "
@@ -119,18 +133,33 @@ async def test_a_message_id_reused_with_other_text_is_named_and_nothing_is_overw
         )
     d, dispatcher = deps(db_pool)
     outcome = await reconcile_conversation(CONVERSATION, body("edited", "new", answered=1), d, NOW)
-    conflict = next(c for c in outcome.status["conditions"] if c["type"] == "MessageConflict")
-    assert (conflict["status"], conflict["reason"]) == ("True", "MessageIdReused") and "m1" in conflict["message"]
-    assert [e.reason for e in outcome.events] == ["MessageConflict"]
-    assert [a.action for a in outcome.audits] == ["MessageConflict"]
+    assert outcome.conditions == () and outcome.events == () and outcome.audits == ()
     assert [s["message_id"] for s in dispatcher.sent] == ["m2"]
-    async with db_pool.connection() as conn:
-        row = await (await conn.execute("SELECT content FROM messages WHERE message_id = 'm1'")).fetchone()
-    assert row is not None and row["content"] == {"text": "original"}
-    restored = body("original", "new", answered=1, conditions=outcome.status["conditions"])
-    outcome = await reconcile_conversation(CONVERSATION, restored, d, NOW)
-    conflict = next(c for c in outcome.status["conditions"] if c["type"] == "MessageConflict")
-    assert conflict["status"] == "False" and outcome.events == ()
+
+
+async def test_a_spec_fixed_while_a_turn_is_answered_keeps_both_writers_conditions() -> None:
+    d, _ = deps()
+    rejected = await reconcile_conversation(CONVERSATION, body("a", "b", ids=["m1", "m1"]), d, NOW)
+    # The controller reads the fixed spec while InvalidSpec is still True...
+    read = body("a", "b", conditions=wire(rejected))
+    read["metadata"]["resourceVersion"] = "7"
+    outcome = await reconcile_conversation(CONVERSATION, read, d, NOW + timedelta(seconds=1))
+    # ...and before its write lands, the worker marks the turn Replying (under its own resourceVersion check).
+    server = copy.deepcopy(read)
+    worker_status = replying_status(Conversation.from_body(server), "m1", NOW + timedelta(seconds=2))
+    assert worker_status is not None
+    server["status"].update(worker_status)
+    # Kopf applies the outcome: the status keys by merge patch, the conditions as a JSON patch on the fresh object.
+    patch = kopf.Patch(body=kopf.Body(read))
+    await apply_outcome(CONVERSATION, kopf.Body(read), patch, d, outcome)
+    assert "conditions" not in patch.get("status", {})
+    written = jsonpatch.apply_patch(server, patch.as_json_patch(server))
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in written["status"]["conditions"]}
+    assert conditions == {
+        "InvalidSpec": ("False", "SpecValid"),
+        "Ready": ("True", "Accepted"),
+        "Replying": ("True", "Thinking"),
+    }
 
 
 async def test_without_a_broker_nothing_is_enqueued_and_nothing_fails() -> None:

@@ -237,6 +237,9 @@ async def test_a_reused_message_id_keeps_and_answers_the_first_text(harness: Har
     )
     status = (await harness.answer("c")).status
     assert (status.reply or "").startswith("No circuit breaker is open")
+    conflict = next(c for c in status.conditions if c.type == "MessageConflict")
+    assert (conflict.status.value, conflict.reason) == ("True", "MessageIdReused") and "m1" in conflict.message
+    assert "MessageConflict" in [e.action for e in await audit_trail(harness.pool, "corr-c")]
 
 
 def _request(body: dict[str, Any], message_id: str, text: str) -> Any:

@@ -21,7 +21,13 @@ from controller.orchestration.steps import (
     POLL_RING_ACTOR,
     ROLLBACK_RING_ACTOR,
     Claim,
+    DeployReport,
     Dispatch,
+    EvidenceReport,
+    PollReport,
+    RollbackReport,
+    StepFailure,
+    StepReport,
 )
 from controller.orchestration.transitions import ChangeRequestWrite
 from controller.reconcile.changerequests import reconcile_change_request
@@ -122,21 +128,23 @@ class FakeWorker:
             if marker in self.silent:
                 world.claim_rows[item.key] = Claim(now, False, None)
                 continue
+            report: StepReport | StepFailure
             if marker in self.failures:
                 transient, error = self.failures[marker]
-                outcome: dict[str, Any] = {"ok": False, "transient": transient, "error": error}
+                report = StepFailure(transient=transient, error=error)
             else:
-                outcome = {"ok": True, **self.result(world, item)}
-            outcome["at"] = now.isoformat()
+                report = self.result(world, item)
+            outcome = report.model_copy(update={"at": now}).model_dump(mode="json")
             world.claim_rows[item.key] = Claim(now, True, outcome)
 
-    def result(self, world: FakeWorld, item: Dispatch) -> dict[str, Any]:
+    def result(self, world: FakeWorld, item: Dispatch) -> StepReport:
+        """The report the real worker stores for the step, with counts from the fake world."""
         ring = item.kwargs.get("ring")
         if item.actor == GENERATE_EVIDENCE_ACTOR:
-            return {"id": "pack-1", "sha256": "e" * 64}
+            return EvidenceReport(id="pack-1", sha256="e" * 64)
         if item.actor == DEPLOY_RING_ACTOR:
             n = world.targets.get(ring or 0, 0)
-            return {"targets": n, "changed": n, "assignments": n}
+            return DeployReport(targets=n, changed=n, assignments=n)
         if item.actor == POLL_RING_ACTOR:
             assert ring is not None
             number = self.polls[ring] = self.polls.get(ring, 0) + 1
@@ -145,10 +153,10 @@ class FakeWorker:
             else:
                 n = world.targets.get(ring, 0)
                 targets, updated, healthy, failed = n, n, n, 0
-            return {"targets": targets, "updated": updated, "healthy": healthy, "failed": failed}
+            return PollReport(targets=targets, updated=updated, healthy=healthy, failed=failed)
         if item.actor == ROLLBACK_RING_ACTOR:
             n = world.targets.get(ring or 0, 0)
-            return {"targets": n, "changed": n}
+            return RollbackReport(targets=n, changed=n, assignments=n)
         raise AssertionError(item.actor)
 
 

@@ -19,11 +19,11 @@ from controller.orchestration.execution import (
     BODIES,
     StepContext,
     StepRequest,
-    classify,
+    classify_step_error,
     execute,
 )
 from controller.orchestration.history import TaskRef
-from controller.planes.base import PlaneError, TargetRef
+from controller.planes.base import PlaneError, RingResult, TargetRef
 from controller.planes.fleet import seed_fleet, set_failure_rate
 from controller.storage import claims
 from controller.storage.audit import audit_trail
@@ -129,7 +129,8 @@ async def test_history_keeps_the_first_row_per_step_and_target_and_finds_rollbac
     back = history.row_for(who, target, "rollback", "c1/u/Rollback/r0", from_version="2.0", to_version="1.0", changed=1)
     await history.record(db_pool, [back])
     assert await history.deployed_version(db_pool, "shop", "kubernetes", "2.0", [0]) == []
-    ring = history.ring_row(who, "shop", "simulated", 4, "deploy", "k", to_version="2.0", changed=10)
+    bulk = RingResult("shop", 4, targets=10, changed=10, whole_ring=True)
+    [ring] = history.rows_for(who, "simulated", bulk, "deploy", "k", lambda action: (None, "2.0"))
     assert ring.whole_ring
 
 
@@ -259,7 +260,7 @@ async def test_a_failing_step_is_reported_with_its_class(cluster: Cluster, db_po
     ],
 )
 def test_errors_are_classified_once(error: Exception, transient: bool) -> None:
-    assert classify(error)[0] is transient
+    assert classify_step_error(error)[0] is transient
 
 
 def test_assignment_names_are_dns_labels() -> None:

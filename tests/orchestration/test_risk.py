@@ -174,5 +174,5 @@ def test_a_policy_without_cab_rings_still_gates_privileged_tooling_from_ring_2()
     ],
 )
 def test_blast_radius_classes_and_quorums(inputs: RiskInputs, max_ring: int, expected: BlastRadiusClass) -> None:
-    assert risk.classify(inputs, max_ring, privileged=False) is expected
+    assert risk.classify_blast_radius(inputs, max_ring, privileged=False) is expected
     assert risk.QUORUM[expected] == {"CriticalInfrastructure": 3, "BusinessCritical": 2}.get(expected.value, 1)

@@ -14,6 +14,7 @@ from controller.api.deploymenttask import EvidenceRef
 from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.policy import load_policy
+from controller.core.errors import Unavailable
 from controller.messaging.dispatching import Dispatcher
 from controller.operator.startup import OrchestrationRuntime
 from controller.orchestration import evidencestore
@@ -70,7 +71,7 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster:
     world.dispatch(Dispatch("orchestration_poll_ring", "cid-1/x/Monitor/r0/a1", {"ring": 0, "artifact": None}), "cid-1")
     message = broker.queues["steps"].get_nowait()
     assert b"orchestration_poll_ring" in message and b"artifact" not in message
-    with pytest.raises(RuntimeError, match="RINGPILOT_REDIS_URL"):
+    with pytest.raises(Unavailable, match="RINGPILOT_REDIS_URL"):
         KubeWorld(cluster.admin, db_pool, cluster.planes, None).dispatch(Dispatch("a", "k"), "c")
 
 

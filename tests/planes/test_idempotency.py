@@ -14,7 +14,7 @@ from controller.planes import idempotency
 from controller.planes.base import ActionResult, PlaneError, TargetRef
 from controller.planes.catalog import UnknownPlaneError, build_plane
 from controller.planes.idempotency import KeyedRunner, claim_key, correlation_of
-from controller.planes.kubeapi import classify
+from controller.planes.kubeapi import classify_plane_error
 from controller.planes.simulated import SimulatedPlane
 from controller.storage import claims
 from controller.storage.db import Pool
@@ -138,7 +138,7 @@ async def test_a_database_outage_is_transient(db_pool: Pool, monkeypatch: pytest
 def test_api_errors_are_classified_by_status(status: int, transient: bool) -> None:
     error = ApiException(status=status, reason="Reason")
     error.body = '{"kind": "Status", "message": "deployments.apps \\"web\\" not found"}'
-    classified = classify(error, "read Deployment ns/web")
+    classified = classify_plane_error(error, "read Deployment ns/web")
     assert (classified.status, classified.transient) == (status, transient)
     assert str(classified) == f'Could not read Deployment ns/web: {status} deployments.apps "web" not found'
     assert classified.not_found == (status == 404)
@@ -147,10 +147,10 @@ def test_api_errors_are_classified_by_status(status: int, transient: bool) -> No
 
 def test_connection_errors_are_transient() -> None:
     for error in (urllib3.exceptions.ProtocolError("Connection aborted"), ConnectionRefusedError("refused")):
-        classified = classify(error, "list Deployments in ns")
+        classified = classify_plane_error(error, "list Deployments in ns")
         assert classified.transient
         assert classified.status == 0
-    plain = classify(ApiException(status=502, reason="Bad Gateway"), "x")
+    plain = classify_plane_error(ApiException(status=502, reason="Bad Gateway"), "x")
     assert str(plain) == "Could not x: 502 Bad Gateway"
 
 
