@@ -19,11 +19,17 @@ from kopf._core.engines import posting
 from controller.api.kinds import DEPLOYMENT_TASK
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import load_policy
-from controller.api.semantics import SpecProblem
-from controller.core.errors import InvalidSpec, Unavailable
+from controller.core.errors import Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome
 from controller.operator import handlers
-from controller.operator.handlers import REQUEUED, RequeueNoise, apply_outcome, kopf_errors, with_correlation
+from controller.operator.handlers import (
+    DEFAULT_RETRY_SECONDS,
+    REQUEUED,
+    RequeueNoise,
+    apply_outcome,
+    kopf_errors,
+    with_correlation,
+)
 from controller.reconcile.deps import Deps
 from controller.settings import ControllerSettings
 from controller.storage.audit import AuditEvent
@@ -75,9 +81,10 @@ def test_unavailable_becomes_a_temporary_error_with_its_delay() -> None:
     assert isinstance(caught.value.__cause__, Unavailable)
 
 
-def test_invalid_spec_becomes_a_permanent_error_naming_the_field() -> None:
-    with pytest.raises(kopf.PermanentError, match=r"spec\.maxRing: must be 0\.\.4"), kopf_errors():
-        raise InvalidSpec([SpecProblem("spec.maxRing", "must be 0..4")])
+def test_unavailable_without_a_delay_waits_the_default() -> None:
+    with pytest.raises(kopf.TemporaryError) as caught, kopf_errors():
+        raise Unavailable("Redis is down")
+    assert caught.value.delay == DEFAULT_RETRY_SECONDS
 
 
 def test_other_errors_pass_through_to_kopfs_default_backoff() -> None:

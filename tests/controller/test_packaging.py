@@ -52,7 +52,7 @@ class Refuse(importlib.abc.MetaPathFinder):
             raise ImportError("refused: " + name)
         return None
 sys.meta_path.insert(0, Refuse())
-import controller.cli, controller.operator.handlers, controller.worker.actors, agent.actors
+import controller.cli, controller.operator.handlers, controller.worker.actors, agent.hosting
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
