@@ -181,9 +181,10 @@ def route(
     known_apps: Iterable[str] = (),
     awaiting: dict[str, Any] | None = None,
     denied_tools: Iterable[str] = (),
+    model: Model | None = None,
 ) -> Decision:
-    """Decide what to do with one user message (see the module docstring)."""
-    model = shipped()
+    """Decide what to do with one user message (see the module docstring); `model` replaces the shipped one."""
+    model = model or shipped()
     apps = sorted(set(known_apps))
     denied = set(denied_tools)
     reading = read(text, apps, model.vocabulary)

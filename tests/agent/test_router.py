@@ -257,3 +257,35 @@ def test_entities_rings_versions_and_rates() -> None:
     merged = Entities(app="web").merged(Entities(version="1.0"))
     assert (merged.app, merged.version) == ("web", "1.0")
     assert Entities.from_dict(merged.to_dict()) == merged
+
+
+@pytest.mark.parametrize(("text", "tool"), [
+    ("should I roll back web?", "check_status"),
+    ("what would happen if I deploy web 1.4.2 to ring 4", "check_status"),
+    ("did anyone restart payments?", "check_status"),
+    ("did anyone deploy web today?", "deployment_history"),
+    ("should we approve web-1-4-2-cab now?", "list_pending_approvals"),
+    ("is the drift on web-ring-0 fixed?", "list_failed_targets"),
+    ("is there a task I could cancel?", "list_tasks"),
+])
+def test_a_question_about_an_action_goes_to_a_read_tool(text: str, tool: str) -> None:
+    decision = route(text, APPS)
+    assert decision.tool == tool, decision.why
+
+
+@pytest.mark.parametrize("text", ["web needs a restart", "payments should be rolled back"])
+def test_an_action_mentioned_but_not_asked_for_is_asked_about(text: str) -> None:
+    decision = route(text, APPS)
+    assert decision.tool is None and decision.clarifying and decision.awaiting is not None
+    picked = route("1", APPS, decision.awaiting)
+    assert picked.tool in ("restart_service", "rollback_deployment")
+
+
+def test_latency_is_well_under_a_millisecond() -> None:
+    import time
+
+    route("warm up", APPS)
+    started = time.perf_counter()
+    for _ in range(50):
+        route("please roll out payments v2.0.1 up to the pilot ring", APPS)
+    assert (time.perf_counter() - started) / 50 < 0.001
