@@ -23,7 +23,7 @@ CUES: dict[Intent, re.Pattern[str]] = {
     Intent.ROLLBACK: _cue(r"\broll(?:ing|ed)?[\s-]?back\b|\broll\b.*\bback\b|\brevert\w*|\bundo\b|\bdowngrad\w*",
                           r"\bprevious version\b|\bgo back to\b|\bback out\b|\blast (?:good|known[- ]good|stable)\b"),
     Intent.RESTART: _cue(r"\b(?:restart\w*|reboot\w*|bounc\w*|recycl\w*|relaunch\w*)\b",
-                         r"\bbring\b.*\bback (?:up|online)\b|\bstart\b.*\bagain\b|\bkick\b"),
+                         r"\bbring\b.*\bback (?:up|online)\b|\bstart\b.*\bagain\b|\bkick\b(?! off)"),
     Intent.FIX_DRIFT: _cue(r"\bdrift\b", r"\b(?:remediat\w*|re-?sync\w*|reconcil\w*|converg\w*|heal)\b",
                            r"\bback in(?:to)? (?:sync|line)\b|\bdesired state\b"),
     Intent.DECIDE: _cue(r"\b(?:approve|reject\w*|deny|declin\w*|veto\w*|sign off on|lgtm|green[\s-]?light|accept)\b",

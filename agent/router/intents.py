@@ -81,7 +81,7 @@ ACTIONS: dict[Intent, Action] = {
     ),
     Intent.RESTART: Action(
         _words(r"restart(?:ing|ed)?|reboot(?:ing|ed)?|bounc(?:e|ing|ed)|recycl(?:e|ing|ed)|relaunch(?:ing|ed)?|"
-               r"respawn|kick|bring\s+" + _SOME + r"back (?:up|online)|start\s+" + _SOME + r"again"),
+               r"respawn|kick(?! off)|bring\s+" + _SOME + r"back (?:up|online)|start\s+" + _SOME + r"again"),
         re.compile(r"\b(?:restart|reboot|bounce|kick)\b"),
     ),
     Intent.FIX_DRIFT: Action(

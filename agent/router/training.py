@@ -25,7 +25,7 @@ SPLITS = ("train.yaml", "dev.yaml")
 #: The apps the cluster knows while the corpus is read (as in tests/agent/corpus/README.md).
 CORPUS_APPS = ("payments", "web")
 #: Laplace smoothing of the feature counts.
-ALPHA = 0.3
+ALPHA = 3.0
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "tests" / "agent" / "corpus"
 OUTPUT = Path(__file__).resolve().parent / WEIGHTS
 
