@@ -16,7 +16,13 @@ from typing import Any, Literal
 
 RING_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4}
 RING_NAMES = {
-    "lab": 0, "canary": 1, "pilot": 2, "department": 3, "departmental": 3, "dept": 3, "global": 4,
+    "lab": 0,
+    "canary": 1,
+    "pilot": 2,
+    "department": 3,
+    "departmental": 3,
+    "dept": 3,
+    "global": 4,
 }
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-"})
 RING_LABELS = ("Lab", "Canary", "Pilot", "Department", "Global")
@@ -84,24 +90,48 @@ _THING = r"service|app|application|deployment|rollout|release|pods?|build|versio
 _APP_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("app NAME", re.compile(r"\bapp(?:lication)?\s+(" + _APP + ")")),
     ("the NAME service", re.compile(r"\bthe\s+(?:current\s+)?(" + _APP + r")\s+(?:" + _THING + r")\b")),
-    ("rollout of NAME", re.compile(
-        r"\b(?:rollout|deployment|deployments|release|releases|job|task|history|log|trail|change|versions?)\s+"
-        r"(?:of|for)\s+(?:the\s+)?(" + _APP + ")")),
-    ("status of NAME", re.compile(
-        r"\b(?:status|state|health|progress|drift|news)[:]?\s+(?:of|for|on)?\s*(?:the\s+)?(" + _APP + ")")),
-    ("verb NAME", re.compile(
-        r"\b(?:" + _VERBS + r")\s+(?:the\s+)?(?:app\s+)?(" + _APP + r")(?=\s+(?:v?\d|version|to|in|on|back|for|from|"
-        r"up|out|again|last|everywhere|a\b|\?|,)|\s*[?.!,]|$)")),
+    (
+        "rollout of NAME",
+        re.compile(
+            r"\b(?:rollout|deployment|deployments|release|releases|job|task|history|log|trail|change|versions?)\s+"
+            r"(?:of|for)\s+(?:the\s+)?(" + _APP + ")"
+        ),
+    ),
+    (
+        "status of NAME",
+        re.compile(r"\b(?:status|state|health|progress|drift|news)[:]?\s+(?:of|for|on)?\s*(?:the\s+)?(" + _APP + ")"),
+    ),
+    (
+        "verb NAME",
+        re.compile(
+            r"\b(?:"
+            + _VERBS
+            + r")\s+(?:the\s+)?(?:app\s+)?("
+            + _APP
+            + r")(?=\s+(?:v?\d|version|to|in|on|back|for|from|"
+            r"up|out|again|last|everywhere|a\b|\?|,)|\s*[?.!,]|$)"
+        ),
+    ),
     ("NAME VERSION", re.compile(r"\b(" + _APP + r")\s+v?\d+(?:\.\d+)+")),
     ("VERSION of NAME", re.compile(r"\bv?\d+(?:\.\d+)+\s+of\s+(" + _APP + ")")),
-    ("is NAME ok", re.compile(
-        r"\bis\s+(?:the\s+)?(" + _APP + r")\s+(?:app\s+)?(?:ok|okay|healthy|up|down|running|fine|doing|looking)\b")),
+    (
+        "is NAME ok",
+        re.compile(
+            r"\bis\s+(?:the\s+)?(" + _APP + r")\s+(?:app\s+)?(?:ok|okay|healthy|up|down|running|fine|doing|looking)\b"
+        ),
+    ),
     ("how is NAME", re.compile(r"\bhow(?:'s| is| are)\s+(?:the\s+)?(" + _APP + r")\b")),
-    ("NAME was deployed", re.compile(
-        r"\b(?:was|were|has|have|had|did|is)\s+(?:the\s+)?(" + _APP + r")\s+(?:last\s+)?(?:been\s+)?"
-        r"(?:deployed|released|shipped|rolled|restarted|updated|upgraded|submitted)\b")),
-    ("NAME rolled back", re.compile(
-        r"\b(" + _APP + r")\s+(?:rolled|restarted|cancelled|canceled|remediated|deployed)\b")),
+    (
+        "NAME was deployed",
+        re.compile(
+            r"\b(?:was|were|has|have|had|did|is)\s+(?:the\s+)?(" + _APP + r")\s+(?:last\s+)?(?:been\s+)?"
+            r"(?:deployed|released|shipped|rolled|restarted|updated|upgraded|submitted)\b"
+        ),
+    ),
+    (
+        "NAME rolled back",
+        re.compile(r"\b(" + _APP + r")\s+(?:rolled|restarted|cancelled|canceled|remediated|deployed)\b"),
+    ),
     ("give NAME a restart", re.compile(r"\bgive\s+(" + _APP + r")\s+an?\s+(?:restart|bounce|kick|reboot)")),
     ("where is NAME failing", re.compile(r"\bwhere\s+is\s+(" + _APP + r")\s+(?:failing|broken|down)")),
     ("failing for NAME", re.compile(r"\b(?:failing|failed|broken)\s+for\s+(" + _APP + r")\b")),
@@ -109,9 +139,7 @@ _APP_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("drift: NAME", re.compile(r"\bdrift:\s+(" + _APP + r")\b")),
     ("bring NAME back", re.compile(r"\b(?:bring|get|start)\s+(" + _APP + r")\s+(?:back|again)\b")),
 )
-_APPROVE = re.compile(
-    r"\b(approve[sd]?|approving|accept|sign(?:ed)?[\s-]off|lgtm|green[\s-]?light|okay the|ok the)\b"
-)
+_APPROVE = re.compile(r"\b(approve[sd]?|approving|accept|sign(?:ed)?[\s-]off|lgtm|green[\s-]?light|okay the|ok the)\b")
 _REJECT = re.compile(r"\b(reject(?:ed|s|ing)?|deny|denied|decline[sd]?|refuse[sd]?|veto(?:ed)?|turn(?:ed)? down)\b")
 
 
@@ -178,7 +206,7 @@ def success_rate_of(text: str) -> tuple[float | None, str]:
         percent = match.group(2) is not None or value > 1
         rate = value / 100 if percent else value
         if 0 < rate <= 1:
-            return round(rate, 4), text[: match.start()] + " " + text[match.end():]
+            return round(rate, 4), text[: match.start()] + " " + text[match.end() :]
     return None, text
 
 
@@ -277,8 +305,12 @@ def extract_explained(text: str, known_apps: Iterable[str] = ()) -> tuple[Entiti
     ring = ring_of(rest)
     all_rings = bool(ALL_RINGS.search(rest))
     for name, value, rule in (
-        ("version", version, "a version number"), ("target", target, target_rule), ("change", change, change_rule),
-        ("task", task, task_rule), ("app", app, app_rule), ("ring", ring, "a ring number or name"),
+        ("version", version, "a version number"),
+        ("target", target, target_rule),
+        ("change", change, change_rule),
+        ("task", task, task_rule),
+        ("app", app, app_rule),
+        ("ring", ring, "a ring number or name"),
     ):
         if value is not None:
             why.append(f"{name} {value} from {rule}")
@@ -287,8 +319,16 @@ def extract_explained(text: str, known_apps: Iterable[str] = ()) -> tuple[Entiti
     if all_rings:
         why.append("all rings named")
     entities = Entities(
-        ring=ring, app=app, version=version, target=target, task=task, change=change, min_success_rate=rate,
-        decision=decision_of(text), ambiguous_apps=ambiguous, all_rings=all_rings,
+        ring=ring,
+        app=app,
+        version=version,
+        target=target,
+        task=task,
+        change=change,
+        min_success_rate=rate,
+        decision=decision_of(text),
+        ambiguous_apps=ambiguous,
+        all_rings=all_rings,
     )
     return entities, tuple(why)
 

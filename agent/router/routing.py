@@ -53,12 +53,15 @@ class Decision:
     clarifying: bool = False
 
 
-def _act(intent: Intent, entities: Entities, text: str, apps: list[str], denied: set[str],
-         why: list[str], confidence: float) -> Decision:
+def _act(
+    intent: Intent, entities: Entities, text: str, apps: list[str], denied: set[str], why: list[str], confidence: float
+) -> Decision:
     if intent in MAX_RING_INTENTS and entities.ring is None and entities.all_rings:
         entities = replace(entities, ring=4)
-    if intent is Intent.ROLLBACK and entities.version and not re.search(
-        r"\bto\s+(?:version\s+)?v?" + re.escape(entities.version), text
+    if (
+        intent is Intent.ROLLBACK
+        and entities.version
+        and not re.search(r"\bto\s+(?:version\s+)?v?" + re.escape(entities.version), text)
     ):
         why = [*why, f"{entities.version} is the version rolled back from, not to"]
         entities = replace(entities, version=None)
@@ -68,12 +71,21 @@ def _act(intent: Intent, entities: Entities, text: str, apps: list[str], denied:
         if missing == "app_or_task" and entities.ambiguous_apps:
             missing = "app"
         return Decision(
-            intent=intent, text=question(missing, entities, apps),
+            intent=intent,
+            text=question(missing, entities, apps),
             awaiting={"intent": intent.value, "entities": entities.to_dict(), "missing": missing, "text": text},
-            why=(*why, f"asked for the missing {missing}"), confidence=confidence, entities=entities,
+            why=(*why, f"asked for the missing {missing}"),
+            confidence=confidence,
+            entities=entities,
         )
-    return Decision(intent=intent, tool=spec.tool, arguments=spec.build(entities, text), why=tuple(why),
-                    confidence=confidence, entities=entities)
+    return Decision(
+        intent=intent,
+        tool=spec.tool,
+        arguments=spec.build(entities, text),
+        why=tuple(why),
+        confidence=confidence,
+        entities=entities,
+    )
 
 
 def _clarify(choices: list[Intent], reading: Reading, why: list[str], confidence: float) -> Decision:
@@ -82,9 +94,16 @@ def _clarify(choices: list[Intent], reading: Reading, why: list[str], confidence
     about = f" about {subject}" if subject else ""
     return Decision(
         text=f"I am not sure what you want{about}: {options}? Reply with the number, or say it another way.",
-        awaiting={"intent": None, "choices": [c.value for c in choices], "missing": "intent",
-                  "entities": reading.entities.to_dict(), "text": reading.text},
-        why=(*why, "asked which intent was meant"), confidence=confidence, entities=reading.entities,
+        awaiting={
+            "intent": None,
+            "choices": [c.value for c in choices],
+            "missing": "intent",
+            "entities": reading.entities.to_dict(),
+            "text": reading.text,
+        },
+        why=(*why, "asked which intent was meant"),
+        confidence=confidence,
+        entities=reading.entities,
         clarifying=True,
     )
 
@@ -108,8 +127,10 @@ def _choose(model: Model, reading: Reading, apps: list[str], denied: set[str]) -
     ranked: list[tuple[Intent | None, float]] = [(_INTENTS.get(c), p) for c, p in model.probabilities(reading.features)]
     why = list(reading.why)
     top, p1 = ranked[0]
-    why.append(f"classifier: {top.value if top else NONE} p={p1:.2f} "
-               f"({', '.join(model.explain(reading.features, top.value if top else NONE))})")
+    why.append(
+        f"classifier: {top.value if top else NONE} p={p1:.2f} "
+        f"({', '.join(model.explain(reading.features, top.value if top else NONE))})"
+    )
     chosen, verdict = _allowed(top, reading, why)
     if verdict in ("mentioned", "absent"):
         other = next((i for i, _ in ranked[1:4] if i in MUTATING and _allowed(i, reading, [])[1] == "ok"), None)
@@ -120,8 +141,11 @@ def _choose(model: Model, reading: Reading, apps: list[str], denied: set[str]) -
     if verdict == "mentioned" and top is not None:
         return _clarify([top, read_instead(top, reading.entities, reading.text)], reading, why, p1)
     if verdict == "question":
-        return _act(chosen, reading.entities, reading.text, apps, denied, why, p1) if chosen else \
-            Decision(text=CAPABILITIES, why=tuple(why))
+        return (
+            _act(chosen, reading.entities, reading.text, apps, denied, why, p1)
+            if chosen
+            else Decision(text=CAPABILITIES, why=tuple(why))
+        )
     if verdict == "absent":  # no action asked for: the best of the other intents, re-weighed without the actions
         rest = [(i, p) for i, p in ranked if i is None or i not in MUTATING or _allowed(i, reading, [])[1] == "ok"]
         total = sum(p for _, p in rest) or 1.0
@@ -138,8 +162,9 @@ def _choose(model: Model, reading: Reading, apps: list[str], denied: set[str]) -
     nothing = dict(ranked).get(None, 0.0)
     cued = {f.split(":", 1)[1] for f in reading.features if f.startswith(("cue:", "act:"))}
     if p1 < MIN_CONFIDENCE and chosen.value not in cued and (runner is None or runner.value not in cued):
-        return Decision(text=CAPABILITIES, why=(*why, f"unsure and no cue: at best {chosen.value} (p={p1:.2f})"),
-                        confidence=p1)
+        return Decision(
+            text=CAPABILITIES, why=(*why, f"unsure and no cue: at best {chosen.value} (p={p1:.2f})"), confidence=p1
+        )
     if runner is None or (p1 < MIN_CONFIDENCE and nothing >= NONE_SHARE):
         if p1 >= MIN_CONFIDENCE:
             return _act(chosen, reading.entities, reading.text, apps, denied, why, p1)
@@ -147,8 +172,9 @@ def _choose(model: Model, reading: Reading, apps: list[str], denied: set[str]) -
     return _clarify([chosen, runner], reading, why, p1)
 
 
-def _resume(awaiting: dict[str, Any], model: Model, reading: Reading, apps: list[str],
-            denied: set[str]) -> Decision | None:
+def _resume(
+    awaiting: dict[str, Any], model: Model, reading: Reading, apps: list[str], denied: set[str]
+) -> Decision | None:
     """The awaited request completed by this answer, or None when the message is a new request."""
     known = Entities.from_dict(awaiting.get("entities") or {})
     newer = Entities.from_dict({k: v for k, v in reading.entities.to_dict().items() if k != "decision"})
