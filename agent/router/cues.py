@@ -38,6 +38,9 @@ CUES: dict[Intent, re.Pattern[str]] = {
     Intent.DECIDE: _cue(
         r"\b(?:approve|reject\w*|deny|declin\w*|veto\w*|sign off on|lgtm|green[\s-]?light|accept)\b",
         r"\bturn down\b|\bapproving\b",
+        r"(?:<change>|\bchange\b|\bcr\b).*\b(?:looks?|is|seems?|sounds?)\s+(?:good|fine|ok|okay|safe|great)\b",
+        r"\bgood to go\b|\bfine by me\b|\bno objections?\b",
+        r"\b(?:fine|happy|ok|okay|comfortable) with\b.*(?:<change>|\bchange\b|\bcr\b)",
     ),
     Intent.PENDING_APPROVALS: _cue(
         r"\bpending\b|\bwaiting\b|\bawaiting\b|\bqueue\b|\bto (?:approve|review)\b|\bsign-?off\b",
@@ -65,19 +68,23 @@ CUES: dict[Intent, re.Pattern[str]] = {
         r"(?:deploy|ship|releas|roll(?!out)|submitt|cancel)",
         r"\b(?:yesterday|last week|last night|recently|before|already)\b",
     ),
-    Intent.DEPLOY: _cue(r"\b(?:deploy|ship|release|roll out|push|promote|upgrade|update)\b"),
+    Intent.DEPLOY: _cue(
+        r"\b(?:deploy|ship|release|roll out|push|promote|upgrade|update)\b",
+        r"<version>.*\bready (?:for|to go to)\s+<ring>",
+    ),
     Intent.RUNNING_TASKS: _cue(
         r"\b(?:running|active|ongoing|in[- ]flight|in progress|current|queued|underway|background)\s+"
         r"(?:tasks?|jobs?|operations?|rollouts?|deployments?)",
         r"\b(?:tasks?|jobs?|operations?|rollouts?|deployments?)\b.*\b(?:running|active|in progress|in[- ]flight|"
         r"queued|underway)\b",
         r"\bwhat(?:'s| is) (?:going on|in progress|happening|running)\b|\bdoing right now\b|\bat the moment\b",
-        r"\brolling out right now\b|\bbeing deployed\b",
+        r"\brolling out right now\b|\bbeing deployed\b|\b(?:anything|something) (?:going on|happening|in progress)\b",
     ),
     Intent.HEALTH: _cue(
         r"^(?!.*<(?:app|task)>).*(?:\bhealth\w*\b)",
         r"\bsystems?\b|\bplatform\b|\beverything\b|\boperational\b|\bcomponents?\b",
         r"\b(?:database|redis|postgres|control plane|ringpilot)\b|\bare we up\b|\boverall\b",
+        r"^(?!.*<(?:app|task|target|change)>)\W*(?:\w+\s+){0,3}(?:status|state|overview|summary)\b",
     ),
     Intent.FAILURES: _cue(
         r"\b(?:fail\w*|broken|unhealthy|not ready|crash\w*|down|erroring|errors?|degraded|drifted|out of sync)\b",
@@ -89,11 +96,14 @@ CUES: dict[Intent, re.Pattern[str]] = {
         r"\b(?:deploy\w*|running|installed|live|contents?|what'?s on|apps?|workloads?|"
         r"services?|versions?)\b.*<ring>",
         r"\bin a ring\b",
+        r"^\s*(?:show|list|display|view|inspect)(?:\s+(?:me|us|the))*\s+<ring>",
+        r"\bwhat(?:'s| is) (?:in|on)\s+<ring>",
     ),
     Intent.APP_STATUS: _cue(
         r"(?:\bstatus|\bstate|\bprogress|\bhow(?:'s| is| far)|\bnews|\bgoing|\bis)\b"
         r".*<(?:app|task)>",
         r"<(?:app|task)>.*\b(?:status|state|progress|doing|looking|going|healthy|ok|up|at)\b",
+        r"\bcheck(?:ing)?(?: up| in)? on\b.*<(?:app|task)>",
     ),
 }
 

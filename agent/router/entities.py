@@ -39,6 +39,9 @@ reject review board approvers today yesterday again everywhere fleet database db
 llm control plane connector connectors integration integrations i we you he she they sure just also
 recently before already later tonight first fail fails anyone someone somebody anybody right so not
 host hosts machine machines node nodes server servers endpoint endpoints assignment instance workload workloads
+running being overall currently active ongoing pending queued general component components ready live
+overview summary report update updates breaker breakers circuit circuits audit changelog timeline
+things stuff check checks
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
 RING_PATTERN = (
@@ -93,7 +96,8 @@ _APP_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "rollout of NAME",
         re.compile(
-            r"\b(?:rollout|deployment|deployments|release|releases|job|task|history|log|trail|change|versions?)\s+"
+            r"\b(?:rollout|deployment|deployments|release|releases|job|task|history|log|trail|change|versions?|audit|"
+            r"changelog|timeline|records?)\s+"
             r"(?:of|for)\s+(?:the\s+)?(" + _APP + ")"
         ),
     ),

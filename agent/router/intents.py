@@ -138,6 +138,10 @@ _PAST = re.compile(
 )
 
 
+#: "is web deployed to canary?" asks what a ring runs.
+_IN_RING = re.compile(r"\b(?:deployed|installed|live|running)\s+(?:to|in|on|into|at)\b")
+
+
 def read_instead(intent: Intent, entities: Entities, text: str) -> Intent:
     """The read intent that answers a question about `intent` (see docs/evals.md for the table)."""
     if intent in (Intent.DECIDE,):
@@ -150,6 +154,8 @@ def read_instead(intent: Intent, entities: Entities, text: str) -> Intent:
         return Intent.APP_STATUS
     if intent is not Intent.RESTART and _PAST.search(text):
         return Intent.HISTORY
+    if intent is Intent.DEPLOY and entities.ring is not None and _IN_RING.search(text):
+        return Intent.RING_DEPLOYMENTS
     if entities.app is not None:
         return Intent.APP_STATUS
     if intent is Intent.RESTART:

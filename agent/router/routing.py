@@ -116,6 +116,9 @@ def _allowed(intent: Intent | None, reading: Reading, why: list[str]) -> tuple[I
     why.append(f"{intent.value}: {verdict.reason}")
     if verdict.commanded:
         return intent, "ok"
+    if verdict.reason == "no action verb" and reading.mood == "statement" and f"cue:{intent.value}" in reading.features:
+        why.append(f"{intent.value} is hinted at in a statement, not asked for")
+        return None, "mentioned"
     if reading.mood == "question" or verdict.reason.startswith("a question"):
         instead = read_instead(intent, reading.entities, reading.text)
         why.append(f"a question about {intent.value} goes to {instead.value}")
@@ -157,16 +160,20 @@ def _choose(model: Model, reading: Reading, apps: list[str], denied: set[str]) -
     runner, p2 = ranked[1] if len(ranked) > 1 else (None, 0.0)
     if chosen is None:
         return Decision(text=CAPABILITIES, why=(*why, f"none of the intents (p={p1:.2f})"), confidence=p1)
-    if p1 >= MIN_CONFIDENCE and p1 - p2 >= MIN_MARGIN:
-        return _act(chosen, reading.entities, reading.text, apps, denied, why, p1)
     nothing = dict(ranked).get(None, 0.0)
     cued = {f.split(":", 1)[1] for f in reading.features if f.startswith(("cue:", "act:"))}
+    if runner is None and nothing >= NONE_SHARE and chosen.value not in cued and not reading.entities.to_dict():
+        return Decision(
+            text=CAPABILITIES, why=(*why, f"no cue, nothing named, and none is next (p={nothing:.2f})"), confidence=p1
+        )
+    if p1 >= MIN_CONFIDENCE and p1 - p2 >= MIN_MARGIN:
+        return _act(chosen, reading.entities, reading.text, apps, denied, why, p1)
     if p1 < MIN_CONFIDENCE and chosen.value not in cued and (runner is None or runner.value not in cued):
         return Decision(
             text=CAPABILITIES, why=(*why, f"unsure and no cue: at best {chosen.value} (p={p1:.2f})"), confidence=p1
         )
     if runner is None or (p1 < MIN_CONFIDENCE and nothing >= NONE_SHARE):
-        if p1 >= MIN_CONFIDENCE:
+        if p1 >= MIN_CONFIDENCE and (chosen.value in cued or nothing < NONE_SHARE):
             return _act(chosen, reading.entities, reading.text, apps, denied, why, p1)
         return Decision(text=CAPABILITIES, why=(*why, f"unsure: at best {chosen.value} (p={p1:.2f})"), confidence=p1)
     return _clarify([chosen, runner], reading, why, p1)
