@@ -25,7 +25,7 @@ from controller.planes.catalog import build_plane
 from controller.remediation.acting import Worker, worker_owner
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
-from controller.remediation.stepping import ACT_ACTOR, ActRequest, Engine, act_key
+from controller.remediation.ports import ACT_ACTOR, ActRequest, RemediationPorts, act_key
 from controller.remediation.sweeping import DriftSweeper
 from controller.settings import WorkerSettings, load_settings
 from controller.storage import claims
@@ -54,7 +54,7 @@ class PlaneSet:
 class RemediationRuntime:
     """What the controller keeps in `deps.remediation`."""
 
-    engine: Engine
+    engine: RemediationPorts
     sweeper: DriftSweeper
     api_client: Any
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -104,7 +104,7 @@ async def start_remediation(
         return await claims.get(pool, key)
 
     sweeper = DriftSweeper(cluster, planes, ledger, policy, audit=audit, namespaces=namespaces)
-    engine = Engine(
+    engine = RemediationPorts(
         cluster,
         planes,
         ledger,

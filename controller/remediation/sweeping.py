@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,22 +28,19 @@ from controller.api.remediation import (
 )
 from controller.api.semantics import check
 from controller.core.errors import Unavailable
-from controller.planes.base import ExecutionPlane, Observation, PlaneError, TargetRef
-from controller.remediation.classifying import classify, target_of
+from controller.planes.base import Observation, PlaneError, TargetRef
+from controller.remediation.classifying import classify_drift, target_of
 from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight
 from controller.remediation.detecting import CheckResult, OpenRemediation, assess, find_conflicts
 from controller.remediation.ledger import Ledger, RecordInfo
 from controller.remediation.opening import open_remediation
+from controller.remediation.ports import PlaneSource
 from controller.storage.audit import AuditEvent
 
 logger = logging.getLogger(__name__)
 
 AuditSink = Callable[[AuditEvent], Awaitable[Any]]
 GroupKey = tuple[str, str]
-
-
-class PlaneSource(Protocol):
-    def get(self, name: str) -> ExecutionPlane: ...
 
 
 @dataclass
@@ -284,7 +281,7 @@ class DriftSweeper:
         interval = self.interval_for(entry)
         watched = spec.drift.mode is not DriftMode.OFF
         assessment = (
-            classify(spec, observation, now, grace_seconds=self.policy.remediation.service_down_grace_seconds)
+            classify_drift(spec, observation, now, grace_seconds=self.policy.remediation.service_down_grace_seconds)
             if watched
             else None
         )

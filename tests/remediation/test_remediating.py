@@ -15,8 +15,8 @@ from controller.reconcile.remediations import reconcile_remediation
 from controller.remediation.backoff import AttemptOutcome
 from controller.remediation.deciding import RateCounts
 from controller.remediation.ledger import NewAttempt, RecordInfo
-from tests.remediation.fakes import NOW
-from tests.remediation.harness import Harness, short_policy
+from tests.remediation.inmemory import NOW
+from tests.remediation.remediation_driver import Harness, short_policy
 
 S = timedelta(seconds=1)
 
@@ -311,7 +311,7 @@ async def test_a_pending_attempt_is_adopted_after_a_lost_status_write() -> None:
     h.workload().version = "1.4.0"
     await h.remediation("fix", requestedBy="dev-operator")
     await h.reconcile("fix", NOW)
-    h.body("fix")["status"] = {}  # as if the status write after the start was lost
+    h.set_status("fix", {})  # as if the status write after the start was lost
     h.enqueued.clear()
     await h.reconcile("fix", NOW + S)
     assert h.status("fix")["phase"] == "Remediating" and [r.attempt for r in h.enqueued] == [1]
@@ -357,7 +357,7 @@ async def test_phases_without_an_attempt_fall_back_to_pending() -> None:
     h.assignment()
     await h.remediation("fix", requestedBy="dev-operator")
     for phase in ("Remediating", "Verifying"):
-        h.body("fix")["status"] = {"phase": phase}
+        h.set_status("fix", {"phase": phase})
         outcome = await h.reconcile("fix", NOW)
         assert outcome.status["phase"] == "Pending"
 

@@ -16,11 +16,11 @@ from controller.planes.kubernetes import KubernetesPlane
 from controller.reconcile.assignments import reconcile_assignment
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
+from controller.remediation.ports import ACT_ACTOR, ActRequest
 from controller.remediation.runtime import PlaneSet, dispatch_with, start_remediation, stop_remediation
-from controller.remediation.stepping import ACT_ACTOR, ActRequest
 from controller.settings import ControllerSettings
 from controller.storage.db import Pool
-from tests.remediation.fakes import NOW, FakeCluster, spec
+from tests.remediation.inmemory import NOW, FakeCluster, spec
 
 
 def test_the_registry_serves_assignments_and_remediations() -> None:

@@ -15,7 +15,7 @@ from controller.planes.base import PlaneError
 from controller.remediation.ledger import RecordInfo
 from controller.remediation.sweeping import DriftSweeper, relist_seconds, tick_seconds
 from controller.storage.audit import AuditEvent
-from tests.remediation.fakes import NOW, FakeCluster, FakePlane, MemoryLedger, Planes, Workload, spec
+from tests.remediation.inmemory import NOW, FakeCluster, FakePlane, MemoryLedger, Planes, Workload, spec
 
 
 @dataclass
