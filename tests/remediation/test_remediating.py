@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 import pytest
@@ -370,3 +371,23 @@ async def test_without_the_runtime_a_remediation_is_only_admitted() -> None:
     deps.remediation = None
     outcome = await reconcile_remediation(REMEDIATION, h.body("fix"), deps, NOW)
     assert outcome.status["conditions"][0]["reason"] == "Accepted" and "phase" not in outcome.status
+
+
+async def test_a_body_read_before_the_last_status_write_does_not_take_the_transition_again() -> None:
+    """Kopf applies a status patch after the handler returns; the resync timer may run on the older body."""
+    h = Harness()
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    await h.reconcile("fix", NOW)
+    await h.work(NOW)
+    h.workload().version = "9.9.9"  # someone sets it back
+    await h.reconcile("fix", NOW + S)  # Verifying
+    stale = copy.deepcopy(h.body("fix"))
+    failed = await reconcile_remediation(REMEDIATION, h.body("fix"), h.deps, NOW + 200 * S)
+    h.apply("fix", failed)
+    assert [e.reason for e in failed.events] == ["AttemptFailed"]
+    again = await reconcile_remediation(REMEDIATION, stale, h.deps, NOW + 200 * S + S / 10)
+    assert again.events == () and again.audits == ()
+    h.apply("fix", again)
+    assert h.status("fix")["phase"] == "Pending" and h.status("fix")["policy"]["rule"] == "Backoff"
