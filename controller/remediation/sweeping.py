@@ -28,18 +28,18 @@ from controller.api.remediation import (
 )
 from controller.api.semantics import check
 from controller.core.errors import Unavailable
+from controller.core.outcome import Outcome, write_outcome
 from controller.planes.base import Observation, PlaneError, TargetRef
+from controller.remediation.checkwriting import AuditSink, CheckWriter
 from controller.remediation.classifying import classify_drift, target_of
 from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight
 from controller.remediation.detecting import CheckResult, OpenRemediation, assess, find_conflicts
 from controller.remediation.ledger import Ledger, RecordInfo
 from controller.remediation.opening import open_remediation
 from controller.remediation.ports import PlaneSource
-from controller.storage.audit import AuditEvent
 
 logger = logging.getLogger(__name__)
 
-AuditSink = Callable[[AuditEvent], Awaitable[Any]]
 GroupKey = tuple[str, str]
 
 
@@ -318,40 +318,17 @@ class DriftSweeper:
 
     async def _write(self, entry: Entry, result: CheckResult, now: datetime, report: CycleReport) -> None:
         asg = entry.resource
-        namespace, name = asg.metadata.namespace or "", asg.metadata.name
-        written = await self.cluster.patch_assignment_status(namespace, name, result.status)
-        if written is None:  # deleted meanwhile
+        meta = asg.metadata
+        correlation = asg.correlation_id or asg.spec.correlation_id or meta.uid or meta.name
+        ref = ObjectRef("Assignment", meta.namespace or "", meta.name, meta.uid)
+        writer = CheckWriter(self.cluster, self.audit, ref, correlation, now)
+        outcome = Outcome(status=result.status, events=result.events, audits=result.audits)
+        if not await write_outcome(outcome, writer, correlation) or writer.written is None:  # deleted meanwhile
             self.entries.pop(entry.uid, None)
             return
         report.written += 1
-        entry.raw_status = dict(written.get("status") or {})
-        entry.resource = entry.resource.model_copy(update={"status": Assignment.from_body(written).status})
-        ref = ObjectRef("Assignment", namespace, name, asg.metadata.uid)
-        for event in result.events:
-            await self.cluster.post_event(ref, event.reason, event.message, event.type, now)
-        correlation = asg.correlation_id or asg.spec.correlation_id or asg.metadata.uid or name
-        for note in result.audits:
-            logger.info(
-                "%s on Assignment %s/%s: %s (correlation %s)",
-                note.action,
-                namespace,
-                name,
-                note.reason,
-                correlation,
-            )
-            if self.audit is not None:
-                await self.audit(
-                    AuditEvent(
-                        correlation_id=correlation,
-                        actor=note.actor,
-                        kind="Assignment",
-                        namespace=namespace,
-                        name=name,
-                        action=note.action,
-                        reason=note.reason,
-                        detail=note.detail or None,
-                    )
-                )
+        entry.raw_status = dict(writer.written.get("status") or {})
+        entry.resource = entry.resource.model_copy(update={"status": Assignment.from_body(writer.written).status})
 
     # ---- the timer ---------------------------------------------------------------------------
 
