@@ -84,27 +84,27 @@ def test_plane_sets_build_each_plane_once(db_pool: Pool) -> None:
     assert planes.get("simulated") is simulated
 
 
-async def test_the_assignment_reconcile_shows_the_drift_status_and_notifies_the_sweep() -> None:
+async def test_the_assignment_reconcile_leaves_synced_and_ready_to_the_sweep_and_notifies_it() -> None:
     cluster = FakeCluster()
     body = cluster.add_assignment("web", spec())
     noticed: list[dict[str, object]] = []
     deps = Deps(settings=ControllerSettings(), policy=load_policy(None))
     deps.remediation = SimpleNamespace(sweeper=SimpleNamespace(notice=noticed.append))
     first = await reconcile_assignment(ASSIGNMENT, body, deps, NOW)
-    ready = next(c for c in first.status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"]) == ("Unknown", "AwaitingFirstCheck")
+    assert first.status["observedGeneration"] == 1 and [e.reason for e in first.events] == ["Accepted"]
+    assert not any(c["type"] in ("Ready", "Synced") for c in first.status["conditions"])
     assert noticed == [body]
-    body["status"] = {
-        **first.status,
-        "conditions": [
-            *first.status["conditions"],
-            {"type": "Synced", "status": "False", "reason": "VersionMismatch", "message": "running 1.4.0"},
-        ],
-    }
+    checked = [
+        {"type": "Synced", "status": "False", "reason": "VersionMismatch", "message": "running 1.4.0"},
+        {"type": "Ready", "status": "False", "reason": "VersionMismatch", "message": "running 1.4.0"},
+    ]
+    body["status"] = {**first.status, "conditions": checked}  # as the sweep's check wrote them
     second = await reconcile_assignment(ASSIGNMENT, body, deps, NOW)
-    ready = next(c for c in second.status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "VersionMismatch", "running 1.4.0")
-    deps.remediation = None
+    assert second.status == {} and second.events == ()
+    deps.remediation = None  # no sweep in this controller: the reconcile says so
+    alone = await reconcile_assignment(ASSIGNMENT, {**body, "status": {}}, deps, NOW)
+    ready = next(c for c in alone.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("Unknown", "Accepted")
     bad = {**body, "spec": {**body["spec"], "target": {"plane": "kubernetes"}}}
     rejected = await reconcile_assignment(ASSIGNMENT, bad, deps, NOW)
     assert any(c["type"] == "InvalidSpec" for c in rejected.status["conditions"])
