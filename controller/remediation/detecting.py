@@ -104,7 +104,7 @@ def _enforce_note(
     return "", True
 
 
-def assess(
+def assess_drift_check(
     asg: Assignment,
     raw_status: dict[str, Any],
     assessment: Assessment | None,

@@ -3,7 +3,7 @@
 Level-based: each tick takes the Assignments whose check is due (by criticality, from the policy),
 groups their targets by plane and namespace (or ring), asks the plane to observe each group once,
 and writes only the statuses that changed, so API calls grow with namespaces, not Assignments. In
-Enforce mode it opens a Remediation for new drift (`detecting.assess` decides). The Assignments come
+Enforce mode it opens a Remediation for new drift (`detecting.assess_drift_check` decides). The Assignments come
 from a periodic list plus the Kopf reconcile's notices, so a missed event never hides drift.
 """
 
@@ -33,7 +33,7 @@ from controller.planes.base import Observation, PlaneError, TargetRef
 from controller.remediation.checkwriting import AuditSink, CheckWriter
 from controller.remediation.classifying import classify_drift, target_of
 from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight
-from controller.remediation.detecting import CheckResult, OpenRemediation, assess, find_conflicts
+from controller.remediation.detecting import CheckResult, OpenRemediation, assess_drift_check, find_conflicts
 from controller.remediation.ledger import Ledger, RecordInfo
 from controller.remediation.opening import open_remediation
 from controller.remediation.ports import PlaneSource
@@ -289,7 +289,7 @@ class DriftSweeper:
         change = busy.get(spec.app)
 
         def verdict(current: OpenRemediation | None, opened: str | None = None) -> CheckResult:
-            return assess(
+            return assess_drift_check(
                 asg,
                 entry.raw_status,
                 assessment,
