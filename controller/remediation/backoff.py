@@ -37,6 +37,7 @@ class AttemptRecord:
     finished_at: datetime | None = None
     remediation: str = ""
     action: str | None = None
+    remediation_uid: str = ""
 
 
 def backoff_seconds(attempt: int, limits: RemediationLimits) -> int:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from controller.api.assignment import Assignment
 from controller.api.policy import Policy
 from controller.api.remediation import FINAL_PHASES, FixAction, RemediationPhase
-from controller.remediation.backoff import counted
+from controller.remediation.backoff import AttemptOutcome, AttemptRecord, counted
 from controller.remediation.deciding import Decision, Facts, Verdict, decide
 from controller.remediation.ledger import NewAttempt, RecordInfo
 from controller.remediation.outcomes import (
@@ -27,6 +27,7 @@ from controller.remediation.outcomes import (
     started,
     terminal,
     waiting,
+    waiting_for,
 )
 from controller.remediation.situation import RemediationFacts, RemediationView
 from controller.remediation.verifying import await_fix, verify_fix
@@ -42,13 +43,51 @@ def next_step(view: RemediationView, facts: RemediationFacts, policy: Policy) ->
     if facts.refusal is not None or asg is None:
         assert facts.refusal is not None, "gather names why there is no Assignment"
         t = deny(view, facts.refusal)
-    elif phase is RemediationPhase.REMEDIATING:
-        t = await_fix(view, asg, facts, limits)
-    elif phase is RemediationPhase.VERIFYING:
-        t = verify_fix(view, asg, facts, limits)
+    elif phase in (RemediationPhase.REMEDIATING, RemediationPhase.VERIFYING):
+        fix = await_fix if phase is RemediationPhase.REMEDIATING else verify_fix
+        t = fix(view, asg, facts, limits)
+        closed = closed_attempt(view, facts)
+        if closed is not None:
+            t = _already_taken(view, facts, closed, t)
     else:
         t = pending(view, asg, facts, policy)
     return _recorded(view, asg, facts, t)
+
+
+#: How long a status older than the ledger is taken for a write still on its way (Kopf applies the
+#: status patch after the handler returns, in a second request) before it is repaired as lost.
+STATUS_LAG_SECONDS = 10.0
+
+
+def closed_attempt(view: RemediationView, facts: RemediationFacts) -> AttemptRecord | None:
+    """The ledger's row of the status's current attempt when the ledger has already closed it."""
+    attempt = view.status.current_attempt
+    if attempt is None:
+        return None
+    return next(
+        (
+            a
+            for a in facts.history
+            if a.remediation_uid == view.uid and a.number == attempt.number and a.outcome is not AttemptOutcome.PENDING
+        ),
+        None,
+    )
+
+
+def _already_taken(
+    view: RemediationView, facts: RemediationFacts, closed: AttemptRecord, t: RemediationTransitions
+) -> RemediationTransitions:
+    """An earlier pass closed this attempt, but the status read here does not show it yet.
+
+    Kopf writes the status after the handler returns, so a timer or retry may read the older status.
+    That pass already posted the Events and audit rows: wait for its status, and repair a status write
+    that was lost after `STATUS_LAG_SECONDS` without saying it all again.
+    """
+    closed_at = closed.finished_at or facts.now
+    if (facts.now - closed_at).total_seconds() < STATUS_LAG_SECONDS:
+        return waiting_for(view.status, 0.5)
+    line = f"the status lags the ledger (attempt {closed.number} is {closed.outcome.value}); writing it again"
+    return replace(t, events=(), audits=(), logs=(line,))
 
 
 def pending(view: RemediationView, asg: Assignment, facts: RemediationFacts, policy: Policy) -> RemediationTransitions:

@@ -1,4 +1,4 @@
-"""The Remediation controller on fakes: classify -> decide -> act -> verify, backoff, escalation, bad input."""
+"""The Remediation engine tick by tick in the in-memory world: decide, act, verify, back off, escalate, deny."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from controller.api.kinds import REMEDIATION
 from controller.api.policy import ChangeWindow
 from controller.core.errors import Unavailable
 from controller.planes.base import PlaneError
-from controller.reconcile.remediations import reconcile_remediation
+from controller.reconcile.remediations import reconcile_remediation, reconcile_with
 from controller.remediation.backoff import AttemptOutcome
 from controller.remediation.deciding import RateCounts
 from controller.remediation.ledger import NewAttempt, RecordInfo
@@ -391,3 +391,24 @@ async def test_a_body_read_before_the_last_status_write_does_not_take_the_transi
     assert again.events == () and again.audits == ()
     h.apply("fix", again)
     assert h.status("fix")["phase"] == "Pending" and h.status("fix")["policy"]["rule"] == "Backoff"
+
+
+async def test_a_status_older_than_the_ledger_waits_for_the_write_then_repairs_it_without_repeating_notes() -> None:
+    """Kopf patches annotations, then status: a body may carry a new resourceVersion and the old status."""
+    h = Harness()
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    await h.reconcile("fix", NOW)
+    await h.work(NOW)
+    h.workload().version = "9.9.9"
+    await h.reconcile("fix", NOW + S)  # Verifying
+    older = copy.deepcopy(h.body("fix"))
+    older["metadata"]["resourceVersion"] = "annotations-patched"
+    failed = await reconcile_with(h.ports, REMEDIATION, h.body("fix"), h.deps, NOW + 200 * S)
+    assert [e.reason for e in failed.events] == ["AttemptFailed"]  # its status write is still on its way
+    soon = await reconcile_with(h.ports, REMEDIATION, older, h.deps, NOW + 201 * S)
+    assert (soon.status, soon.events, soon.audits, soon.requeue_after_seconds) == ({}, (), (), 0.5)
+    late = await reconcile_with(h.ports, REMEDIATION, older, h.deps, NOW + 211 * S)  # the write was lost
+    assert late.events == () and late.audits == ()
+    assert (late.status["phase"], late.status["policy"]["rule"]) == ("Pending", "Backoff")
