@@ -21,7 +21,7 @@ from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_
 from controller.api.meta import utcnow
 from controller.core.errors import InvalidSpec, Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome, write_outcome
-from controller.core.outcome import with_correlation as with_correlation  # the handlers' vocabulary
+from controller.core.outcome import with_correlation as with_correlation  # re-exported for its callers
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
