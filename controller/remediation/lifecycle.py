@@ -11,6 +11,7 @@ transition says so in an audit row and an Event; the ledger record follows the p
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from controller.api.assignment import Assignment
 from controller.api.policy import Policy
@@ -44,18 +45,22 @@ def next_step(view: RemediationView, facts: RemediationFacts, policy: Policy) ->
         assert facts.refusal is not None, "gather names why there is no Assignment"
         t = deny(view, facts.refusal)
     elif phase in (RemediationPhase.REMEDIATING, RemediationPhase.VERIFYING):
+        lag = status_lag(view, facts)
+        if lag is not None and (facts.now - lag[0]).total_seconds() < STATUS_LAG_SECONDS:
+            return waiting_for(view.status, 0.5)  # the status an earlier pass wrote is on its way
         fix = await_fix if phase is RemediationPhase.REMEDIATING else verify_fix
         t = fix(view, asg, facts, limits)
-        closed = closed_attempt(view, facts)
-        if closed is not None:
-            t = _already_taken(view, facts, closed, t)
+        if lag is not None:
+            t = _repaired(t, lag[1])
     else:
         t = pending(view, asg, facts, policy)
     return _recorded(view, asg, facts, t)
 
 
-#: How long a status older than the ledger is taken for a write still on its way (Kopf applies the
-#: status patch after the handler returns, in a second request) before it is repaired as lost.
+#: How long a status older than the ledger is taken for a write still on its way before it is repaired
+#: as lost. Kopf writes the status after the handler returns (after the annotations, in a second
+#: request), so a timer or retry may read the older status; the pass that wrote it already posted the
+#: Events and audit rows.
 STATUS_LAG_SECONDS = 10.0
 
 
@@ -74,20 +79,26 @@ def closed_attempt(view: RemediationView, facts: RemediationFacts) -> AttemptRec
     )
 
 
-def _already_taken(
-    view: RemediationView, facts: RemediationFacts, closed: AttemptRecord, t: RemediationTransitions
-) -> RemediationTransitions:
-    """An earlier pass closed this attempt, but the status read here does not show it yet.
+def status_lag(view: RemediationView, facts: RemediationFacts) -> tuple[datetime, str] | None:
+    """(since when, what) when the ledger shows this pass's transition was already taken by an earlier one.
 
-    Kopf writes the status after the handler returns, so a timer or retry may read the older status.
-    That pass already posted the Events and audit rows: wait for its status, and repair a status write
-    that was lost after `STATUS_LAG_SECONDS` without saying it all again.
+    The attempt is closed in the ledger while the status still acts on it, or the ledger record is
+    Verifying while the status still awaits the worker's (finished) claim.
     """
-    closed_at = closed.finished_at or facts.now
-    if (facts.now - closed_at).total_seconds() < STATUS_LAG_SECONDS:
-        return waiting_for(view.status, 0.5)
-    line = f"the status lags the ledger (attempt {closed.number} is {closed.outcome.value}); writing it again"
-    return replace(t, events=(), audits=(), logs=(line,))
+    closed = closed_attempt(view, facts)
+    if closed is not None:
+        return closed.finished_at or facts.now, f"attempt {closed.number} is {closed.outcome.value}"
+    claim = facts.claim
+    record = facts.record
+    moved_on = record is not None and record.phase == RemediationPhase.VERIFYING.value
+    if view.status.phase is RemediationPhase.REMEDIATING and moved_on and claim is not None and claim.finished:
+        return claim.finished_at or facts.now, "the fix is being verified"
+    return None
+
+
+def _repaired(t: RemediationTransitions, what: str) -> RemediationTransitions:
+    """A status write an earlier pass made was lost: write it again without saying it all again."""
+    return replace(t, events=(), audits=(), logs=(f"the status lags the ledger ({what}); writing it again",))
 
 
 def pending(view: RemediationView, asg: Assignment, facts: RemediationFacts, policy: Policy) -> RemediationTransitions:

@@ -412,3 +412,18 @@ async def test_a_status_older_than_the_ledger_waits_for_the_write_then_repairs_i
     late = await reconcile_with(h.ports, REMEDIATION, older, h.deps, NOW + 211 * S)  # the write was lost
     assert late.events == () and late.audits == ()
     assert (late.status["phase"], late.status["policy"]["rule"]) == ("Pending", "Backoff")
+
+
+async def test_a_fix_reported_once_is_not_reported_again_from_an_older_status() -> None:
+    h = Harness()
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    await h.reconcile("fix", NOW)
+    await h.work(NOW)
+    older = copy.deepcopy(h.body("fix"))  # Remediating, as a timer may still read it
+    older["metadata"]["resourceVersion"] = "annotations-patched"
+    applied = await reconcile_with(h.ports, REMEDIATION, h.body("fix"), h.deps, NOW + S)
+    assert [e.reason for e in applied.events] == ["FixApplied"]
+    again = await reconcile_with(h.ports, REMEDIATION, older, h.deps, NOW + 2 * S)
+    assert (again.status, again.events, again.audits, again.requeue_after_seconds) == ({}, (), (), 0.5)
