@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -19,10 +20,11 @@ from controller.api.group import GROUP, VERSION
 from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KINDS, KindInfo
 from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_PREFIX
-from controller.api.meta import utcnow
+from controller.api.meta import Condition, utcnow
 from controller.core import conditions
 from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
-from controller.core.outcome import AuditNote, Outcome
+from controller.core.outcome import AuditNote, EventNote, Outcome, write_outcome
+from controller.core.outcome import with_correlation as with_correlation  # re-exported for its callers
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
@@ -43,13 +45,6 @@ class RequeueNoise(logging.Filter):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger().isEnabledFor(logging.DEBUG)
         return True
-
-
-def with_correlation(message: str, correlation_id: str) -> str:
-    """Every Event names the correlation ID, so `kubectl get events` ties it to the audit trail."""
-    if not correlation_id or correlation_id in message:
-        return message
-    return f"{message} [correlation {correlation_id}]"
 
 
 @contextmanager
@@ -80,20 +75,37 @@ async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: st
     )
 
 
+@dataclass(frozen=True)
+class KopfWriter:
+    """`OutcomeWriter` inside a Kopf handler: audit rows in PostgreSQL, the handler's patch, `kopf.event`."""
+
+    deps: Deps
+    info: KindInfo
+    body: kopf.Body
+    patch: kopf.Patch
+    correlation_id: str
+
+    async def audit(self, note: AuditNote) -> None:
+        await _audit(self.deps, self.info, self.body, self.correlation_id, note)
+
+    async def write(self, status: dict[str, Any], labels: dict[str, str], owned: tuple[Condition, ...] = ()) -> bool:
+        for key, value in status.items():
+            self.patch.status[key] = value
+        if owned:  # set by type on the fresh object, so another writer's conditions survive
+            self.patch.fns.append(partial(conditions.merge_into, owned=owned))
+        for key, value in labels.items():
+            self.patch.metadata.labels[key] = value
+        return True
+
+    async def event(self, note: EventNote) -> None:
+        kopf.event(self.body, type=note.type, reason=note.reason, message=note.message)
+
+
 async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps: Deps, outcome: Outcome) -> None:
-    """Write the outcome: audit rows first (so nothing happens unaudited), then status, labels, Events."""
+    """Write the outcome (`write_outcome`: audit rows, status and labels, Events), then ask for the requeue."""
     labels = dict(body.metadata.labels or {})
     correlation_id = outcome.labels.get(CORRELATION_LABEL) or labels.get(CORRELATION_LABEL) or ""
-    for note in outcome.audits:
-        await _audit(deps, info, body, correlation_id, note)
-    for key, value in outcome.status.items():
-        patch.status[key] = value
-    if outcome.conditions:  # set by type on the fresh object, so another writer's conditions survive
-        patch.fns.append(partial(conditions.merge_into, owned=outcome.conditions))
-    for key, value in outcome.labels.items():
-        patch.metadata.labels[key] = value
-    for event in outcome.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=with_correlation(event.message, correlation_id))
+    await write_outcome(outcome, KopfWriter(deps, info, body, patch, correlation_id), correlation_id)
     if outcome.requeue_after_seconds is not None:
         raise kopf.TemporaryError(REQUEUED, delay=outcome.requeue_after_seconds)
 

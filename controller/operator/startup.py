@@ -25,7 +25,7 @@ from controller.reconcile.deps import Deps
 from controller.reconcile.statusmemo import StatusMemo
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
-from controller.remediation.stepping import ACT_ACTOR, ActRequest, Engine, act_key
+from controller.remediation.ports import ACT_ACTOR, ActRequest, RemediationPorts, act_key
 from controller.remediation.sweeping import DriftSweeper
 from controller.settings import ControllerSettings
 from controller.storage import claims
@@ -51,9 +51,10 @@ class OrchestrationRuntime:
 class RemediationRuntime:
     """What the controller keeps in `deps.remediation`."""
 
-    engine: Engine
+    ports: RemediationPorts
     sweeper: DriftSweeper
     api_client: Any
+    memo: StatusMemo = field(default_factory=StatusMemo)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -128,7 +129,7 @@ async def start_remediation(
         return await claims.get(pool, key)
 
     sweeper = DriftSweeper(cluster, planes, ledger, policy, audit=audit, namespaces=namespaces)
-    engine = Engine(
+    ports = RemediationPorts(
         cluster,
         planes,
         ledger,
@@ -137,7 +138,7 @@ async def start_remediation(
         enqueue=dispatch_with(dispatcher) if dispatcher is not None else None,
         expedite=sweeper.expedite,
     )
-    runtime = RemediationRuntime(engine, sweeper, api_client)
+    runtime = RemediationRuntime(ports, sweeper, api_client)
     if sweep:
         runtime.task = asyncio.create_task(sweeper.run(runtime.stop), name="drift-sweep")
     return runtime

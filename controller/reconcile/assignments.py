@@ -1,8 +1,10 @@
-"""The Assignment reconcile: admission, the Ready condition its drift status implies, and a notice to
-the drift sweep so a new or changed Assignment is checked at once.
+"""The Assignment reconcile: admission, the first conditions, and a notice to the drift sweep so a new
+or changed Assignment is checked at once.
 
 The drift checks themselves run in the sweep (controller/remediation/sweeping.py), batched per
-namespace; this reconcile does no I/O, so its timer stays cheap however many Assignments exist.
+namespace, and the sweep is the one writer of `Synced` and `Ready`: this reconcile leaves both alone
+and does no I/O, so its timer stays cheap however many Assignments exist. Without the remediation
+runtime there is no sweep, and the reconcile says so with `Ready=Unknown`.
 """
 
 from __future__ import annotations
@@ -12,19 +14,32 @@ from typing import Any
 
 from controller.api.kinds import KindInfo
 from controller.core import conditions
-from controller.core.conditions import READY
-from controller.core.outcome import Outcome
+from controller.core.conditions import accepted_conditions
+from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
+from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
-from controller.reconcile.firstvisit import first_visit
-from controller.remediation.detecting import ready_for
+from controller.reconcile.firstvisit import reconcile_plain
 
 
 async def reconcile_assignment(info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime) -> Outcome:
-    generation = int((body.get("metadata") or {}).get("generation") or 0)
-    status, reason, message = ready_for(body.get("status") or {})
-    ready = conditions.make(READY, status, reason, message, generation, now)
-    admitted, outcome = first_visit(info, body, now, ready=ready)
     runtime = deps.remediation
-    if admitted is not None and runtime is not None:
-        runtime.sweeper.notice(body)
-    return outcome
+    if runtime is None:
+        return reconcile_plain(info, body, now)
+    admitted = admit(info, body)
+    if not isinstance(admitted, Admitted):
+        return rejected(info, body, admitted, now)
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    conds = accepted_conditions(body, generation, now)
+    desired = {
+        "observedGeneration": generation,
+        "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conds],
+    }
+    current = body.get("status") or {}
+    first = current.get("observedGeneration") is None
+    runtime.sweeper.notice(body)
+    return Outcome(
+        status=conditions.delta(current, desired),
+        labels=admitted.new_labels,
+        events=(EventNote("Accepted", f"{info.kind} accepted"),) if first else (),
+        audits=(AuditNote("Accepted", "system:ringpilot", f"{info.kind} accepted"),) if first else (),
+    )

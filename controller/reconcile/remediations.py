@@ -1,8 +1,11 @@
-"""The Remediation reconcile: admission (a contradictory spec is Denied), then one pass of the
-remediation state machine (controller/remediation/remediating.py) composed into an Outcome.
+"""The Remediation reconcile: admit, gather facts, let the state machine decide, carry out, compose.
 
-Without the remediation runtime (no PostgreSQL or no Kubernetes credentials) a Remediation is only
-admitted and waits with Ready=Unknown, which is the honest state.
+Admission first (a contradictory spec is Denied); then `effects.gather` -> `lifecycle.next_step`
+(pure) -> `effects.carry_out`, and `compose` turns the transitions into the Outcome that
+controller/operator/handlers.py applies. A body older than the status this controller last wrote
+(Kopf applies a patch after the handler returns) is read with that status, so a timer that runs
+right after a transition does not take it again. Without the remediation runtime (no PostgreSQL or
+no Kubernetes credentials) a Remediation is only admitted and waits with Ready=Unknown.
 """
 
 from __future__ import annotations
@@ -12,13 +15,19 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.kinds import KindInfo
-from controller.api.remediation import Remediation, RemediationPhase
-from controller.core.outcome import Admitted, Outcome
+from controller.api.meta import ConditionStatus
+from controller.api.remediation import Remediation, RemediationPhase, RemediationStatus
+from controller.core import conditions
+from controller.core.conditions import READY, accepted_conditions
+from controller.core.outcome import Admitted, EventNote, Outcome
 from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 from controller.reconcile.firstvisit import reconcile_plain
-from controller.remediation.remediating import run
-from controller.remediation.stepping import compose
+from controller.remediation.effects import carry_out, gather
+from controller.remediation.lifecycle import next_step
+from controller.remediation.outcomes import RemediationTransitions
+from controller.remediation.ports import RemediationPorts
+from controller.remediation.situation import RemediationView
 
 
 def denied_spec(info: KindInfo, body: dict[str, Any], problems: list[Any], now: datetime) -> Outcome:
@@ -34,14 +43,82 @@ def denied_spec(info: KindInfo, body: dict[str, Any], problems: list[Any], now: 
     return replace(outcome, status=status)
 
 
-async def reconcile_remediation(info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime) -> Outcome:
-    runtime = deps.remediation
+def view_of(admitted: Admitted) -> RemediationView:
+    rem = admitted.resource
+    assert isinstance(rem, Remediation)
+    namespace = rem.metadata.namespace or "default"
+    return RemediationView(
+        namespace=namespace,
+        name=rem.metadata.name,
+        uid=rem.metadata.uid or f"{namespace}/{rem.metadata.name}",
+        correlation_id=admitted.correlation_id,
+        spec=rem.spec,
+        status=rem.status,
+        stored_uid=rem.metadata.uid,
+    )
+
+
+def status_fields(status: RemediationStatus) -> dict[str, Any]:
+    """Top-level status keys as written: nested None fields dropped, top-level None kept (it deletes)."""
+    dumped = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for name, info in RemediationStatus.model_fields.items():
+        if getattr(status, name) is None:
+            dumped[info.alias or name] = None
+    dumped.pop("conditions", None)
+    dumped.pop("observedGeneration", None)
+    return dumped
+
+
+def compose(body: dict[str, Any], admitted: Admitted, t: RemediationTransitions, now: datetime) -> Outcome:
+    """The Outcome of `t`: status delta (observedGeneration, conditions, fields), labels, notes."""
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    extra = []
+    if t.ready is not None:
+        status, reason, message = t.ready
+        extra.append(conditions.make(READY, status, reason, message, generation, now))
+    conds = accepted_conditions(body, generation, now, extra)
+    if conditions.find(conds, READY) is None:
+        accepted = conditions.make(READY, ConditionStatus.UNKNOWN, "Accepted", "Remediation accepted", generation, now)
+        conds = conditions.set_condition(conds, accepted)
+    desired = {
+        **({} if t.idle else status_fields(t.status)),
+        "observedGeneration": generation,
+        "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conds],
+    }
+    current = body.get("status") or {}
+    first = not current.get("conditions")
+    events = t.events if not first else (EventNote("Accepted", "Remediation accepted"), *t.events)
+    return Outcome(
+        status=conditions.delta(current, desired),
+        labels=admitted.new_labels,
+        events=events,
+        audits=t.audits,
+        requeue_after_seconds=t.requeue_after_seconds,
+    )
+
+
+async def reconcile_with(
+    ports: RemediationPorts, info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime
+) -> Outcome:
+    """One pass: admit, gather, decide, carry out, compose (no status memo; tests drive this)."""
     admitted = admit(info, body)
     if not isinstance(admitted, Admitted):
         return denied_spec(info, body, admitted, now)
+    view = view_of(admitted)
+    facts = await gather(ports, view, now)
+    t = await carry_out(ports, view, next_step(view, facts, ports.policy), now)
+    return compose(body, admitted, t, now)
+
+
+async def reconcile_remediation(info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime) -> Outcome:
+    """The registered reconcile: the ports come from `deps.remediation` (None when not configured)."""
+    runtime = deps.remediation
     if runtime is None:
+        admitted = admit(info, body)
+        if not isinstance(admitted, Admitted):
+            return denied_spec(info, body, admitted, now)
         return reconcile_plain(info, body, now)
-    resource = admitted.resource
-    assert isinstance(resource, Remediation)
-    step = await run(runtime.engine, resource, admitted.correlation_id, now)
-    return compose(body, admitted, step, now)
+    body = runtime.memo.fresh(body)
+    outcome = await reconcile_with(runtime.ports, info, body, deps, now)
+    runtime.memo.remember(body, outcome.status)
+    return outcome

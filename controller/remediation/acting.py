@@ -20,7 +20,7 @@ from controller.planes.catalog import PlaneSource
 from controller.remediation.classifying import target_of
 from controller.remediation.cluster import Cluster
 from controller.remediation.ledger import Ledger
-from controller.remediation.stepping import ActRequest, act_key
+from controller.remediation.ports import ActRequest, act_key
 from controller.storage import claims
 from controller.storage.audit import AuditEvent, record_audit
 from controller.storage.db import Pool

@@ -37,6 +37,7 @@ class AttemptRecord:
     finished_at: datetime | None = None
     remediation: str = ""
     action: str | None = None
+    remediation_uid: str = ""
 
 
 def backoff_seconds(attempt: int, limits: RemediationLimits) -> int:
@@ -95,3 +96,13 @@ def reset_point(synced_since: datetime | None, interval_seconds: float, now: dat
         return None
     point = synced_since + timedelta(seconds=interval_seconds)
     return point if point <= now else None
+
+
+def poll_seconds(limits: RemediationLimits) -> float:
+    """How often an acting or verifying Remediation looks again: a quarter of the settle time, 0.5-5 s."""
+    return min(5.0, max(0.5, limits.settle_seconds / 4))
+
+
+def stale_seconds(limits: RemediationLimits) -> float:
+    """An attempt pending longer than this no longer counts against the concurrency limits."""
+    return float(limits.timeout_seconds + limits.verify_timeout_seconds + limits.settle_seconds + 60)

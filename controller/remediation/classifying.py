@@ -1,6 +1,6 @@
 """Classifying drift: compare an Assignment's desired state with what its execution plane observed.
 
-Pure. The drift sweep and the Remediation controller both call `classify`; the result names one
+Pure. The drift sweep and the Remediation engine both call `classify_drift`; the result names one
 drift type (MissingInstall, VersionMismatch, ConfigurationDrift, ServiceDown) or `Unknown` when the
 observation fits none of them. Unknown and security-relevant drift are never fixed by guessing.
 """
@@ -103,7 +103,9 @@ def _findings(
     return found, recheck_at
 
 
-def classify(spec: AssignmentSpec, obs: Observation | None, now: datetime, *, grace_seconds: float = 0.0) -> Assessment:
+def classify_drift(
+    spec: AssignmentSpec, obs: Observation | None, now: datetime, *, grace_seconds: float = 0.0
+) -> Assessment:
     """The drift of `obs` against `spec`, honouring `spec.drift.ignore` (never for security drift)."""
     if obs is None:
         return Assessment(Finding(DriftType.UNKNOWN, "the execution plane reported nothing for the target"), False)

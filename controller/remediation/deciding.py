@@ -12,14 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from controller.api.assignment import DriftType
 from controller.api.policy import Permission, Policy, RingName, Role, WindowPurpose, may
-from controller.api.remediation import FixAction
+from controller.api.remediation import SYSTEM_USER, FixAction
 from controller.api.semantics import FIX_FOR_DRIFT
 from controller.core.windows import window_verdict
 from controller.remediation.backoff import AttemptRecord, flapping, next_attempt_at
 from controller.remediation.classifying import Finding
+
+if TYPE_CHECKING:
+    from controller.remediation.ledger import RecordInfo
 
 
 class Verdict(StrEnum):
@@ -50,7 +54,7 @@ class Facts:
     finding: Finding | None
     now: datetime
     requester: str
-    role: Role | None = None  # None: the drift loop itself
+    role: Role | None = None  # None: the drift loop itself, or a requester already screened
     dry_run: bool = False
     requested_action: FixAction | None = None
     expected_drift: DriftType | None = None
@@ -81,14 +85,43 @@ def _ring_label(ring: int) -> str:
     return f"ring {ring} ({list(RingName)[ring].value})"
 
 
-def _gate(facts: Facts, policy: Policy) -> Decision | None:
-    """Who asks, and whether there is a drift this Remediation may act on at all."""
-    if facts.role is not None and not may(facts.role, Permission.REMEDIATE):
+def requester_refusal(requester: str, role: Role | None) -> Decision | None:
+    """The one permission rule: a person must hold a role that may remediate (None: the drift loop)."""
+    if role is not None and not may(role, Permission.REMEDIATE):
         return Decision(
             Verdict.DENY,
             "RequesterLacksPermission",
-            f"{facts.requester} is {facts.role.value}; remediation needs the operator or admin role",
+            f"{requester} is {role.value}; remediation needs the operator or admin role",
         )
+    return None
+
+
+def screen_requester(
+    requester: str, loop_record: RecordInfo | None, remediation_uid: str, policy: Policy
+) -> tuple[Decision | None, Role | None]:
+    """Who asks: (a denial or None, the requester's role; None for the drift loop).
+
+    `system:ringpilot` is reserved for Remediations the drift loop noted in the ledger before it created
+    them; anyone else needs a role that may remediate (`requester_refusal`).
+    """
+    if requester == SYSTEM_USER:
+        forged = loop_record is None or not loop_record.opened_by_loop or loop_record.uid not in (None, remediation_uid)
+        if forged:
+            return Decision(
+                Verdict.DENY,
+                "ReservedRequester",
+                f"requestedBy {SYSTEM_USER} is reserved for Remediations the drift loop opens; name yourself",
+            ), None
+        return None, None
+    role = policy.role_for(requester)
+    return requester_refusal(requester, role), role
+
+
+def _gate(facts: Facts, policy: Policy) -> Decision | None:
+    """Who asks, and whether there is a drift this Remediation may act on at all."""
+    refusal = requester_refusal(facts.requester, facts.role)
+    if refusal is not None:
+        return refusal
     finding = facts.finding
     if finding is None:
         what = facts.expected_drift.value if facts.expected_drift else "drift"

@@ -74,14 +74,6 @@ def sync_condition(sync: SyncState | None, reason: str, message: str) -> tuple[C
     return status, reason, message
 
 
-def ready_for(status: dict[str, Any]) -> tuple[ConditionStatus, str, str]:
-    """The Ready condition an Assignment's stored status implies (the Kopf reconcile writes it too)."""
-    synced = next((c for c in status.get("conditions") or [] if c.get("type") == SYNCED), None)
-    if synced is None:
-        return ConditionStatus.UNKNOWN, "AwaitingFirstCheck", "Not checked for drift yet"
-    return ConditionStatus(synced["status"]), str(synced["reason"]), str(synced.get("message", ""))
-
-
 def _conditions(asg: Assignment, now: datetime, status: ConditionStatus, reason: str, message: str) -> list[Any]:
     generation = asg.metadata.generation
     conds: list[Condition] = list(asg.status.conditions)
@@ -112,7 +104,7 @@ def _enforce_note(
     return "", True
 
 
-def assess(
+def assess_drift_check(
     asg: Assignment,
     raw_status: dict[str, Any],
     assessment: Assessment | None,

@@ -111,7 +111,7 @@ SELECT {_RECORD_COLUMNS} FROM remediation_records
 WHERE assignment_uid = %s AND closed_at IS NULL AND NOT dry_run AND NOT (namespace = %s AND name = %s)
 ORDER BY opened_at LIMIT 1
 """
-_ATTEMPT_COLUMNS = "number, drift_type, started_at, outcome, finished_at, remediation, action"
+_ATTEMPT_COLUMNS = "number, drift_type, started_at, outcome, finished_at, remediation, action, remediation_uid"
 _HISTORY = f"""
 SELECT {_ATTEMPT_COLUMNS} FROM remediation_attempts WHERE assignment_uid = %s ORDER BY started_at, id
 """
@@ -158,6 +158,7 @@ def _attempt(row: dict[str, Any]) -> AttemptRecord:
         finished_at=row["finished_at"],
         remediation=row["remediation"],
         action=row["action"],
+        remediation_uid=row["remediation_uid"],
     )
 
 

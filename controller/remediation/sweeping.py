@@ -3,7 +3,7 @@
 Level-based: each tick takes the Assignments whose check is due (by criticality, from the policy),
 groups their targets by plane and namespace (or ring), asks the plane to observe each group once,
 and writes only the statuses that changed, so API calls grow with namespaces, not Assignments. In
-Enforce mode it opens a Remediation for new drift (`detecting.assess` decides). The Assignments come
+Enforce mode it opens a Remediation for new drift (`detecting.assess_drift_check` decides). The Assignments come
 from a periodic list plus the Kopf reconcile's notices, so a missed event never hides drift.
 """
 
@@ -28,18 +28,18 @@ from controller.api.remediation import (
 )
 from controller.api.semantics import check
 from controller.core.errors import Unavailable
+from controller.core.outcome import Outcome, write_outcome
 from controller.planes.base import Observation, PlaneError, TargetRef
 from controller.planes.catalog import PlaneSource
-from controller.remediation.classifying import classify, target_of
+from controller.remediation.checkwriting import AuditSink, CheckWriter
+from controller.remediation.classifying import classify_drift, target_of
 from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight
-from controller.remediation.detecting import CheckResult, OpenRemediation, assess, find_conflicts
+from controller.remediation.detecting import CheckResult, OpenRemediation, assess_drift_check, find_conflicts
 from controller.remediation.ledger import Ledger, RecordInfo
 from controller.remediation.opening import open_remediation
-from controller.storage.audit import AuditEvent
 
 logger = logging.getLogger(__name__)
 
-AuditSink = Callable[[AuditEvent], Awaitable[Any]]
 GroupKey = tuple[str, str]
 
 
@@ -281,7 +281,7 @@ class DriftSweeper:
         interval = self.interval_for(entry)
         watched = spec.drift.mode is not DriftMode.OFF
         assessment = (
-            classify(spec, observation, now, grace_seconds=self.policy.remediation.service_down_grace_seconds)
+            classify_drift(spec, observation, now, grace_seconds=self.policy.remediation.service_down_grace_seconds)
             if watched
             else None
         )
@@ -289,7 +289,7 @@ class DriftSweeper:
         change = busy.get(spec.app)
 
         def verdict(current: OpenRemediation | None, opened: str | None = None) -> CheckResult:
-            return assess(
+            return assess_drift_check(
                 asg,
                 entry.raw_status,
                 assessment,
@@ -318,40 +318,17 @@ class DriftSweeper:
 
     async def _write(self, entry: Entry, result: CheckResult, now: datetime, report: CycleReport) -> None:
         asg = entry.resource
-        namespace, name = asg.metadata.namespace or "", asg.metadata.name
-        written = await self.cluster.patch_assignment_status(namespace, name, result.status)
-        if written is None:  # deleted meanwhile
+        meta = asg.metadata
+        correlation = asg.correlation_id or asg.spec.correlation_id or meta.uid or meta.name
+        ref = ObjectRef("Assignment", meta.namespace or "", meta.name, meta.uid)
+        writer = CheckWriter(self.cluster, self.audit, ref, correlation, now)
+        outcome = Outcome(status=result.status, events=result.events, audits=result.audits)
+        if not await write_outcome(outcome, writer, correlation) or writer.written is None:  # deleted meanwhile
             self.entries.pop(entry.uid, None)
             return
         report.written += 1
-        entry.raw_status = dict(written.get("status") or {})
-        entry.resource = entry.resource.model_copy(update={"status": Assignment.from_body(written).status})
-        ref = ObjectRef("Assignment", namespace, name, asg.metadata.uid)
-        for event in result.events:
-            await self.cluster.post_event(ref, event.reason, event.message, event.type, now)
-        correlation = asg.correlation_id or asg.spec.correlation_id or asg.metadata.uid or name
-        for note in result.audits:
-            logger.info(
-                "%s on Assignment %s/%s: %s (correlation %s)",
-                note.action,
-                namespace,
-                name,
-                note.reason,
-                correlation,
-            )
-            if self.audit is not None:
-                await self.audit(
-                    AuditEvent(
-                        correlation_id=correlation,
-                        actor=note.actor,
-                        kind="Assignment",
-                        namespace=namespace,
-                        name=name,
-                        action=note.action,
-                        reason=note.reason,
-                        detail=note.detail or None,
-                    )
-                )
+        entry.raw_status = dict(writer.written.get("status") or {})
+        entry.resource = entry.resource.model_copy(update={"status": Assignment.from_body(writer.written).status})
 
     # ---- the timer ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from controller.orchestration.execution import BODIES, StepContext, StepRequest,
 from controller.remediation.acting import Worker, perform
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
-from controller.remediation.stepping import ACT_ACTOR, ActRequest
+from controller.remediation.ports import ACT_ACTOR, ActRequest
 from controller.worker.resources import current
 
 logger = logging.getLogger(__name__)

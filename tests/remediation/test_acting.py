@@ -12,11 +12,11 @@ from controller.api.policy import RemediationLimits
 from controller.planes.base import PlaneError
 from controller.remediation.acting import Worker, perform, plane_key
 from controller.remediation.ledger import NewAttempt, PgLedger
-from controller.remediation.stepping import ActRequest, act_key
+from controller.remediation.ports import ActRequest, act_key
 from controller.storage import claims
 from controller.storage.audit import audit_trail
 from controller.storage.db import Pool
-from tests.remediation.fakes import NOW, FakeCluster, FakePlane, Planes, Workload, spec
+from tests.remediation.inmemory import NOW, FakeCluster, FakePlane, Planes, Workload, spec
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from controller.remediation.backoff import (
     recurrences,
     reset_point,
 )
-from tests.remediation.fakes import NOW
+from tests.remediation.inmemory import NOW
 
 LIMITS = RemediationLimits()
 V = DriftType.VERSION_MISMATCH

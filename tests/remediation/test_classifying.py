@@ -9,8 +9,8 @@ import pytest
 
 from controller.api.assignment import AssignmentSpec, DriftType
 from controller.planes.base import Observation, TargetRef
-from controller.remediation.classifying import classify, image_repository, observed_status, target_of
-from tests.remediation.fakes import NOW, REPO, spec
+from controller.remediation.classifying import classify_drift, image_repository, observed_status, target_of
+from tests.remediation.inmemory import NOW, REPO, spec
 
 TARGET = TargetRef("kubernetes", "web", 0, namespace="ring-0-lab", name="web")
 
@@ -47,7 +47,7 @@ def seen(**changes: Any) -> Observation:
     ],
 )
 def test_each_kind_of_drift_is_named(changes: dict[str, Any], kind: DriftType, detail: str) -> None:
-    result = classify(assignment(), seen(**changes), NOW)
+    result = classify_drift(assignment(), seen(**changes), NOW)
     assert result.finding is not None
     assert result.finding.type is kind
     assert detail in result.finding.detail
@@ -55,30 +55,30 @@ def test_each_kind_of_drift_is_named(changes: dict[str, Any], kind: DriftType, d
 
 
 def test_a_matching_healthy_target_is_in_sync_and_healthy() -> None:
-    result = classify(assignment(), seen(), NOW)
+    result = classify_drift(assignment(), seen(), NOW)
     assert result.in_sync and result.healthy and result.ignored == ()
 
 
 def test_a_target_still_rolling_out_is_in_sync_but_not_yet_healthy() -> None:
-    result = classify(assignment(), seen(updated=False), NOW)
+    result = classify_drift(assignment(), seen(updated=False), NOW)
     assert result.in_sync and not result.healthy
 
 
 def test_no_observation_at_all_is_unknown_drift() -> None:
-    result = classify(assignment(), None, NOW)
+    result = classify_drift(assignment(), None, NOW)
     assert result.finding is not None and result.finding.type is DriftType.UNKNOWN
 
 
 def test_the_first_fix_wins_when_several_drifts_show_at_once() -> None:
-    result = classify(assignment(), seen(version="2.0.0", config_sha256="b" * 64, available=False), NOW)
+    result = classify_drift(assignment(), seen(version="2.0.0", config_sha256="b" * 64, available=False), NOW)
     assert result.finding is not None and result.finding.type is DriftType.VERSION_MISMATCH
 
 
 def test_ignored_types_are_reported_but_not_acted_on() -> None:
-    result = classify(assignment(drift={"ignore": ["VersionMismatch"]}), seen(version="2.0.0"), NOW)
+    result = classify_drift(assignment(drift={"ignore": ["VersionMismatch"]}), seen(version="2.0.0"), NOW)
     assert result.in_sync
     assert [f.type for f in result.ignored] == [DriftType.VERSION_MISMATCH]
-    both = classify(
+    both = classify_drift(
         assignment(drift={"ignore": ["VersionMismatch"]}), seen(version="2.0.0", config_sha256="b" * 64), NOW
     )
     assert both.finding is not None and both.finding.type is DriftType.CONFIGURATION_DRIFT
@@ -86,7 +86,7 @@ def test_ignored_types_are_reported_but_not_acted_on() -> None:
 
 def test_a_changed_image_repository_is_security_relevant_and_cannot_be_ignored() -> None:
     spec_ = assignment(artifact=f"{REPO}/web", drift={"ignore": ["Unknown", "VersionMismatch"]})
-    result = classify(spec_, seen(image="evil.example.com/web:1.4.1"), NOW)
+    result = classify_drift(spec_, seen(image="evil.example.com/web:1.4.1"), NOW)
     assert result.finding is not None
     assert (result.finding.type, result.finding.security_relevant) == (DriftType.UNKNOWN, True)
     assert "evil.example.com/web" in result.finding.detail
@@ -94,17 +94,17 @@ def test_a_changed_image_repository_is_security_relevant_and_cannot_be_ignored()
 
 def test_service_down_waits_for_the_grace_period_and_says_when_to_look_again() -> None:
     since = NOW - timedelta(seconds=30)
-    early = classify(assignment(), seen(available=False, unavailable_since=since), NOW, grace_seconds=60)
+    early = classify_drift(assignment(), seen(available=False, unavailable_since=since), NOW, grace_seconds=60)
     assert early.in_sync and not early.healthy
     assert early.recheck_at == since + timedelta(seconds=60)
-    late = classify(assignment(), seen(available=False, unavailable_since=since), NOW, grace_seconds=10)
+    late = classify_drift(assignment(), seen(available=False, unavailable_since=since), NOW, grace_seconds=10)
     assert late.finding is not None and late.finding.type is DriftType.SERVICE_DOWN
     assert late.recheck_at is None
 
 
 def test_configuration_is_only_compared_when_the_assignment_records_a_hash() -> None:
     spec_ = assignment(config=None)
-    assert classify(spec_, seen(config_sha256="b" * 64), NOW).in_sync
+    assert classify_drift(spec_, seen(config_sha256="b" * 64), NOW).in_sync
 
 
 @pytest.mark.parametrize(

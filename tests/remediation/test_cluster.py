@@ -11,7 +11,7 @@ from controller.core.errors import Unavailable
 from controller.devkit.seeding import apply_crds
 from controller.remediation.cluster import KubeCluster, ObjectRef, tasks_in_flight
 from tests.fixtures.kube import api_client
-from tests.remediation.fakes import NOW, spec
+from tests.remediation.inmemory import NOW, spec
 
 GROUP, VERSION = "ringpilot.dev", "v1alpha1"
 

@@ -13,7 +13,7 @@ from controller.api.remediation import FixAction
 from controller.remediation.backoff import AttemptOutcome, AttemptRecord
 from controller.remediation.classifying import Finding
 from controller.remediation.deciding import Facts, RateCounts, Verdict, decide
-from tests.remediation.fakes import NOW
+from tests.remediation.inmemory import NOW
 
 V = DriftType.VERSION_MISMATCH
 DRIFT = Finding(V, "running 1.4.0, want 1.4.1")

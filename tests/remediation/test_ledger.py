@@ -10,7 +10,7 @@ from controller.api.policy import RemediationLimits
 from controller.remediation.backoff import AttemptOutcome
 from controller.remediation.ledger import NewAttempt, PgLedger, RecordInfo
 from controller.storage.db import Pool
-from tests.remediation.fakes import NOW
+from tests.remediation.inmemory import NOW
 
 S = timedelta(seconds=1)
 V = DriftType.VERSION_MISMATCH

@@ -1,7 +1,8 @@
-"""The Remediation controller on fakes: classify -> decide -> act -> verify, backoff, escalation, bad input."""
+"""The Remediation engine tick by tick in the in-memory world: decide, act, verify, back off, escalate, deny."""
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 import pytest
@@ -11,12 +12,12 @@ from controller.api.kinds import REMEDIATION
 from controller.api.policy import ChangeWindow
 from controller.core.errors import Unavailable
 from controller.planes.base import PlaneError
-from controller.reconcile.remediations import reconcile_remediation
+from controller.reconcile.remediations import reconcile_remediation, reconcile_with
 from controller.remediation.backoff import AttemptOutcome
 from controller.remediation.deciding import RateCounts
 from controller.remediation.ledger import NewAttempt, RecordInfo
-from tests.remediation.fakes import NOW
-from tests.remediation.harness import Harness, short_policy
+from tests.remediation.inmemory import NOW
+from tests.remediation.remediation_driver import Harness, short_policy
 
 S = timedelta(seconds=1)
 
@@ -311,7 +312,7 @@ async def test_a_pending_attempt_is_adopted_after_a_lost_status_write() -> None:
     h.workload().version = "1.4.0"
     await h.remediation("fix", requestedBy="dev-operator")
     await h.reconcile("fix", NOW)
-    h.body("fix")["status"] = {}  # as if the status write after the start was lost
+    h.set_status("fix", {})  # as if the status write after the start was lost
     h.enqueued.clear()
     await h.reconcile("fix", NOW + S)
     assert h.status("fix")["phase"] == "Remediating" and [r.attempt for r in h.enqueued] == [1]
@@ -357,7 +358,7 @@ async def test_phases_without_an_attempt_fall_back_to_pending() -> None:
     h.assignment()
     await h.remediation("fix", requestedBy="dev-operator")
     for phase in ("Remediating", "Verifying"):
-        h.body("fix")["status"] = {"phase": phase}
+        h.set_status("fix", {"phase": phase})
         outcome = await h.reconcile("fix", NOW)
         assert outcome.status["phase"] == "Pending"
 
@@ -370,3 +371,59 @@ async def test_without_the_runtime_a_remediation_is_only_admitted() -> None:
     deps.remediation = None
     outcome = await reconcile_remediation(REMEDIATION, h.body("fix"), deps, NOW)
     assert outcome.status["conditions"][0]["reason"] == "Accepted" and "phase" not in outcome.status
+
+
+async def test_a_body_read_before_the_last_status_write_does_not_take_the_transition_again() -> None:
+    """Kopf applies a status patch after the handler returns; the resync timer may run on the older body."""
+    h = Harness()
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    await h.reconcile("fix", NOW)
+    await h.work(NOW)
+    h.workload().version = "9.9.9"  # someone sets it back
+    await h.reconcile("fix", NOW + S)  # Verifying
+    stale = copy.deepcopy(h.body("fix"))
+    failed = await reconcile_remediation(REMEDIATION, h.body("fix"), h.deps, NOW + 200 * S)
+    h.apply("fix", failed)
+    assert [e.reason for e in failed.events] == ["AttemptFailed"]
+    again = await reconcile_remediation(REMEDIATION, stale, h.deps, NOW + 200 * S + S / 10)
+    assert again.events == () and again.audits == ()
+    h.apply("fix", again)
+    assert h.status("fix")["phase"] == "Pending" and h.status("fix")["policy"]["rule"] == "Backoff"
+
+
+async def test_a_status_older_than_the_ledger_waits_for_the_write_then_repairs_it_without_repeating_notes() -> None:
+    """Kopf patches annotations, then status: a body may carry a new resourceVersion and the old status."""
+    h = Harness()
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    await h.reconcile("fix", NOW)
+    await h.work(NOW)
+    h.workload().version = "9.9.9"
+    await h.reconcile("fix", NOW + S)  # Verifying
+    older = copy.deepcopy(h.body("fix"))
+    older["metadata"]["resourceVersion"] = "annotations-patched"
+    failed = await reconcile_with(h.ports, REMEDIATION, h.body("fix"), h.deps, NOW + 200 * S)
+    assert [e.reason for e in failed.events] == ["AttemptFailed"]  # its status write is still on its way
+    soon = await reconcile_with(h.ports, REMEDIATION, older, h.deps, NOW + 201 * S)
+    assert (soon.status, soon.events, soon.audits, soon.requeue_after_seconds) == ({}, (), (), 0.5)
+    late = await reconcile_with(h.ports, REMEDIATION, older, h.deps, NOW + 211 * S)  # the write was lost
+    assert late.events == () and late.audits == ()
+    assert (late.status["phase"], late.status["policy"]["rule"]) == ("Pending", "Backoff")
+
+
+async def test_a_fix_reported_once_is_not_reported_again_from_an_older_status() -> None:
+    h = Harness()
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    await h.reconcile("fix", NOW)
+    await h.work(NOW)
+    older = copy.deepcopy(h.body("fix"))  # Remediating, as a timer may still read it
+    older["metadata"]["resourceVersion"] = "annotations-patched"
+    applied = await reconcile_with(h.ports, REMEDIATION, h.body("fix"), h.deps, NOW + S)
+    assert [e.reason for e in applied.events] == ["FixApplied"]
+    again = await reconcile_with(h.ports, REMEDIATION, older, h.deps, NOW + 2 * S)
+    assert (again.status, again.events, again.audits, again.requeue_after_seconds) == ({}, (), (), 0.5)

@@ -18,10 +18,10 @@ from controller.planes.kubernetes import KubernetesPlane
 from controller.reconcile.assignments import reconcile_assignment
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
-from controller.remediation.stepping import ACT_ACTOR, ActRequest
+from controller.remediation.ports import ACT_ACTOR, ActRequest
 from controller.settings import ControllerSettings
 from controller.storage.db import Pool
-from tests.remediation.fakes import NOW, FakeCluster, spec
+from tests.remediation.inmemory import NOW, FakeCluster, spec
 
 
 def test_the_registry_serves_assignments_and_remediations() -> None:
@@ -51,13 +51,13 @@ async def test_the_runtime_runs_the_sweep_until_stopped(
     assert runtime is not None and runtime.task is not None
     await asyncio.sleep(0.1)
     assert runtime.sweeper.last_relist is not None  # listed (the emulator has no CRDs: logged, retried)
-    assert isinstance(runtime.engine.planes.get("kubernetes"), KubernetesPlane)
-    assert runtime.engine.planes.get("kubernetes") is runtime.engine.planes.get("kubernetes")
-    assert await runtime.engine.claim("nothing") is None
+    assert isinstance(runtime.ports.planes.get("kubernetes"), KubernetesPlane)
+    assert runtime.ports.planes.get("kubernetes") is runtime.ports.planes.get("kubernetes")
+    assert await runtime.ports.claim("nothing") is None
     await stop_remediation(runtime)
     assert runtime.task.done()
     quiet = await start_remediation(load_policy(None), db_pool, None, sweep=False)
-    assert quiet is not None and quiet.task is None and quiet.engine.enqueue is None
+    assert quiet is not None and quiet.task is None and quiet.ports.enqueue is None
     await stop_remediation(quiet)
 
 
@@ -85,27 +85,27 @@ def test_plane_sets_build_each_plane_once(db_pool: Pool) -> None:
     assert planes.get("simulated") is simulated
 
 
-async def test_the_assignment_reconcile_shows_the_drift_status_and_notifies_the_sweep() -> None:
+async def test_the_assignment_reconcile_leaves_synced_and_ready_to_the_sweep_and_notifies_it() -> None:
     cluster = FakeCluster()
     body = cluster.add_assignment("web", spec())
     noticed: list[dict[str, object]] = []
     deps = Deps(settings=ControllerSettings(), policy=load_policy(None))
     deps.remediation = SimpleNamespace(sweeper=SimpleNamespace(notice=noticed.append))
     first = await reconcile_assignment(ASSIGNMENT, body, deps, NOW)
-    ready = next(c for c in first.status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"]) == ("Unknown", "AwaitingFirstCheck")
+    assert first.status["observedGeneration"] == 1 and [e.reason for e in first.events] == ["Accepted"]
+    assert not any(c["type"] in ("Ready", "Synced") for c in first.status["conditions"])
     assert noticed == [body]
-    body["status"] = {
-        **first.status,
-        "conditions": [
-            *first.status["conditions"],
-            {"type": "Synced", "status": "False", "reason": "VersionMismatch", "message": "running 1.4.0"},
-        ],
-    }
+    checked = [
+        {"type": "Synced", "status": "False", "reason": "VersionMismatch", "message": "running 1.4.0"},
+        {"type": "Ready", "status": "False", "reason": "VersionMismatch", "message": "running 1.4.0"},
+    ]
+    body["status"] = {**first.status, "conditions": checked}  # as the sweep's check wrote them
     second = await reconcile_assignment(ASSIGNMENT, body, deps, NOW)
-    ready = next(c for c in second.status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "VersionMismatch", "running 1.4.0")
-    deps.remediation = None
+    assert second.status == {} and second.events == ()
+    deps.remediation = None  # no sweep in this controller: the reconcile says so
+    alone = await reconcile_assignment(ASSIGNMENT, {**body, "status": {}}, deps, NOW)
+    ready = next(c for c in alone.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("Unknown", "Accepted")
     bad = {**body, "spec": {**body["spec"], "target": {"plane": "kubernetes"}}}
     rejected = await reconcile_assignment(ASSIGNMENT, bad, deps, NOW)
     assert any(c["type"] == "InvalidSpec" for c in rejected.status["conditions"])

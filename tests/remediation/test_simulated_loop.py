@@ -8,18 +8,18 @@ from typing import Any
 
 from controller.api.kinds import REMEDIATION
 from controller.api.policy import load_policy
-from controller.core.outcome import Admitted
 from controller.planes.fleet import default_config_sha256, device_address, inject_drift, seed_fleet
 from controller.planes.simulated import SimulatedPlane
-from controller.reconcile.admission import admit
+from controller.reconcile.deps import Deps
+from controller.reconcile.remediations import reconcile_with
 from controller.remediation.acting import Worker, perform
 from controller.remediation.ledger import PgLedger
-from controller.remediation.remediating import run
-from controller.remediation.stepping import ActRequest, Engine, compose
+from controller.remediation.ports import ActRequest, RemediationPorts
 from controller.remediation.sweeping import DriftSweeper
+from controller.settings import ControllerSettings
 from controller.storage import claims
 from controller.storage.db import Pool
-from tests.remediation.fakes import NOW, FakeCluster
+from tests.remediation.inmemory import NOW, FakeCluster
 
 S = timedelta(seconds=1)
 
@@ -67,15 +67,15 @@ async def test_drift_on_simulated_devices_is_found_per_ring_fixed_and_verified(d
     async def claim(k: str) -> Any:
         return await claims.get(db_pool, k)
 
-    engine = Engine(cluster, planes, ledger, policy, claim=claim, enqueue=sent.append, expedite=sweeper.expedite)
+    ports = RemediationPorts(
+        cluster, planes, ledger, policy, claim=claim, enqueue=sent.append, expedite=sweeper.expedite
+    )
+    deps = Deps(settings=ControllerSettings(), policy=policy)
     worker = Worker(cluster, planes, ledger, db_pool, "test-worker")
 
     async def reconcile(at: Any) -> None:
         body = cluster.remediations[key]
-        admitted = admit(REMEDIATION, body)
-        assert isinstance(admitted, Admitted)
-        step = await run(engine, admitted.resource, admitted.correlation_id, at)  # type: ignore[arg-type]
-        outcome = compose(body, admitted, step, at)
+        outcome = await reconcile_with(ports, REMEDIATION, body, deps, at)
         body["status"].update({k: v for k, v in outcome.status.items() if v is not None})
         body["metadata"]["labels"].update(outcome.labels)
 

@@ -15,7 +15,7 @@ from controller.planes.base import PlaneError
 from controller.remediation.ledger import RecordInfo
 from controller.remediation.sweeping import DriftSweeper, relist_seconds, tick_seconds
 from controller.storage.audit import AuditEvent
-from tests.remediation.fakes import NOW, FakeCluster, FakePlane, MemoryLedger, Planes, Workload, spec
+from tests.remediation.inmemory import NOW, FakeCluster, FakePlane, MemoryLedger, Planes, Workload, spec
 
 
 @dataclass
@@ -319,3 +319,35 @@ async def test_assignments_that_disagree_about_one_target_are_not_remediated(wor
     message = next(c for c in world.status("web")["conditions"] if c["type"] == "Synced")["message"]
     assert "Assignment default/web-newer wants another state of the same target" in message
     assert set(world.sweeper.conflicts().values()) == {"default/web-newer", "default/web"}
+
+
+async def test_a_drift_is_audited_before_the_status_and_the_events_name_the_correlation_id(world: World) -> None:
+    world.add("web")
+    await world.cycle(NOW)
+    order: list[str] = []
+    patch, post = world.cluster.patch_assignment_status, world.cluster.post_event
+
+    async def audit(event: AuditEvent) -> None:
+        order.append(f"audit {event.action}")
+
+    async def patched(*args: Any) -> Any:
+        order.append("status")
+        return await patch(*args)
+
+    async def posted(*args: Any) -> None:
+        order.append(f"event {args[1]}")
+        await post(*args)
+
+    world.sweeper.audit = audit
+    world.cluster.patch_assignment_status = patched  # type: ignore[method-assign]
+    world.cluster.post_event = posted  # type: ignore[method-assign]
+    world.workload("web").version = "1.4.0"
+    await world.cycle(NOW + timedelta(seconds=60))
+    assert order == [
+        "audit DriftDetected",
+        "audit RemediationOpened",
+        "status",
+        "event DriftDetected",
+        "event RemediationOpened",
+    ]
+    assert all(message.endswith("[correlation cid-web]") for _, _, message, _ in world.cluster.events)

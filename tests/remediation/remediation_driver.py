@@ -1,7 +1,8 @@
-"""A Remediation controller on fakes: the real reconcile, a fake API server, plane, ledger and worker.
+"""Drives the Remediation engine tick by tick in an in-memory world (tests/remediation/inmemory.py).
 
-`Harness.reconcile` runs `controller.reconcile.remediations.reconcile_remediation` and applies the
-Outcome to the stored body as `controller.operator.handlers` would; `Harness.work` plays the worker.
+`Harness.reconcile` runs the real reconcile (`reconcile_with`: gather -> next_step -> carry_out ->
+compose) and applies the Outcome to the stored body as the API server would, bumping its
+resourceVersion; `Harness.work` plays the worker; `Harness.set_status` is a hand-written status.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from controller.api.remediation import FixAction
 from controller.core.outcome import Outcome
 from controller.planes.base import PlaneError
 from controller.reconcile.deps import Deps
-from controller.reconcile.remediations import reconcile_remediation
+from controller.reconcile.remediations import reconcile_with
 from controller.remediation.acting import call_plane
 from controller.remediation.classifying import target_of
 from controller.remediation.ledger import RecordInfo
-from controller.remediation.stepping import ActRequest, Engine, act_key
+from controller.remediation.ports import ActRequest, RemediationPorts, act_key
 from controller.settings import ControllerSettings
-from tests.remediation.fakes import NOW, Claims, FakeCluster, FakePlane, MemoryLedger, Planes, Workload, spec
+from tests.remediation.inmemory import NOW, Claims, FakeCluster, FakePlane, MemoryLedger, Planes, Workload, spec
 
 _uids = itertools.count(1)
 
@@ -58,8 +59,8 @@ class Harness:
     broker: bool = True
 
     @property
-    def engine(self) -> Engine:
-        return Engine(
+    def ports(self) -> RemediationPorts:
+        return RemediationPorts(
             self.cluster,
             Planes({"kubernetes": self.plane}),
             self.ledger,
@@ -72,7 +73,7 @@ class Harness:
     @property
     def deps(self) -> Deps:
         deps = Deps(settings=ControllerSettings(), policy=self.policy)
-        deps.remediation = SimpleNamespace(engine=self.engine)
+        deps.remediation = SimpleNamespace(engine=self.ports)
         return deps
 
     def assignment(self, name: str = "web", ring: int = 0, **extra: Any) -> dict[str, Any]:
@@ -88,7 +89,14 @@ class Harness:
         body = {
             "apiVersion": "ringpilot.dev/v1alpha1",
             "kind": "Remediation",
-            "metadata": {"name": name, "namespace": "default", "uid": uid, "generation": 1, "labels": {}},
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "uid": uid,
+                "generation": 1,
+                "resourceVersion": "1",
+                "labels": {},
+            },
             "spec": {"assignment": "web", **spec_},
             "status": {},
         }
@@ -114,17 +122,31 @@ class Harness:
         status: dict[str, Any] = self.body(name)["status"]
         return status
 
+    def set_status(self, name: str, status: dict[str, Any]) -> None:
+        """Write the status by hand (a new resourceVersion, as the API server gives every write)."""
+        body = self.body(name)
+        body["status"] = status
+        body["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
+
     async def reconcile(self, name: str, now: datetime) -> Outcome:
         body = self.body(name)
-        outcome = await reconcile_remediation(REMEDIATION, body, self.deps, now)
+        outcome = await reconcile_with(self.ports, REMEDIATION, body, self.deps, now)
+        self.apply(name, outcome)
+        return outcome
+
+    def apply(self, name: str, outcome: Outcome) -> None:
+        """Write `outcome` to the stored body as Kopf and the API server would."""
+        body = self.body(name)
+        status = dict(body["status"])
         for key, value in outcome.status.items():
             if value is None:
-                body["status"].pop(key, None)
+                status.pop(key, None)
             else:
-                body["status"][key] = value
+                status[key] = value
         body["metadata"]["labels"].update(outcome.labels)
         self.outcomes.append(outcome)
-        return outcome
+        if outcome.status or outcome.labels:
+            self.set_status(name, status)
 
     async def work(self, now: datetime) -> None:
         """The worker: perform every enqueued attempt once, recording the outcome in the claims."""

@@ -272,7 +272,12 @@ class MemoryLedger:
             if (n.remediation_uid, n.number) == (attempt.remediation_uid, attempt.number):
                 return a
         record = AttemptRecord(
-            attempt.number, attempt.drift_type, now, remediation=attempt.remediation, action=attempt.action
+            attempt.number,
+            attempt.drift_type,
+            now,
+            remediation=attempt.remediation,
+            action=attempt.action,
+            remediation_uid=attempt.remediation_uid,
         )
         self.attempts.append((attempt, record))
         return record
