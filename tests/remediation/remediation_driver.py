@@ -21,6 +21,7 @@ from controller.core.outcome import Outcome
 from controller.planes.base import PlaneError
 from controller.reconcile.deps import Deps
 from controller.reconcile.remediations import reconcile_with
+from controller.reconcile.statusmemo import StatusMemo
 from controller.remediation.acting import call_plane
 from controller.remediation.classifying import target_of
 from controller.remediation.ledger import RecordInfo
@@ -57,6 +58,7 @@ class Harness:
     expedited: list[str] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     broker: bool = True
+    memo: StatusMemo = field(default_factory=StatusMemo)
 
     @property
     def ports(self) -> RemediationPorts:
@@ -73,7 +75,7 @@ class Harness:
     @property
     def deps(self) -> Deps:
         deps = Deps(settings=ControllerSettings(), policy=self.policy)
-        deps.remediation = SimpleNamespace(engine=self.ports)
+        deps.remediation = SimpleNamespace(ports=self.ports, memo=self.memo)
         return deps
 
     def assignment(self, name: str = "web", ring: int = 0, **extra: Any) -> dict[str, Any]:
