@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 
 import kopf
@@ -20,11 +20,17 @@ from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_
 from controller.api.meta import utcnow
 from controller.core.errors import InvalidSpec, Unavailable
 from controller.core.outcome import AuditNote, Outcome
+from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
 from controller.settings import ControllerSettings
 from controller.storage.audit import AuditEvent, record_audit
+from controller.telemetry import domainmetrics
+from controller.telemetry.metrics import QUEUE_DEPTH
+from controller.telemetry.scopes import mark_requeue, reconcile_scope
+from controller.telemetry.serving import serve_metrics
+from controller.telemetry.tracing import bind_correlation
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +88,8 @@ async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps
     """Write the outcome: audit rows first (so nothing happens unaudited), then status, labels, Events."""
     labels = dict(body.metadata.labels or {})
     correlation_id = outcome.labels.get(CORRELATION_LABEL) or labels.get(CORRELATION_LABEL) or ""
+    bind_correlation(correlation_id)
+    domainmetrics.observe_outcome(info.kind, body, outcome.status, outcome.audits, utcnow())
     for note in outcome.audits:
         await _audit(deps, info, body, correlation_id, note)
     for key, value in outcome.status.items():
@@ -91,7 +99,20 @@ async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=with_correlation(event.message, correlation_id))
     if outcome.requeue_after_seconds is not None:
+        mark_requeue()
         raise kopf.TemporaryError(REQUEUED, delay=outcome.requeue_after_seconds)
+
+
+def metrics_refresher(deps: Deps) -> Any:
+    """What a scrape of the controller's /metrics updates first: queue depths and scrape-time gauges."""
+
+    async def refresh() -> None:
+        domainmetrics.refresh(utcnow())
+        if deps.redis is not None:
+            for queue in (STEPS_QUEUE, TURNS_QUEUE):
+                QUEUE_DEPTH.labels(queue).set(await deps.redis.llen(queue_key(queue)))
+
+    return refresh
 
 
 def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: ControllerSettings) -> None:
@@ -99,14 +120,16 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
 
     async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
         deps: Deps = memo["deps"]
+        correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
         async with deps.lock_for(body.metadata.uid or body.metadata.name or ""):
-            with kopf_errors():
+            with reconcile_scope(info.kind, body.metadata.namespace, body.metadata.name, correlation_id), kopf_errors():
                 outcome = await reconciler_for(info.kind)(info, dict(body), deps, utcnow())
                 await apply_outcome(info, body, patch, deps, outcome)
 
     async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         deps: Deps = memo["deps"]
         correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
+        domainmetrics.forget(info.kind, body.metadata.uid or "")
         with kopf_errors():
             await _audit(deps, info, body, correlation_id, AuditNote("Deleted", "system:ringpilot"))
 
@@ -138,7 +161,9 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         settings_.posting.level = logging.INFO
         settings_.watching.server_timeout = 300
         settings_.batching.error_delays = [1, 2, 5, 10, 30, 60]
-        memo["deps"] = await open_deps(settings)
+        memo["deps"] = deps = await open_deps(settings)
+        memo["telemetry"] = stack = AsyncExitStack()
+        await stack.enter_async_context(serve_metrics(settings.metrics_port, refresh=metrics_refresher(deps)))
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -149,6 +174,9 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         deps: Deps | None = memo.get("deps")
+        telemetry: AsyncExitStack | None = memo.get("telemetry")
+        if telemetry is not None:
+            await telemetry.aclose()
         if deps is not None:
             await close_deps(deps)
 
