@@ -89,21 +89,20 @@ def span(name: str, correlation_id: str = "", *, record_errors: bool = True, **a
     the span alone (the caller decides).
     """
     token = _correlation.set(correlation_id) if correlation_id else None
-    attrs = {k: v for k, v in attributes.items() if v is not None}
     cid = correlation_id or _correlation.get()
     if cid:
-        attrs[CORRELATION_ATTRIBUTE] = cid
+        attributes[CORRELATION_ATTRIBUTE] = cid
+    current = tracer().start_span(name, attributes={k: v for k, v in attributes.items() if v is not None})
+    attached = otel_context.attach(trace.set_span_in_context(current))
     try:
-        with tracer().start_as_current_span(
-            name, attributes=attrs, record_exception=False, set_status_on_exception=False
-        ) as current:
-            try:
-                yield current
-            except BaseException as error:
-                if record_errors:
-                    record_error(current, error)
-                raise
+        yield current
+    except BaseException as error:
+        if record_errors:
+            record_error(current, error)
+        raise
     finally:
+        current.end()
+        otel_context.detach(attached)
         if token is not None:
             _correlation.reset(token)
 
@@ -146,10 +145,12 @@ class TracedProxy:
         value = getattr(self._target, name)
         if name.startswith("_") or not inspect.iscoroutinefunction(value):
             return value
+        what = f"{self._prefix}.{name}"
 
         @functools.wraps(value)
         async def traced(*args: Any, **kwargs: Any) -> Any:
-            with span(f"{self._prefix}.{name}"):
+            with span(what):
                 return await value(*args, **kwargs)
 
+        setattr(self, name, traced)  # found in the instance from now on: __getattr__ runs once per method
         return traced
