@@ -16,6 +16,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
+from prometheus_client import Histogram
 
 from controller.telemetry import metrics, tracing
 from controller.telemetry.redaction import record_error
@@ -174,3 +175,21 @@ def traced_tool_call(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
             metrics.TOOL_CALLS.labels(tool, outcome).inc()
 
     return wrapper
+
+
+def timed(name: str, histogram: Histogram) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Span `name` around an async function, observing its seconds in `histogram` (e.g. one drift sweep)."""
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            try:
+                with tracing.span(name):
+                    return await fn(*args, **kwargs)
+            finally:
+                histogram.observe(time.perf_counter() - started)
+
+        return wrapper
+
+    return decorate

@@ -184,3 +184,14 @@ def test_approvals_remediations_assignments_and_admissions_are_counted() -> None
     note = AuditNote("SpecRejected", "system:ringpilot", "bad spec")
     domainmetrics.observe_outcome("Remediation", remediation, {}, [note], now)
     assert value("ringpilot_admission_requests_total", webhook="remediation", allowed="false") == refused + 1
+
+
+async def test_a_drift_sweep_cycle_is_timed_even_when_it_fails() -> None:
+    from controller.remediation.sweeping import DriftSweeper
+
+    before = value("ringpilot_drift_sweep_duration_seconds_count")
+
+    sweeper = DriftSweeper.__new__(DriftSweeper)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the half-built sweeper raises
+        await sweeper.cycle(datetime.now(UTC))
+    assert value("ringpilot_drift_sweep_duration_seconds_count") == before + 1
