@@ -7,7 +7,6 @@ Controller-side subcommands live here; other packages plug theirs in through the
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -20,13 +19,9 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _setup_logging(level: str = "INFO", fmt: str = "plain") -> None:
-    if fmt == "json":
-        logging.basicConfig(
-            level=level,
-            format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}',
-        )
-    else:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    from controller.telemetry.logformat import configure_logging
+
+    configure_logging(level, fmt)
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
@@ -63,6 +58,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise SettingsError("RINGPILOT_REDIS_URL: required by `ringpilot worker`")
     # dramatiq reads its consumer poll interval from the environment when it is first imported.
     os.environ["dramatiq_worker_timeout"] = str(settings.poll_interval_ms)  # noqa: SIM112 - dramatiq spells it so
+    # prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is first imported, so before the worker's modules.
+    from controller.telemetry.multiproc import prepare_worker_metrics
+
+    prepare_worker_metrics(settings.data_dir, settings.metrics_port)
     from controller.worker import boot
 
     _setup_logging(settings.log_level, settings.log_format)

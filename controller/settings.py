@@ -78,6 +78,7 @@ class ControllerSettings(CommonSettings):
     liveness_port: int = Field(
         8081, ge=0, le=65535, description="Port of the /healthz liveness endpoint; 0 turns it off"
     )
+    metrics_port: int = Field(9090, ge=0, le=65535, description="Port of the controller's /metrics; 0 turns it off")
 
     @field_validator("namespace", mode="before")
     @classmethod
@@ -107,6 +108,9 @@ class WorkerSettings(CommonSettings):
     time_limit_ms: int = Field(600_000, gt=0, description="Longest a single message may run")
     poll_interval_ms: int = Field(
         100, gt=0, description="How long an idle worker waits on the queue before it polls again (turn latency)"
+    )
+    metrics_port: int = Field(
+        9191, ge=0, le=65535, description="Port of the worker's /metrics (all its processes); 0 turns it off"
     )
 
     @field_validator("max_backoff_ms")

@@ -33,6 +33,8 @@ from controller.api.kinds import CONVERSATION
 from controller.api.meta import ConditionStatus
 from controller.kube.client import ApiClient, CustomObjects, KubeError
 from controller.storage.db import Pool
+from controller.telemetry.scopes import mark_turn, traced_turn
+from controller.telemetry.tracing import bind_correlation
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +132,13 @@ class TurnWorker:
             if not await self._answer(conversation, uid, correlation_id):
                 return
 
+    @traced_turn
     async def _answer(self, conversation: Conversation, uid: str, fallback_correlation: str) -> bool:
         """Answer the next message; False when the turn was delayed (stop draining)."""
         index = conversation.status.answered
         message: ChatMessage = conversation.spec.messages[index]
         correlation_id = conversation.correlation_id or conversation.spec.correlation_id or fallback_correlation
+        bind_correlation(correlation_id)
         previous = await self.turnlog.get_turn(uid, message.id)
         attempt = (previous.attempts if previous else 0) + 1
         request = TurnRequest(
@@ -183,6 +187,7 @@ class TurnWorker:
                 await self._delay(conversation, request, error, attempt)
                 return False
             result = await self.engine.give_up(request, error, attempt)
+        mark_turn(outcome="failed" if result.failure else "answered")
         await self.turnlog.save_turn(
             TurnState(
                 conversation_id=uid,

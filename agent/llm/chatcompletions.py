@@ -26,6 +26,7 @@ from agent.llm.base import (
     rejected,
     retry_after_seconds,
 )
+from agent.llm.observed import observed_completion
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class OpenAICompatibleProvider:
             body["tool_choice"] = "auto"
         return body
 
+    @observed_completion
     async def complete(self, request: CompletionRequest) -> Completion:
         body = self._body(request)
         last: Unavailable | None = None

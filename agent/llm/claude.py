@@ -24,6 +24,7 @@ from agent.llm.base import (
     rejected,
     retry_after_seconds,
 )
+from agent.llm.observed import observed_completion
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class AnthropicProvider:
             api_key=api_key, base_url=base_url, timeout=timeout_seconds, max_retries=max_retries
         )
 
+    @observed_completion
     async def complete(self, request: CompletionRequest) -> Completion:
         tools = [{"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in request.tools]
         kwargs: dict[str, Any] = {

@@ -9,6 +9,7 @@ message's `meta`, so the next turn's answer completes the request.
 from __future__ import annotations
 
 from agent.llm.base import Completion, CompletionRequest, LLMMessage, ToolCall
+from agent.llm.observed import observed_completion
 from agent.router.routing import route
 
 
@@ -28,6 +29,7 @@ class OfflineProvider:
     def __init__(self, model: str = "offline-router-1") -> None:
         self.model = model
 
+    @observed_completion
     async def complete(self, request: CompletionRequest) -> Completion:
         messages = request.messages
         if not messages:

@@ -42,6 +42,7 @@ from controller.api.conversation import PendingAction, ResourceRef
 from controller.kube.client import ApiException
 from controller.storage import claims
 from controller.storage.audit import AuditEvent, record_audit
+from controller.telemetry.scopes import traced_tool_call
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ class ToolRegistry:
         except ValidationError as error:
             raise ToolError(_validation_text(tool.name, error)) from error
 
+    @traced_tool_call
     async def invoke(self, call: ToolCall, ctx: ToolContext, *, turn_id: str, proposals: int = 0) -> Invocation:
         """Run one tool call from the model (see the module docstring)."""
         started = time.perf_counter()
@@ -189,6 +191,7 @@ class ToolRegistry:
             logger.exception("Tool %s failed (correlation %s)", call.name, ctx.correlation_id)
             return done("error", ToolOutput(text=f"The {call.name} tool failed unexpectedly ({type(error).__name__})."))
 
+    @traced_tool_call
     async def execute(self, pending: PendingAction, ctx: ToolContext) -> Invocation:
         """Carry out a confirmed proposal exactly once (claimed under its id)."""
         call = ToolCall(id=f"confirm-{pending.id}", name=pending.tool, arguments=pending.arguments)

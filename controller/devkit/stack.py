@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -60,14 +61,24 @@ def child_env(services: EmbeddedServices, kubeconfig: Path, data_dir: Path) -> d
     return env
 
 
-def banner(kubeconfig: Path, logs: Path, seconds: float) -> str:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def banner(kubeconfig: Path, logs: Path, seconds: float, metrics: dict[str, int] | None = None) -> str:
+    scrape = "".join(
+        f"\n  curl http://127.0.0.1:{port}/metrics   # the {name}'s metrics" for name, port in (metrics or {}).items()
+    )
     return f"""
 Ringpilot is up in {seconds:.1f}s (embedded PostgreSQL, Redis, API emulator, controller, worker).
 
   export KUBECONFIG={kubeconfig}
   kubectl get ringpilot -A                      # every Ringpilot object, with its columns
   kubectl get deploy -A -l app.kubernetes.io/name=web
-  kubectl apply -f crds/samples/deploymenttask.yaml && kubectl get dtask -w
+  kubectl apply -f crds/samples/deploymenttask.yaml && kubectl get dtask -w{scrape}
 
 Dev users (one per role): dev-admin, dev-publisher, dev-approver, dev-operator, dev-viewer.
 Logs: {logs}/   State: {kubeconfig.parent}/   Stop: Ctrl-C
@@ -129,9 +140,10 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
         kubelet.start()
         env = child_env(services, kubeconfig, data_dir)
         ringpilot = [sys.executable, "-m", "controller.cli"]
-        group.spawn("controller", [*ringpilot, "controller"], env, logs / "controller.log")
-        group.spawn("worker", [*ringpilot, "worker"], env, logs / "worker.log")
-        print(banner(kubeconfig, logs, time.monotonic() - started), flush=True)
+        ports = {"controller": free_port(), "worker": free_port()}
+        for name, port in ports.items():
+            group.spawn(name, [*ringpilot, name], {**env, "RINGPILOT_METRICS_PORT": str(port)}, logs / f"{name}.log")
+        print(banner(kubeconfig, logs, time.monotonic() - started, ports), flush=True)
         while not stopping:
             dead = group.first_exited()
             if dead is not None:

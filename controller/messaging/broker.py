@@ -23,6 +23,8 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from controller.messaging.propagation import TraceContext
+
 #: Queue for the controller's slow steps (evidence, rollouts, polling, fixes).
 STEPS_QUEUE = "steps"
 #: Queue for conversation turns.
@@ -58,6 +60,7 @@ def build_broker(redis_url: str, retry: RetryPolicy | None = None, *, set_global
             max_backoff=retry.max_backoff_ms,
         ),
         CurrentMessage(),
+        TraceContext(),
         AsyncIO(),
     ):
         broker.add_middleware(middleware)
@@ -66,3 +69,8 @@ def build_broker(redis_url: str, retry: RetryPolicy | None = None, *, set_global
     if set_global:
         dramatiq.set_broker(broker)
     return broker
+
+
+def queue_key(queue: str) -> str:
+    """The Redis list of messages waiting in `queue` (its length is the queue depth)."""
+    return f"{REDIS_NAMESPACE}-dramatiq:{queue}"

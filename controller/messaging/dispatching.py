@@ -14,6 +14,8 @@ from typing import Any
 import dramatiq
 from dramatiq.broker import Broker
 
+from controller.telemetry.metrics import STEPS_ENQUEUED
+
 logger = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("6f1d7a3e-8c7b-4f43-9a57-0d1c2b3a4e5f")
@@ -49,5 +51,6 @@ class Dispatcher:
             message_id=message_id_for(key),
         )
         self.broker.enqueue(message, delay=delay_ms)
+        STEPS_ENQUEUED.labels(queue, actor_name).inc()
         logger.info("Enqueued %s for key %r (correlation %s)", actor_name, key, correlation_id)
         return message

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -25,11 +25,17 @@ from controller.core import conditions
 from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome, write_outcome
 from controller.core.outcome import with_correlation as with_correlation  # re-exported for its callers
+from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
 from controller.settings import ControllerSettings
 from controller.storage.audit import AuditEvent, record_audit
+from controller.telemetry import domainmetrics
+from controller.telemetry.metrics import QUEUE_DEPTH
+from controller.telemetry.scopes import mark_requeue, reconcile_scope
+from controller.telemetry.serving import serve_metrics
+from controller.telemetry.tracing import bind_correlation
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +111,24 @@ async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps
     """Write the outcome (`write_outcome`: audit rows, status and labels, Events), then ask for the requeue."""
     labels = dict(body.metadata.labels or {})
     correlation_id = outcome.labels.get(CORRELATION_LABEL) or labels.get(CORRELATION_LABEL) or ""
+    bind_correlation(correlation_id)
+    domainmetrics.observe_outcome(info.kind, body, outcome.status, outcome.audits, utcnow())
     await write_outcome(outcome, KopfWriter(deps, info, body, patch, correlation_id), correlation_id)
     if outcome.requeue_after_seconds is not None:
+        mark_requeue()
         raise kopf.TemporaryError(REQUEUED, delay=outcome.requeue_after_seconds)
+
+
+def metrics_refresher(deps: Deps) -> Any:
+    """What a scrape of the controller's /metrics updates first: queue depths and scrape-time gauges."""
+
+    async def refresh() -> None:
+        domainmetrics.refresh(utcnow())
+        if deps.redis is not None:
+            for queue in (STEPS_QUEUE, TURNS_QUEUE):
+                QUEUE_DEPTH.labels(queue).set(await deps.redis.llen(queue_key(queue)))
+
+    return refresh
 
 
 def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: ControllerSettings) -> None:
@@ -115,14 +136,16 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
 
     async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
         deps: Deps = memo["deps"]
+        correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
         async with deps.lock_for(body.metadata.uid or body.metadata.name or ""):
-            with kopf_errors():
+            with reconcile_scope(info.kind, body.metadata.namespace, body.metadata.name, correlation_id), kopf_errors():
                 outcome = await reconciler_for(info.kind)(info, dict(body), deps, utcnow())
                 await apply_outcome(info, body, patch, deps, outcome)
 
     async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         deps: Deps = memo["deps"]
         correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
+        domainmetrics.forget(info.kind, body.metadata.uid or "")
         with kopf_errors():
             await _audit(deps, info, body, correlation_id, AuditNote("Deleted", SYSTEM_USER))
 
@@ -154,7 +177,9 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         settings_.posting.level = logging.INFO
         settings_.watching.server_timeout = 300
         settings_.batching.error_delays = [1, 2, 5, 10, 30, 60]
-        memo["deps"] = await open_deps(settings)
+        memo["deps"] = deps = await open_deps(settings)
+        memo["telemetry"] = stack = AsyncExitStack()
+        await stack.enter_async_context(serve_metrics(settings.metrics_port, refresh=metrics_refresher(deps)))
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -165,6 +190,9 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         deps: Deps | None = memo.get("deps")
+        telemetry: AsyncExitStack | None = memo.get("telemetry")
+        if telemetry is not None:
+            await telemetry.aclose()
         if deps is not None:
             await close_deps(deps)
 

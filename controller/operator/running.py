@@ -13,6 +13,8 @@ import kopf
 
 from controller.operator.handlers import RequeueNoise, register
 from controller.settings import ControllerSettings
+from controller.telemetry.metrics import mark_build
+from controller.telemetry.tracing import setup_tracing
 
 
 def build_registry(settings: ControllerSettings) -> kopf.OperatorRegistry:
@@ -39,4 +41,6 @@ def run(settings: ControllerSettings) -> None:
     """Run the operator until interrupted."""
     for handler in logging.getLogger().handlers:
         handler.addFilter(RequeueNoise())
+    setup_tracing("ringpilot-controller")
+    mark_build()
     asyncio.run(operator_task(settings))

@@ -37,6 +37,8 @@ from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight
 from controller.remediation.detecting import CheckResult, OpenRemediation, assess_drift_check, find_conflicts
 from controller.remediation.ledger import Ledger, RecordInfo
 from controller.remediation.opening import open_remediation
+from controller.telemetry.metrics import DRIFT_SWEEP_SECONDS
+from controller.telemetry.scopes import timed
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +180,7 @@ class DriftSweeper:
 
     # ---- one cycle ---------------------------------------------------------------------------
 
+    @timed("drift sweep", DRIFT_SWEEP_SECONDS)
     async def cycle(self, now: datetime) -> CycleReport:
         """Check what is due at `now`."""
         report = CycleReport()

@@ -1,8 +1,9 @@
 """The audit trail: one row per state change, keyed by correlation ID, append-only in the database.
 
-Every handler and actor that changes state calls `record_audit`; `ringpilot trace ID` reads it back
-with `audit_trail`. The table refuses UPDATE, DELETE and TRUNCATE by trigger (migration 0001), so an
-ORM-style bulk update can't rewrite history.
+Every handler and actor that changes state calls `record_audit`, which also stores the trace id of
+the span in scope (migration 0006); `ringpilot trace ID` reads it back with `audit_trail`. The table
+refuses UPDATE, DELETE and TRUNCATE by trigger (migration 0001), so an ORM-style bulk update can't
+rewrite history.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.storage.db import Pool
+from controller.telemetry.tracing import current_trace_id
 
 _INSERT = """
 INSERT INTO audit_events
-    (correlation_id, actor, actor_role, kind, namespace, name, action, reason, detail)
+    (correlation_id, actor, actor_role, kind, namespace, name, action, reason, detail, trace_id)
 VALUES
     (%(correlation_id)s, %(actor)s, %(actor_role)s, %(kind)s, %(namespace)s, %(name)s,
-     %(action)s, %(reason)s, %(detail)s)
+     %(action)s, %(reason)s, %(detail)s, %(trace_id)s)
 RETURNING id, at
 """
 _SELECT_BY_CORRELATION = """
-SELECT id, at, correlation_id, actor, actor_role, kind, namespace, name, action, reason, detail
+SELECT id, at, correlation_id, actor, actor_role, kind, namespace, name, action, reason, detail, trace_id
 FROM audit_events
 WHERE correlation_id = %s
 ORDER BY id
@@ -46,6 +48,9 @@ class AuditEvent(BaseModel):
     action: str = Field(min_length=1, description="What happened, CamelCase, e.g. `StepStarted`")
     reason: str | None = Field(None, description="Why, in words a reviewer understands")
     detail: dict[str, Any] | None = Field(None, description="Structured extra facts (JSON)")
+    trace_id: str | None = Field(
+        None, pattern=r"^[0-9a-f]{32}$", description="Trace of the change; `record_audit` takes the current one"
+    )
 
 
 class AuditRecord(AuditEvent):
@@ -57,6 +62,8 @@ class AuditRecord(AuditEvent):
 
 async def record_audit(pool: Pool, event: AuditEvent) -> AuditRecord:
     """Append `event` to the audit trail in its own transaction and return it as stored."""
+    if event.trace_id is None:
+        event = event.model_copy(update={"trace_id": current_trace_id()})
     params = event.model_dump()
     params["detail"] = Jsonb(event.detail) if event.detail is not None else None
     async with pool.connection() as conn:

@@ -12,6 +12,8 @@ import logging
 
 from controller.messaging.broker import RetryPolicy, build_broker
 from controller.settings import SettingsError, WorkerSettings, load_settings
+from controller.telemetry.metrics import mark_build
+from controller.telemetry.tracing import setup_tracing
 from controller.worker.resources import WorkerResources
 
 logger = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ def prepare(settings: WorkerSettings) -> str:
 
 
 def setup() -> None:
-    """Build the global Redis broker with the `AsyncIO` and `WorkerResources` middleware."""
+    """Build the global Redis broker with the `AsyncIO`, `WorkerResources` and `Prometheus` middleware."""
     settings = _settings if _settings is not None else load_settings(WorkerSettings)
     if not settings.redis_url:
         raise SettingsError("RINGPILOT_REDIS_URL: required by the worker (ringpilot dev sets it for you)")
@@ -42,6 +44,12 @@ def setup() -> None:
         ),
     )
     broker.add_middleware(WorkerResources(settings))
+    if settings.metrics_port:
+        from dramatiq.middleware.prometheus import Prometheus
+
+        broker.add_middleware(Prometheus())  # also serves ours: both write to PROMETHEUS_MULTIPROC_DIR
+    setup_tracing("ringpilot-worker")
+    mark_build()
 
 
 def worker_argv(settings: WorkerSettings) -> list[str]:

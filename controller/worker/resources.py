@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, cast
 
 from dramatiq import Broker, Middleware, Worker
 from dramatiq.asyncio import get_event_loop_thread
@@ -30,9 +30,11 @@ from controller.api.policy import Policy, load_policy
 from controller.kube.client import ApiClient, api_client_from_environment
 from controller.messaging.dispatching import Dispatcher
 from controller.orchestration.steps import MIN_LEASE_SECONDS
+from controller.planes.base import ExecutionPlane
 from controller.planes.catalog import PlaneSet
 from controller.settings import WorkerSettings
 from controller.storage.db import Pool, open_pool
+from controller.telemetry.tracing import TracedProxy
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +87,13 @@ class Resources:
             ) from None
 
 
+class TracedPlaneSet(PlaneSet):
+    """A `PlaneSet` whose planes' calls are spans `plane <name>.<method>` in the step's trace."""
+
+    def get(self, name: str) -> ExecutionPlane:
+        return cast(ExecutionPlane, TracedProxy(super().get(name), f"plane {name}"))
+
+
 def pool_size(settings: WorkerSettings) -> int:
     """Connections of the one pool: a turn holds its lock's connection while it queries with another."""
     return max(8, 2 * settings.threads + 4)
@@ -100,7 +109,7 @@ async def open_resources(settings: WorkerSettings, dispatcher: Dispatcher, stack
         pool = await open_pool(settings.database_url, min_size=1, max_size=pool_size(settings), name="worker")
         stack.push_async_callback(pool.close)
         resources.pool = pool
-        resources.planes = PlaneSet(api_client, pool, resources.owner, stale_claim_seconds=MIN_LEASE_SECONDS)
+        resources.planes = TracedPlaneSet(api_client, pool, resources.owner, stale_claim_seconds=MIN_LEASE_SECONDS)
     else:
         logger.warning("No PostgreSQL (RINGPILOT_DATABASE_URL): this worker cannot run steps, fixes or turns")
         return resources

@@ -1,0 +1,146 @@
+"""One trace per intent: the reconcile that enqueued a step, the worker's step and its plane call.
+
+The reconcile scope, the dispatcher, dramatiq (a stub broker with our `TraceContext` and `AsyncIO`
+middleware and a real worker) and a traced plane run in this process, with an in-memory span exporter.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AsyncIO
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+from prometheus_client import REGISTRY
+
+from controller.messaging.dispatching import Dispatcher
+from controller.messaging.propagation import TraceContext
+from controller.storage.audit import AuditEvent, audit_trail, record_audit
+from controller.storage.db import Pool
+from controller.telemetry.logformat import build_handler
+from controller.telemetry.scopes import reconcile_scope
+from controller.telemetry.tracing import CORRELATION_ATTRIBUTE, TracedProxy, current_trace_id
+
+KEY = "sk-ant-api03-PLANTEDstepKEY0123456789abcdef"
+logger = logging.getLogger("tests.telemetry.step")
+
+
+class Plane:
+    async def health(self, app: str, ring: int) -> str:
+        return f"{app} ring {ring} healthy"
+
+    async def apply(self, app: str) -> str:
+        raise PermissionError(f"plane refused the token {KEY}")
+
+
+@pytest.fixture
+def broker() -> Iterator[StubBroker]:
+    broker = StubBroker(middleware=[TraceContext(), AsyncIO()])
+    broker.declare_queue("steps")
+    plane: Any = TracedProxy(Plane(), "plane simulated")
+
+    async def poll(app: str, ring: int, correlation_id: str) -> None:
+        logger.info("Polled: %s", await plane.health(app, ring))
+
+    async def deploy(app: str, correlation_id: str) -> None:
+        await plane.apply(app)
+
+    dramatiq.actor(poll, broker=broker, actor_name="test_poll_ring", queue_name="steps")
+    dramatiq.actor(deploy, broker=broker, actor_name="test_deploy_ring", queue_name="steps")
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        yield broker
+    finally:
+        worker.stop()
+        broker.close()
+
+
+@pytest.fixture
+def log_text() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = build_handler("json", stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def by_name(spans: InMemorySpanExporter) -> dict[str, ReadableSpan]:
+    return {s.name: s for s in spans.get_finished_spans()}
+
+
+def test_the_reconcile_its_step_and_the_plane_call_are_one_trace_with_one_correlation_id(
+    broker: StubBroker, spans: InMemorySpanExporter, log_text: io.StringIO
+) -> None:
+    with reconcile_scope("DeploymentTask", "default", "t1", "corr-rollout"):
+        Dispatcher(broker).enqueue(
+            "test_poll_ring",
+            "steps",
+            key="corr-rollout/poll/a1",
+            correlation_id="corr-rollout",
+            kwargs={"app": "web", "ring": 0},
+        )
+    broker.join("steps", fail_fast=True)
+    found = by_name(spans)
+    reconcile, step, call = (
+        found["reconcile DeploymentTask"],
+        found["step test_poll_ring"],
+        found["plane simulated.health"],
+    )
+    assert {s.context.trace_id for s in (reconcile, step, call)} == {reconcile.context.trace_id}
+    assert step.parent is not None and step.parent.span_id == reconcile.context.span_id
+    assert call.parent is not None and call.parent.span_id == step.context.span_id
+    assert {s.attributes[CORRELATION_ATTRIBUTE] for s in (reconcile, step, call)} == {"corr-rollout"}
+
+    lines = [json.loads(line) for line in log_text.getvalue().splitlines()]
+    enqueued = next(line for line in lines if str(line["message"]).startswith("Enqueued test_poll_ring"))
+    polled = next(line for line in lines if line["message"] == "Polled: web ring 0 healthy")
+    assert enqueued["correlation_id"] == polled["correlation_id"] == "corr-rollout"
+    assert enqueued["trace_id"] == polled["trace_id"] == format(reconcile.context.trace_id, "032x")
+
+
+def test_a_failing_step_is_an_error_span_and_its_key_is_in_no_log_line_or_span(
+    broker: StubBroker, spans: InMemorySpanExporter, log_text: io.StringIO
+) -> None:
+    labels = {"step": "test_deploy_ring", "result": "error"}
+    before = REGISTRY.get_sample_value("ringpilot_step_duration_seconds_count", labels) or 0
+    Dispatcher(broker).enqueue(
+        "test_deploy_ring", "steps", key="corr-bad/deploy", correlation_id="corr-bad", kwargs={"app": "web"}
+    )
+    broker.join("steps")
+    step = by_name(spans)["step test_deploy_ring"]
+    assert step.status.status_code is StatusCode.ERROR
+    assert step.attributes is not None and step.attributes[CORRELATION_ATTRIBUTE] == "corr-bad"
+    assert [e.attributes["exception.message"] for e in step.events if e.attributes] == [
+        "plane refused the token [redacted]"
+    ]
+    assert REGISTRY.get_sample_value("ringpilot_step_duration_seconds_count", labels) == before + 1
+    logged = log_text.getvalue()
+    assert "PermissionError: plane refused the token [redacted]" in logged  # dramatiq logged the traceback
+    assert KEY not in logged
+    assert not any(KEY in s.to_json() for s in spans.get_finished_spans())
+
+
+async def test_an_audit_row_records_the_trace_it_was_written_in(db_pool: Pool, spans: InMemorySpanExporter) -> None:
+    event = AuditEvent(correlation_id="corr-audit", actor="system:ringpilot", action="StepStarted")
+    with reconcile_scope("DeploymentTask", "default", "t1", "corr-audit"):
+        trace_id = current_trace_id()
+        await record_audit(db_pool, event)
+    await record_audit(db_pool, event)
+    inside, outside = await audit_trail(db_pool, "corr-audit")
+    assert trace_id is not None and inside.trace_id == trace_id
+    assert outside.trace_id is None
