@@ -13,7 +13,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from controller.api.assignment import DriftType
-from controller.api.identity import SYSTEM_USER as SYSTEM_USER  # re-exported for controller.remediation
+from controller.api.identity import SYSTEM_USER
 from controller.api.meta import (
     CamelModel,
     Condition,

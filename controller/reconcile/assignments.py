@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.core import conditions
 from controller.core.conditions import accepted_conditions
@@ -41,5 +42,5 @@ async def reconcile_assignment(info: KindInfo, body: dict[str, Any], deps: Deps,
         status=conditions.delta(current, desired),
         labels=admitted.new_labels,
         events=(EventNote("Accepted", f"{info.kind} accepted"),) if first else (),
-        audits=(AuditNote("Accepted", "system:ringpilot", f"{info.kind} accepted"),) if first else (),
+        audits=(AuditNote("Accepted", SYSTEM_USER, f"{info.kind} accepted"),) if first else (),
     )

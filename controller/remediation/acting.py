@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.api.assignment import Assignment
+from controller.api.identity import SYSTEM_USER
 from controller.api.remediation import FixAction
 from controller.planes.base import ActionResult, ExecutionPlane, PlaneError, TargetRef
 from controller.planes.catalog import PlaneSource
@@ -26,8 +27,6 @@ from controller.storage.audit import AuditEvent, record_audit
 from controller.storage.db import Pool
 
 logger = logging.getLogger(__name__)
-
-WORKER = "system:ringpilot"
 
 
 def plane_key(request: ActRequest) -> str:
@@ -95,7 +94,7 @@ async def perform(worker: Worker, request: ActRequest) -> dict[str, Any] | None:
         worker.pool,
         AuditEvent(
             correlation_id=request.correlation_id,
-            actor=WORKER,
+            actor=SYSTEM_USER,
             kind="Remediation",
             namespace=request.namespace,
             name=request.name,

@@ -15,8 +15,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from controller.api.assignment import DriftType
+from controller.api.identity import SYSTEM_USER
 from controller.api.policy import Permission, Policy, RingName, Role, WindowPurpose, may
-from controller.api.remediation import SYSTEM_USER, FixAction
+from controller.api.remediation import FixAction
 from controller.api.semantics import FIX_FOR_DRIFT
 from controller.core.windows import window_verdict
 from controller.remediation.backoff import AttemptRecord, flapping, next_attempt_at

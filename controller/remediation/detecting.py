@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from controller.api.assignment import Assignment, DriftMode, DriftObservation, SyncState
+from controller.api.identity import SYSTEM_USER
 from controller.api.meta import Condition, ConditionStatus
 from controller.api.remediation import FINAL_PHASES, RemediationPhase
 from controller.core import conditions
@@ -24,7 +25,6 @@ from controller.core.outcome import AuditNote, EventNote
 from controller.remediation.backoff import reset_point
 from controller.remediation.classifying import Assessment, Finding, observed_status, target_of
 
-SYSTEM = "system:ringpilot"
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 SYNCED = "Synced"
 READY = "Ready"
@@ -144,7 +144,7 @@ def assess_drift_check(
         if st.sync is SyncState.DRIFTED:
             was = st.drift.type.value if st.drift else "drift"
             events.append(EventNote("DriftResolved", f"{was} is gone; {asg.spec.app} is in sync"))
-            audits.append(AuditNote("DriftResolved", SYSTEM, f"{was} is gone"))
+            audits.append(AuditNote("DriftResolved", SYSTEM_USER, f"{was} is gone"))
         reset_at = reset_point(since, interval_seconds, now)
     else:
         finding = assessment.finding
@@ -169,7 +169,7 @@ def assess_drift_check(
             audits.append(
                 AuditNote(
                     "DriftDetected",
-                    SYSTEM,
+                    SYSTEM_USER,
                     message,
                     {
                         "driftType": finding.type.value,
@@ -180,7 +180,7 @@ def assess_drift_check(
             )
         if opened:
             events.append(EventNote("RemediationOpened", f"Opened Remediation {opened} for {finding.type.value}"))
-            audits.append(AuditNote("RemediationOpened", SYSTEM, f"Remediation {opened}", {"remediation": opened}))
+            audits.append(AuditNote("RemediationOpened", SYSTEM_USER, f"Remediation {opened}", {"remediation": opened}))
         cond = sync_condition(SyncState.DRIFTED, finding.type.value, message)
         desired = {
             "sync": SyncState.DRIFTED.value,

@@ -12,9 +12,10 @@ import uuid
 from datetime import datetime
 
 from controller.api.assignment import Assignment
+from controller.api.identity import SYSTEM_USER
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.meta import ObjectMeta, new_correlation_id
-from controller.api.remediation import SYSTEM_USER, Remediation, RemediationSpec, RemediationStatus
+from controller.api.remediation import Remediation, RemediationSpec, RemediationStatus
 from controller.api.semantics import FIX_FOR_DRIFT
 from controller.remediation.classifying import Finding
 from controller.remediation.cluster import Cluster

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.assignment import Assignment
+from controller.api.identity import SYSTEM_USER
 from controller.api.meta import ConditionStatus
 from controller.api.policy import RemediationLimits
 from controller.api.remediation import (
-    SYSTEM_USER,
     Attempt,
     FixAction,
     PolicyDecision,
@@ -31,7 +31,6 @@ from controller.remediation.ledger import NewAttempt, RecordInfo
 from controller.remediation.ports import ActRequest
 from controller.remediation.situation import RemediationView
 
-SYSTEM = SYSTEM_USER
 TERMINAL = {
     Verdict.ESCALATE: (RemediationPhase.ESCALATED, "Escalated"),
     Verdict.STALL: (RemediationPhase.STALLED, "Stalled"),
@@ -107,7 +106,7 @@ def terminal(view: RemediationView, decision: Decision, **extra: Any) -> Remedia
         status=status,
         ready=(ConditionStatus.FALSE, decision.rule, text),
         events=(EventNote(reason, text, "Warning"),),
-        audits=(AuditNote(phase.value, SYSTEM, text, detail),),
+        audits=(AuditNote(phase.value, SYSTEM_USER, text, detail),),
         logs=(f"{phase.value} by rule {decision.rule}: {decision.reason}",),
     )
 
@@ -157,7 +156,7 @@ def started(
         status=status,
         ready=(ConditionStatus.UNKNOWN, "Remediating", text),
         events=(EventNote("Remediating", text),),
-        audits=(AuditNote("RemediationStarted", SYSTEM, text, detail),),
+        audits=(AuditNote("RemediationStarted", SYSTEM_USER, text, detail),),
         requeue_after_seconds=poll_seconds(limits),
         logs=(text,),
         act=request,
@@ -188,7 +187,7 @@ def waiting(
         status=status,
         ready=(ConditionStatus.UNKNOWN, decision.rule, text),
         events=(EventNote("Waiting", text),) if changed else (),
-        audits=(AuditNote("RemediationWaiting", SYSTEM, text, detail),) if changed else (),
+        audits=(AuditNote("RemediationWaiting", SYSTEM_USER, text, detail),) if changed else (),
         requeue_after_seconds=delay,
         logs=(text,) if changed else (),
     )
@@ -209,7 +208,7 @@ def planned(view: RemediationView, decision: Decision, **extra: Any) -> Remediat
         status=status,
         ready=(ConditionStatus.TRUE, "DryRun", decision.reason[:1024]),
         events=(EventNote("DryRun", decision.reason),),
-        audits=(AuditNote("DryRunPlanned", SYSTEM, decision.reason, {"rule": decision.rule}),),
+        audits=(AuditNote("DryRunPlanned", SYSTEM_USER, decision.reason, {"rule": decision.rule}),),
         logs=(decision.reason,),
     )
 
@@ -228,6 +227,6 @@ def nothing_to_do(view: RemediationView, decision: Decision, now: datetime, **ex
         status=status,
         ready=(ConditionStatus.TRUE, "NoDrift", decision.reason),
         events=(EventNote("NothingToDo", decision.reason),),
-        audits=(AuditNote("NothingToDo", SYSTEM, decision.reason),),
+        audits=(AuditNote("NothingToDo", SYSTEM_USER, decision.reason),),
         logs=(decision.reason,),
     )

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from controller.api.assignment import Assignment, DriftType
+from controller.api.identity import SYSTEM_USER
 from controller.api.meta import ConditionStatus
 from controller.api.policy import RemediationLimits
 from controller.api.remediation import Attempt, RemediationPhase, Verification
@@ -19,7 +20,7 @@ from controller.core.outcome import AuditNote, EventNote
 from controller.remediation.backoff import AttemptOutcome, backoff_seconds, counted, poll_seconds
 from controller.remediation.deciding import Decision, Verdict
 from controller.remediation.detecting import stamp
-from controller.remediation.outcomes import SYSTEM, RemediationTransitions, policy_status, terminal, waiting_for
+from controller.remediation.outcomes import RemediationTransitions, policy_status, terminal, waiting_for
 from controller.remediation.situation import RemediationFacts, RemediationView
 
 
@@ -49,7 +50,7 @@ def await_fix(
             status=status,
             ready=(ConditionStatus.FALSE, "FixFailed", text),
             events=(EventNote("FixFailed", text, "Warning"),),
-            audits=(AuditNote("FixFailed", SYSTEM, text, {"attempt": attempt.number}),),
+            audits=(AuditNote("FixFailed", SYSTEM_USER, text, {"attempt": attempt.number}),),
             logs=(text,),
             finish=(attempt.number, AttemptOutcome.FAILED),
         )
@@ -60,7 +61,7 @@ def await_fix(
         status=view.status.model_copy(update={"phase": RemediationPhase.VERIFYING, "current_attempt": acted}),
         ready=(ConditionStatus.UNKNOWN, "Verifying", text),
         events=(EventNote("FixApplied", text),),
-        audits=(AuditNote("FixApplied", SYSTEM, text, detail_row),),
+        audits=(AuditNote("FixApplied", SYSTEM_USER, text, detail_row),),
         requeue_after_seconds=poll_seconds(limits),
         logs=(text,),
     )
@@ -95,7 +96,7 @@ def verify_fix(
             status=status,
             ready=(ConditionStatus.TRUE, "Verified", detail),
             events=(EventNote("RemediationSucceeded", detail),),
-            audits=(AuditNote("Verified", SYSTEM, detail, {"attempt": attempt.number}),),
+            audits=(AuditNote("Verified", SYSTEM_USER, detail, {"attempt": attempt.number}),),
             logs=(f"Verified: {detail}",),
             finish=(attempt.number, AttemptOutcome.VERIFIED),
             expedite=asg.metadata.uid or None,
@@ -153,7 +154,7 @@ def failed_attempt(
         status=status,
         ready=(ConditionStatus.UNKNOWN, "Backoff", text),
         events=(EventNote("AttemptFailed", text, "Warning"),),
-        audits=(AuditNote("AttemptFailed", SYSTEM, text, detail),),
+        audits=(AuditNote("AttemptFailed", SYSTEM_USER, text, detail),),
         requeue_after_seconds=max(0.5, (due - now).total_seconds()),
         logs=(text,),
         finish=finish,
