@@ -16,10 +16,11 @@ import kopf
 
 from controller.api.group import GROUP, VERSION
 from controller.api.kinds import KINDS, KindInfo
-from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_PREFIX
+from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import utcnow
 from controller.core.errors import InvalidSpec, Unavailable
 from controller.core.outcome import AuditNote, Outcome
+from controller.operator.admissionhooks import register_admission
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
@@ -63,6 +64,8 @@ def kopf_errors() -> Iterator[None]:
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:
     if deps.pool is None:
         return
+    created_by = (body.metadata.annotations or {}).get(CREATED_BY_ANNOTATION)
+    detail = {**note.detail, "createdBy": created_by} if created_by else note.detail
     await record_audit(
         deps.pool,
         AuditEvent(
@@ -73,7 +76,7 @@ async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: st
             name=body.metadata.name,
             action=note.action,
             reason=note.reason,
-            detail=note.detail,
+            detail=detail,
         ),
     )
 
@@ -162,3 +165,4 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
 
     for info in KINDS:
         _register_kind(registry, info, settings)
+    register_admission(registry, settings)
