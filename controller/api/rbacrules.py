@@ -3,7 +3,8 @@
 `user_roles()` turns the role table (`ROLE_PERMISSIONS` in policy.py) into `ringpilot-viewer`, `-operator`,
 `-publisher`, `-approver` and `-admin` (aggregated: it collects every role labelled for it, and viewer and
 admin aggregate into Kubernetes' own view and admin), so the API refuses what a role may not do before any
-code runs. `component_roles()` are the least privileges of the controller, the worker and the gateway;
+code runs. `component_roles()` are the least privileges of the controller, the worker (which impersonates the
+asking user, and no group, for the chat agent's tools) and the gateway;
 `role_bindings(policy, namespace)` binds the policy's users and groups and the components' ServiceAccounts.
 """
 
@@ -51,6 +52,8 @@ PERMISSION_RULES: Mapping[Permission, tuple[Json, ...]] = MappingProxyType(
         Permission.READ: (
             _rule([*KIND_PLURALS, *STATUSES], READ),
             _rule(["conversations"], WRITE),
+            _rule(["namespaces"], READ, ""),  # the chat agent finds rings and workloads as the asking user
+            _rule(["deployments"], READ, "apps"),
         ),
         Permission.DEPLOY: (_rule(["deploymenttasks"], ["create"]),),
         Permission.SUBMIT_CAB: (_rule(["deploymenttasks"], ["create"]),),
@@ -136,6 +139,7 @@ def component_roles() -> list[Json]:
         _rule(["namespaces", "pods"], READ, ""),
         _rule(["configmaps"], [*READ, *WRITE], ""),
         _rule(["deployments"], [*READ, *WRITE], "apps"),
+        _rule(["users"], ["impersonate"], ""),  # the chat agent acts as the asking user (users only, no groups)
         *_events(),
     ]
     gateway = [
