@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +64,42 @@ def _review(kwargs: dict[str, Any]) -> Review:
     )
 
 
+class LastingWebhookServer:
+    """Kopf's `WebhookServer`, listening from our startup handler until the process ends.
+
+    Kopf would start its server only after scanning resources and stop it first on exit, while handlers
+    still patch our objects through these very webhooks (failurePolicy Fail), so those patches failed.
+    Requests that come before Kopf hands over its admission function wait for it.
+    """
+
+    def __init__(self, server: kopf.WebhookServer) -> None:
+        self.server = server
+        self._fn: kopf.WebhookFn | None = None
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._serve(), name="admission-webhooks")
+
+    async def _serve(self) -> None:
+        async with self.server as server:
+            async for _ in server(self._dispatch):
+                pass
+
+    async def _dispatch(self, request: Any, **kwargs: Any) -> Any:
+        await self._ready.wait()
+        assert self._fn is not None
+        return await self._fn(request, **kwargs)
+
+    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+        """Kopf's side: take its admission function, report where we listen, and never end."""
+        self._fn = fn
+        self._ready.set()
+        yield kopf.WebhookClientConfig(url=f"https://{self.server.addr}:{self.server.port}")
+        await asyncio.Event().wait()
+
+
 class Conversations:
     """Reads Conversations for the worker rule, with the controller's own credentials (opened on first use)."""
 
@@ -93,12 +130,16 @@ def register_admission(registry: kopf.OperatorRegistry, settings: ControllerSett
     async def serve(**kwargs: Any) -> None:
         operator_settings: kopf.OperatorSettings = kwargs["settings"]
         operator_settings.admission.managed = None
-        operator_settings.admission.server = kopf.WebhookServer(
-            addr=settings.webhook_address,
-            port=settings.webhook_port,
-            certfile=str(settings.webhook_cert_file),
-            pkeyfile=str(settings.webhook_key_file),
+        server = LastingWebhookServer(
+            kopf.WebhookServer(
+                addr=settings.webhook_address,
+                port=settings.webhook_port,
+                certfile=str(settings.webhook_cert_file),
+                pkeyfile=str(settings.webhook_key_file),
+            )
         )
+        server.start()
+        operator_settings.admission.server = server
         logger.info("Serving admission webhooks on %s:%d", settings.webhook_address, settings.webhook_port)
 
     async def mutate(memo: kopf.Memo, patch: kopf.Patch, warnings: list[str], **kwargs: Any) -> None:
