@@ -12,7 +12,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, Field, FilePath, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    FilePath,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from controller.storage.cache import validate_redis_url
@@ -79,6 +87,20 @@ class ControllerSettings(CommonSettings):
         8081, ge=0, le=65535, description="Port of the /healthz liveness endpoint; 0 turns it off"
     )
     metrics_port: int = Field(9090, ge=0, le=65535, description="Port of the controller's /metrics; 0 turns it off")
+    webhook_port: int = Field(
+        0, ge=0, le=65535, description="HTTPS port of the admission webhooks (stamping, guards); 0 turns them off"
+    )
+    webhook_address: str = Field("0.0.0.0", min_length=1, description="Address the webhook server listens on")
+    webhook_cert_file: FilePath | None = Field(None, description="PEM certificate the webhook server presents")
+    webhook_key_file: FilePath | None = Field(None, description="PEM private key of RINGPILOT_WEBHOOK_CERT_FILE")
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_certificate(self) -> ControllerSettings:
+        if self.webhook_port and (self.webhook_cert_file is None or self.webhook_key_file is None):
+            raise ValueError(
+                f"{ENV_PREFIX}WEBHOOK_PORT needs {ENV_PREFIX}WEBHOOK_CERT_FILE and {ENV_PREFIX}WEBHOOK_KEY_FILE"
+            )
+        return self
 
     @field_validator("namespace", mode="before")
     @classmethod

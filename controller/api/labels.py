@@ -34,3 +34,7 @@ KUBELET_FAIL_ANNOTATION = f"{KUBELET_ANNOTATION_PREFIX}/fail"
 KUBELET_FAIL_VERSION_ANNOTATION = f"{KUBELET_ANNOTATION_PREFIX}/fail-version"
 #: Fail until the workload is restarted (Deployments only).
 KUBELET_FAIL_UNTIL_RESTART_ANNOTATION = f"{KUBELET_ANNOTATION_PREFIX}/fail-until-restart"
+
+#: On every Ringpilot object created through the API: who created it, as the admission webhook saw them
+#: (`kubernetes:<user>`, or `<principal>:<user>` when a trusted principal vouched for the user).
+CREATED_BY_ANNOTATION = f"{GROUP}/created-by"

@@ -146,6 +146,31 @@ class RoleMapping(PolicyModel):
     )
 
 
+PrincipalName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+
+
+class IdentityPolicy(PolicyModel):
+    """Which authenticated principals the admission webhooks let name a user other than themselves.
+
+    Everyone else has `spec.user`, `spec.requestedBy` and a decision's `approver` replaced by their own
+    name. The worker may name only a user whose Conversation has an action pending for that object.
+    """
+
+    controller: PrincipalName | None = Field(
+        None, description="The controller's own identity; the only one that may name system:ringpilot"
+    )
+    worker: PrincipalName | None = Field(
+        None, description="The worker's identity: names the asking user of a confirmed chat action"
+    )
+    trusted_principals: list[PrincipalName] = Field(
+        default_factory=list, description="Identities that authenticate users themselves (the gateway)"
+    )
+
+    def vouches(self, principal: str) -> bool:
+        """True if `principal` may name another user (the worker only with a pending action behind it)."""
+        return principal in self.trusted_principals or principal in (self.controller, self.worker)
+
+
 class RiskPolicy(PolicyModel):
     """Risk thresholds (docs/domain.md §3)."""
 
@@ -258,6 +283,7 @@ class Policy(PolicyModel):
     version: str = Field("unversioned", min_length=1, description="Version label, recorded with decisions")
     rings: list[RingPolicy] = Field(description="Rings 0-4, each exactly once, in order")
     roles: RoleMapping = Field(default_factory=RoleMapping, description="User and group role mapping")
+    identity: IdentityPolicy = Field(default_factory=IdentityPolicy, description="Who may name a user")
     risk: RiskPolicy = Field(default_factory=RiskPolicy, description="Risk thresholds")
     remediation: RemediationLimits = Field(default_factory=RemediationLimits, description="Remediation limits")
     windows: list[ChangeWindow] = Field(default_factory=list, description="Change windows")
@@ -267,7 +293,7 @@ class Policy(PolicyModel):
     def _empty_sections(cls, data: Any) -> Any:
         """Let `risk:` with no value mean the defaults, as `risk: {}` does."""
         if isinstance(data, dict):
-            defaults: dict[str, Any] = {"roles": {}, "risk": {}, "remediation": {}, "windows": []}
+            defaults: dict[str, Any] = {"roles": {}, "identity": {}, "risk": {}, "remediation": {}, "windows": []}
             return {k: (defaults[k] if k in defaults and v is None else v) for k, v in data.items()}
         return data
 

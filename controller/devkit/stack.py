@@ -1,9 +1,10 @@
 """`ringpilot dev`: the whole system on one machine with nothing installed but Python.
 
-Starts embedded PostgreSQL and Redis, the Kubernetes API emulator, the simulated kubelet,
-the controller and a worker; applies the CRDs, ring namespaces 0-4 with sample apps, and
-(on first start) the samples. State lives in the data directory and survives restarts;
-Ctrl-C stops every child process.
+Starts embedded PostgreSQL and Redis, the Kubernetes API emulator (HTTPS, a token per dev user,
+RBAC), the simulated kubelet, the controller (serving the admission webhooks) and a worker, each under
+its own ServiceAccount; applies the CRDs, Ringpilot's RBAC, ring namespaces 0-4 with sample apps, and
+(on first start) the samples, each as its author. State lives in the data directory and survives
+restarts; Ctrl-C stops every child process.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ import yaml
 from kubernetes import client, config
 
 from controller.api.group import GROUP, VERSION
+from controller.api.policy import load_policy
 from controller.devkit.embedded import EmbeddedError, EmbeddedServices
+from controller.devkit.identities import (
+    CLUSTER_ADMIN_USER,
+    component_environments,
+    emulator_args,
+    prepare_identities,
+    sample_author,
+    write_kubeconfig,
+)
 from controller.devkit.kubelet import SimulatedKubelet
 from controller.devkit.processes import ProcessGroup, wait_for_file
 from controller.devkit.seeding import apply_crds, seed_rings
@@ -29,12 +39,12 @@ from controller.storage.migrating import migrate
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
 
 
-def apply_samples(api_client: client.ApiClient, directory: Path = SAMPLES) -> list[str]:
-    """Create each sample object that does not exist yet; returns the names created."""
-    custom = client.CustomObjectsApi(api_client)
+def apply_samples(clients: dict[str, client.ApiClient], directory: Path = SAMPLES) -> list[str]:
+    """Create each sample object that does not exist yet, as its author (`clients` by user); returns the names."""
     created = []
     for path in sorted(directory.glob("*.yaml")):
         body: dict[str, Any] = yaml.safe_load(path.read_text())
+        custom = client.CustomObjectsApi(clients[sample_author(body)])
         plural = body["kind"].lower() + "s"
         namespace = body["metadata"].get("namespace", "default")
         try:
@@ -46,11 +56,12 @@ def apply_samples(api_client: client.ApiClient, directory: Path = SAMPLES) -> li
     return created
 
 
-def child_env(services: EmbeddedServices, kubeconfig: Path, data_dir: Path) -> dict[str, str]:
+def child_env(services: EmbeddedServices, own: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """A component's environment: the embedded services and its own identity (`own`: KUBECONFIG, webhooks)."""
     env = dict(os.environ)
     env.update(
         {
-            "KUBECONFIG": str(kubeconfig),
+            **own,
             "RINGPILOT_DATABASE_URL": services.database_url,
             "RINGPILOT_REDIS_URL": services.redis_url,
             "RINGPILOT_DATA_DIR": str(data_dir),
@@ -68,6 +79,31 @@ def free_port() -> int:
         return port
 
 
+def wait_for_webhooks(port: int, group: ProcessGroup, timeout_seconds: float) -> None:
+    """Wait until the controller serves its webhooks (writes to Ringpilot's kinds fail closed until then)."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if group.first_exited() is not None:
+            return
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
+def author_clients(kubeconfig: Path, own: dict[str, dict[str, str]]) -> dict[str, client.ApiClient]:
+    """An ApiClient per context of the kubeconfig, and one per component (by its ServiceAccount name)."""
+    loaded = yaml.safe_load(kubeconfig.read_text())
+    clients = {
+        c["name"]: config.new_client_from_config(config_file=str(kubeconfig), context=c["name"])
+        for c in loaded["contexts"]
+    }
+    for env in own.values():
+        clients[env["RINGPILOT_ACCOUNT"]] = config.new_client_from_config(config_file=env["KUBECONFIG"])
+    return clients
+
+
 def banner(kubeconfig: Path, logs: Path, seconds: float, metrics: dict[str, int] | None = None) -> str:
     scrape = "".join(
         f"\n  curl http://127.0.0.1:{port}/metrics   # the {name}'s metrics" for name, port in (metrics or {}).items()
@@ -78,9 +114,10 @@ Ringpilot is up in {seconds:.1f}s (embedded PostgreSQL, Redis, API emulator, con
   export KUBECONFIG={kubeconfig}
   kubectl get ringpilot -A                      # every Ringpilot object, with its columns
   kubectl get deploy -A -l app.kubernetes.io/name=web
-  kubectl apply -f crds/samples/deploymenttask.yaml && kubectl get dtask -w{scrape}
+  kubectl --context dev-publisher apply -f crds/samples/deploymenttask.yaml && kubectl get dtask -w{scrape}
 
-Dev users (one per role): dev-admin, dev-publisher, dev-approver, dev-operator, dev-viewer.
+Contexts: one per dev user (dev-admin, dev-publisher, dev-approver[-2,-3], dev-operator, dev-viewer),
+and {CLUSTER_ADMIN_USER} (cluster-admin, the default). `kubectl --context dev-viewer auth whoami`.
 Logs: {logs}/   State: {kubeconfig.parent}/   Stop: Ctrl-C
 """
 
@@ -110,6 +147,9 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
     try:
         kubeconfig.unlink(missing_ok=True)  # the emulator writes a fresh one for its new port
         migrate(services.database_url)
+        policy = load_policy(os.environ.get("RINGPILOT_POLICY_FILE") or None)
+        identities = prepare_identities(data_dir / "identity", policy)
+        webhook_port = free_port()
         emulator = group.spawn(
             "emulator",
             [
@@ -124,25 +164,34 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
                 str(kubeconfig),
                 "--state",
                 str(data_dir / "cluster.json"),
+                *emulator_args(identities, webhook_port),
             ],
             dict(os.environ),
             logs / "emulator.log",
         )
         wait_for_file(kubeconfig, 30, emulator)
+        server = config.new_client_from_config(config_file=str(kubeconfig)).configuration.host
+        write_kubeconfig(kubeconfig, server, identities.ca_file, identities.tokens, CLUSTER_ADMIN_USER)
         api_client = config.new_client_from_config(config_file=str(kubeconfig))
         apply_crds(api_client)
         seed_rings(api_client)
-        marker = data_dir / "samples-applied"
-        if not marker.exists() and SAMPLES.exists():
-            apply_samples(api_client)
-            marker.write_text("samples from crds/samples were applied once\n")
+        own = component_environments(api_client, policy, identities, server, webhook_port)
         kubelet = SimulatedKubelet(api_client)
         kubelet.start()
-        env = child_env(services, kubeconfig, data_dir)
         ringpilot = [sys.executable, "-m", "controller.cli"]
         ports = {"controller": free_port(), "worker": free_port()}
         for name, port in ports.items():
-            group.spawn(name, [*ringpilot, name], {**env, "RINGPILOT_METRICS_PORT": str(port)}, logs / f"{name}.log")
+            group.spawn(
+                name,
+                [*ringpilot, name],
+                {**child_env(services, own[name], data_dir), "RINGPILOT_METRICS_PORT": str(port)},
+                logs / f"{name}.log",
+            )
+        marker = data_dir / "samples-applied"
+        if not marker.exists() and SAMPLES.exists():
+            wait_for_webhooks(webhook_port, group, 60)
+            apply_samples(author_clients(kubeconfig, own))
+            marker.write_text("samples from crds/samples were applied once\n")
         print(banner(kubeconfig, logs, time.monotonic() - started, ports), flush=True)
         while not stopping:
             dead = group.first_exited()

@@ -19,13 +19,14 @@ import kopf
 from controller.api.group import GROUP, VERSION
 from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KINDS, KindInfo
-from controller.api.labels import CORRELATION_LABEL, FINALIZER, KOPF_ANNOTATION_PREFIX
+from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import Condition, utcnow
 from controller.core import conditions
 from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome, write_outcome
 from controller.core.outcome import with_correlation as with_correlation  # re-exported for its callers
 from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
+from controller.operator.admissionhooks import register_admission
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
 from controller.reconcile.reconcilers import reconciler_for
@@ -66,6 +67,8 @@ def kopf_errors() -> Iterator[None]:
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:
     if deps.pool is None:
         return
+    created_by = (body.metadata.annotations or {}).get(CREATED_BY_ANNOTATION)
+    detail = {**note.detail, "createdBy": created_by} if created_by else note.detail
     await record_audit(
         deps.pool,
         AuditEvent(
@@ -76,7 +79,7 @@ async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: st
             name=body.metadata.name,
             action=note.action,
             reason=note.reason,
-            detail=note.detail,
+            detail=detail,
         ),
     )
 
@@ -206,3 +209,4 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
 
     for info in KINDS:
         _register_kind(registry, info, settings)
+    register_admission(registry, settings)

@@ -39,7 +39,7 @@ def apply(stack: Stack, name: str, user: str, text: str, **spec: Any) -> None:
         "metadata": {"name": name, "namespace": NS},
         "spec": {"user": user, "messages": [{"id": "m1", "text": text}], **spec},
     }
-    assert "created" in stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc)).stdout
+    assert "created" in stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), user=user).stdout
 
 
 def say(stack: Stack, name: str, message_id: str, text: str) -> None:

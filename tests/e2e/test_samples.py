@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from controller.devkit.identities import sample_author
 from tests.fixtures.stack import Stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,7 @@ def plural(doc: dict[str, Any]) -> str:
 def test_sample_applies_and_reaches_its_first_condition(stack: Stack, namespace: str, path: Path) -> None:
     doc = yaml.safe_load(path.read_text())
     doc["metadata"]["namespace"] = namespace
-    out = stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+    out = stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), user=sample_author(doc))
     assert "created" in out.stdout or "configured" in out.stdout
 
     def reconciled() -> dict[str, Any] | None:
@@ -55,7 +56,7 @@ def test_kubectl_lists_every_ringpilot_object_with_its_columns(stack: Stack, nam
     for path in SAMPLES:
         doc = yaml.safe_load(path.read_text())
         doc["metadata"]["namespace"] = namespace
-        stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+        stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), user=sample_author(doc))
     out = stack.kubectl("get", "ringpilot", "-n", namespace).stdout
     for name in ("release-chat", "web-1-4-2", "payments-2-0-0-cab", "payments-ring-0", "payments-ring-0-fix"):
         assert name in out

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from controller.api.rbacrules import CONTROLLER_ACCOUNT
 from controller.devkit.seeding import RING_NAMESPACES, SampleApp, configmap_manifest, deployment_manifest
 from controller.planes.base import TargetRef
 from controller.planes.kubernetes import KubernetesPlane
@@ -133,8 +134,11 @@ def make_assignment(
 
 
 def make_remediation(stack: Stack, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Create a Remediation naming its requester, as the controller's identity (the one that may name anyone,
+    system:ringpilot included), so the controller's own checks behind the webhooks decide."""
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Remediation", "metadata": {"name": name}, "spec": spec}
-    created: dict[str, Any] = stack.custom.create_namespaced_custom_object(GROUP, VERSION, NS, "remediations", body)
+    custom = stack.custom_as(CONTROLLER_ACCOUNT)
+    created: dict[str, Any] = custom.create_namespaced_custom_object(GROUP, VERSION, NS, "remediations", body)
     return created
 
 
