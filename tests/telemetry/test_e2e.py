@@ -86,7 +86,7 @@ def test_a_rollout_moves_reconciles_gates_steps_and_task_duration(stack: Stack, 
             "monitor": {"pollIntervalSeconds": 1, "deployTimeoutSeconds": 30},
         },
     }
-    stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+    stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), user="dev-publisher")
     wait_for(
         lambda: (stack.get("deploymenttasks", app, ns).get("status") or {}).get("phase") == "Succeeded",
         90,
@@ -160,7 +160,7 @@ def test_a_chat_turn_moves_turns_model_requests_and_tool_calls(stack: Stack, ns:
         "metadata": {"name": "tel-chat", "namespace": ns},
         "spec": {"user": "dev-viewer", "messages": [{"id": "m1", "text": "what runs in canary?"}]},
     }
-    stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+    stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), user="dev-viewer")
     wait_for(
         lambda: (stack.get("conversations", "tel-chat", ns).get("status") or {}).get("answered") == 1,
         30,
