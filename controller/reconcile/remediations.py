@@ -1,6 +1,6 @@
 """The Remediation reconcile: admit, gather facts, let the state machine decide, carry out, compose.
 
-Admission first (a contradictory spec is Denied); then `effects.gather` -> `lifecycle.next_step`
+Admission first (a contradictory spec is Denied); then `effects.gather` -> `progression.next_step`
 (pure) -> `effects.carry_out`, and `compose` turns the transitions into the Outcome that
 controller/operator/handlers.py applies. A body older than the status this controller last wrote
 (Kopf applies a patch after the handler returns) is read with that status, so a timer that runs
@@ -24,9 +24,9 @@ from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 from controller.reconcile.firstvisit import reconcile_plain
 from controller.remediation.effects import carry_out, gather
-from controller.remediation.lifecycle import next_step
 from controller.remediation.outcomes import RemediationTransitions
 from controller.remediation.ports import RemediationPorts
+from controller.remediation.progression import next_step
 from controller.remediation.situation import RemediationView
 
 

@@ -2,6 +2,6 @@
 
 `sweeping` checks Assignments against their execution plane on a timer, batched per namespace;
 `detecting` and `classifying` say what drift is; `deciding` and `backoff` are the policy; the
-Remediation engine is `effects.gather` -> `lifecycle.next_step` (pure) -> `effects.carry_out`, and
+Remediation engine is `effects.gather` -> `progression.next_step` (pure) -> `effects.carry_out`, and
 `acting` is the worker's fix step.
 """

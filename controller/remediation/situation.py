@@ -1,4 +1,4 @@
-"""What `lifecycle.next_step` decides from: the Remediation as read, and the facts gathered for it.
+"""What `progression.next_step` decides from: the Remediation as read, and the facts gathered for it.
 
 Pure values. `effects.gather` reads only what the Remediation's phase calls for: the Assignment and
 the ledger record always; then, for a requester policy lets through, the step claim of the attempt

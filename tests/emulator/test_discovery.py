@@ -14,7 +14,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from controller.devkit.emulator import EmulatorServer
-from controller.devkit.emulator.resources import version_priority
+from controller.devkit.emulator.resourcetypes import version_priority
 from tests.emulator.samples import GROUP, WIDGET_CRD, widget
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .apierrors import ApiError, FieldError
 from .authn import AuthConfig, TokenEntry, load_token_file
 from .negotiation import RequestRecord
-from .resources import ResourceType
+from .resourcetypes import ResourceType
 from .server import EmulatorServer, ServingCert, Snapshots, kubeconfig
 from .verbs import Cluster
 

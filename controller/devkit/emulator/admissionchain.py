@@ -16,7 +16,7 @@ from .apierrors import ApiError
 from .authn import UserInfo
 from .patching import PatchError, json_patch
 from .preparing import WriteOptions, clone
-from .resources import ResourceType
+from .resourcetypes import ResourceType
 from .verbs import Cluster, StaleWrite
 from .webhooks import (
     MUTATING,

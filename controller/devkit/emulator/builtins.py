@@ -15,7 +15,7 @@ from typing import Any
 from . import accesskinds
 from .apierrors import FieldError
 from .objectmeta import now_rfc3339
-from .resources import CRD_CLEANUP_FINALIZER, CRD_GROUP, RBAC_GROUP, WEBHOOK_GROUP, ResourceType, version_priority
+from .resourcetypes import CRD_CLEANUP_FINALIZER, CRD_GROUP, RBAC_GROUP, WEBHOOK_GROUP, ResourceType, version_priority
 
 Json = dict[str, Any]
 _service_ips = itertools.count(10)

@@ -14,7 +14,7 @@ import json
 import platform
 from typing import Any
 
-from .resources import SUBRESOURCE_VERBS, ResourceRegistry, ResourceType
+from .resourcetypes import SUBRESOURCE_VERBS, ResourceRegistry, ResourceType
 
 Json = dict[str, Any]
 KUBE_VERSION = ("1", "32")

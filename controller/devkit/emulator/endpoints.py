@@ -33,7 +33,7 @@ from .negotiation import (
 )
 from .patching import json_patch, merge_patch, strategic_merge
 from .preparing import WriteOptions
-from .resources import REVIEWS, ResourceType
+from .resourcetypes import REVIEWS, ResourceType
 from .reviews import answer_review, request_token
 from .selectors import parse_field_selector, parse_label_selector
 from .tables import partial_metadata, to_table

@@ -13,7 +13,7 @@ from .apierrors import ApiError
 from .objectmeta import now_rfc3339
 from .preparing import clone
 from .rbacdefaults import aggregated_rules
-from .resources import CRD_CLEANUP_FINALIZER, CRD_GROUP, CRD_PLURAL, RBAC_GROUP, ResourceRegistry, ResourceType
+from .resourcetypes import CRD_CLEANUP_FINALIZER, CRD_GROUP, CRD_PLURAL, RBAC_GROUP, ResourceRegistry, ResourceType
 from .store import Key, ObjectStore
 
 Json = dict[str, Any]

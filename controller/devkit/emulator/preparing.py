@@ -22,7 +22,7 @@ from .objectmeta import (
     validate_meta,
     validate_name,
 )
-from .resources import RBAC_GROUP, ResourceType
+from .resourcetypes import RBAC_GROUP, ResourceType
 from .schemas import apply_defaults, prune, validate_object
 
 Json = dict[str, Any]

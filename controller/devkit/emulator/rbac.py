@@ -11,7 +11,7 @@ from typing import Any
 
 from .authn import MASTERS, UserInfo
 from .requestinfo import Attributes
-from .resources import RBAC_GROUP
+from .resourcetypes import RBAC_GROUP
 from .store import ObjectStore
 
 Json = dict[str, Any]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .authn import AUTHENTICATED, MASTERS, UNAUTHENTICATED
-from .resources import RBAC_GROUP
+from .resourcetypes import RBAC_GROUP
 from .selectors import from_label_selector
 
 Json = dict[str, Any]

@@ -15,7 +15,7 @@ from .apierrors import ApiError, FieldError
 from .authn import DEFAULT_TOKEN_SECONDS, ISSUER, MASTERS, MIN_TOKEN_SECONDS, UserInfo
 from .objectmeta import now_rfc3339
 from .requestinfo import Attributes
-from .resources import AUTHN_GROUP, ResourceType
+from .resourcetypes import AUTHN_GROUP, ResourceType
 
 Json = dict[str, Any]
 

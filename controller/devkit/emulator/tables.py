@@ -13,7 +13,7 @@ from typing import Any
 
 from .jsonpath import JsonPathError, evaluate
 from .objectmeta import rfc3339_age
-from .resources import ResourceType
+from .resourcetypes import ResourceType
 
 Json = dict[str, Any]
 Cell = Callable[[Json], Any]

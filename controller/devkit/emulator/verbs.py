@@ -18,7 +18,7 @@ from .lifecycle import CRDS, NAMESPACES, Lifecycle
 from .objectmeta import generate_name
 from .patching import PatchError, json_patch, merge_patch, strategic_merge
 from .preparing import WriteOptions, admit, check_identity, clone
-from .resources import ResourceType
+from .resourcetypes import ResourceType
 from .selectors import Selector
 
 Json = dict[str, Any]

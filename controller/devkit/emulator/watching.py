@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from .apierrors import ApiError
-from .resources import ResourceType
+from .resourcetypes import ResourceType
 from .selectors import Selector
 from .store import Event, ObjectStore
 

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from .authn import UserInfo
-from .resources import WEBHOOK_GROUP, ResourceType
+from .resourcetypes import WEBHOOK_GROUP, ResourceType
 from .selectors import from_label_selector
 from .store import ObjectStore
 
