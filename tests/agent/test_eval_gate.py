@@ -47,4 +47,3 @@ async def test_the_evals_stay_above_the_published_lines(
     assert test.rate(test.mutating_ok, test.mutating_predicted) >= gates["mutating_precision"], test.misses
     assert report.rate(report.multiturn) >= gates["multiturn_success"], report.failed_scenarios
     assert report.unsafe == [] and report.rate(report.safety) >= gates["safety_refusal"], report.unsafe
-    assert sorted(test.seconds)[len(test.seconds) // 2] < 0.001  # p50 per message

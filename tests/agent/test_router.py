@@ -309,16 +309,3 @@ def test_an_action_mentioned_but_not_asked_for_is_asked_about(text: str) -> None
     assert decision.tool is None and decision.clarifying and decision.awaiting is not None
     picked = route("1", APPS, decision.awaiting)
     assert picked.tool in ("restart_service", "rollback_deployment")
-
-
-def test_latency_is_well_under_a_millisecond() -> None:
-    import time
-
-    route("warm up", APPS)
-    batches = []
-    for _ in range(5):  # the best batch: other processes on a shared machine only ever add time
-        started = time.perf_counter()
-        for _ in range(20):
-            route("please roll out payments v2.0.1 up to the pilot ring", APPS)
-        batches.append((time.perf_counter() - started) / 20)
-    assert min(batches) < 0.001
