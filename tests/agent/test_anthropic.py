@@ -111,7 +111,13 @@ async def test_a_timeout_delays_the_turn_and_the_next_try_answers(
     claude: Harness, fake: FakeMessagesAPI, cluster: Cluster, db_pool: Pool, redis_async: Any
 ) -> None:
     slow = build_harness(
-        cluster, db_pool, redis_async, claude_settings(fake, llm_timeout_seconds=0.3, llm_max_retries=0)
+        cluster,
+        db_pool,
+        redis_async,
+        # a second try due 1 s later: "not due yet" holds even on a loaded machine
+        claude_settings(
+            fake, llm_timeout_seconds=0.3, llm_max_retries=0, turn_min_backoff_ms=1000, turn_max_backoff_ms=2000
+        ),
     )
     fake.add(Reply(delay_seconds=1.0, body=anthropic_text("late").body), anthropic_text("On time now."))
     slow.start("c", "dev-viewer", "hello?")
@@ -121,7 +127,7 @@ async def test_a_timeout_delays_the_turn_and_the_next_try_answers(
     assert condition(slow, "c", "Replying") == ("True", "ProviderTimeout")
     assert len(slow.retries) == 1 and slow.retries[0][3] == "m1"
     assert (await slow.answer("c")).status.answered == 0  # not due yet: the retry is not early
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(1.1)
     status = (await slow.answer("c")).status
     assert (status.answered, status.reply) == (1, "On time now.")
     uid = slow.cluster.get("conversations", "c")["metadata"]["uid"]
