@@ -7,6 +7,7 @@ scenario reads both endpoints before and after, and checks the counters and hist
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +64,24 @@ def test_both_processes_serve_build_info(stack: Stack) -> None:
     assert scrape.value("worker", "ringpilot_build_info") >= 1
 
 
+def settled(stack: Stack) -> Scrape:
+    """A scrape taken when no step is queued or running: the stack is shared with earlier tests, whose
+    last messages would otherwise be counted in this test's deltas."""
+
+    def quiet() -> Scrape | None:
+        first = Scrape(stack)
+        if first.value("controller", "ringpilot_queue_depth", queue="steps") or first.value(
+            "worker", "dramatiq_messages_inprogress"
+        ):
+            return None
+        time.sleep(1.0)
+        second = Scrape(stack)
+        steps = "ringpilot_step_duration_seconds_count"
+        return second if second.value("worker", steps) == first.value("worker", steps) else None
+
+    return wait_for(quiet, 60, 0.2, "no step queued or running")
+
+
 def test_a_rollout_moves_reconciles_gates_steps_and_task_duration(stack: Stack, ns: str) -> None:
     app = f"tel-{uuid.uuid4().hex[:6]}"
     sample = SampleApp(app, "1.0.0", replicas=1)
@@ -73,7 +92,7 @@ def test_a_rollout_moves_reconciles_gates_steps_and_task_duration(stack: Stack, 
         stack.apps.create_namespaced_deployment(
             RING_NAMESPACES[ring], deployment_manifest(sample, RING_NAMESPACES[ring])
         )
-    before = Scrape(stack)
+    before = settled(stack)
     doc: dict[str, Any] = {
         "apiVersion": "ringpilot.dev/v1alpha1",
         "kind": "DeploymentTask",
