@@ -20,6 +20,7 @@ import stat
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -128,7 +129,7 @@ def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
     return set_death_signal
 
 
-class _Child:
+class _Child(ABC):
     """One server process: spawning with a log file, waiting for readiness, stopping."""
 
     name: str = ""
@@ -144,14 +145,17 @@ class _Child:
         self.process: subprocess.Popen[bytes] | None = None
         self.start_seconds = 0.0
 
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """The server's command line."""
 
+    @abstractmethod
     def ready(self) -> bool:
-        raise NotImplementedError
+        """Whether the server answers."""
 
     def prepare(self) -> None:
         """Create the data directory and clear what a crashed run left (called before spawning)."""
+        return None  # an optional hook: a server with nothing to prepare keeps this default
 
     def spawn_user(self) -> str | None:
         return None

@@ -13,7 +13,9 @@ import base64
 import csv
 import datetime
 import ipaddress
+import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from controller.api.group import GROUP
 from controller.api.policy import Policy
 from controller.api.rbacrules import CONTROLLER_ACCOUNT, GATEWAY_ACCOUNT, WORKER_ACCOUNT, all_rbac
+from controller.devkit.processes import Child, ProcessGroup, wait_for_file
 
 Json = dict[str, Any]
 SYSTEM_NAMESPACE = "ringpilot-system"
@@ -317,3 +320,43 @@ def sample_author(body: Json) -> str:
     if body.get("kind") in ("Conversation", "DeploymentTask", "Remediation") and named and named != "system:ringpilot":
         return str(named)
     return CONTROLLER_ACCOUNT
+
+
+def start_secured_emulator(
+    group: ProcessGroup,
+    kubeconfig: Path,
+    identities: Identities,
+    webhook_port: int,
+    log: Path,
+    *,
+    port: int = 0,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> tuple[Child, str, client.ApiClient]:
+    """Spawn the emulator in auth mode, wait for it, and write the kubeconfig with a context per dev user.
+
+    Returns the child, the server URL and a cluster-admin `ApiClient`. `ringpilot dev` and the e2e stack
+    both start it this way.
+    """
+    emulator = group.spawn(
+        "emulator",
+        [
+            sys.executable,
+            "-m",
+            "controller.devkit.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--kubeconfig",
+            str(kubeconfig),
+            *extra_args,
+            *emulator_args(identities, webhook_port),
+        ],
+        env if env is not None else dict(os.environ),
+        log,
+    )
+    wait_for_file(kubeconfig, 30, emulator)
+    server: str = config.new_client_from_config(config_file=str(kubeconfig)).configuration.host
+    write_kubeconfig(kubeconfig, server, identities.ca_file, identities.tokens, CLUSTER_ADMIN_USER)
+    return emulator, server, config.new_client_from_config(config_file=str(kubeconfig))

@@ -26,13 +26,12 @@ from controller.devkit.embedded import EmbeddedError, EmbeddedServices
 from controller.devkit.identities import (
     CLUSTER_ADMIN_USER,
     component_environments,
-    emulator_args,
     prepare_identities,
     sample_author,
-    write_kubeconfig,
+    start_secured_emulator,
 )
 from controller.devkit.kubelet import SimulatedKubelet
-from controller.devkit.processes import ProcessGroup, wait_for_file
+from controller.devkit.processes import ProcessGroup
 from controller.devkit.seeding import apply_crds, seed_rings
 from controller.storage.migrating import migrate
 
@@ -150,29 +149,15 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
         policy = load_policy(os.environ.get("RINGPILOT_POLICY_FILE") or None)
         identities = prepare_identities(data_dir / "identity", policy)
         webhook_port = free_port()
-        emulator = group.spawn(
-            "emulator",
-            [
-                sys.executable,
-                "-m",
-                "controller.devkit.emulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(api_port),
-                "--kubeconfig",
-                str(kubeconfig),
-                "--state",
-                str(data_dir / "cluster.json"),
-                *emulator_args(identities, webhook_port),
-            ],
-            dict(os.environ),
+        _, server, api_client = start_secured_emulator(
+            group,
+            kubeconfig,
+            identities,
+            webhook_port,
             logs / "emulator.log",
+            port=api_port,
+            extra_args=("--state", str(data_dir / "cluster.json")),
         )
-        wait_for_file(kubeconfig, 30, emulator)
-        server = config.new_client_from_config(config_file=str(kubeconfig)).configuration.host
-        write_kubeconfig(kubeconfig, server, identities.ca_file, identities.tokens, CLUSTER_ADMIN_USER)
-        api_client = config.new_client_from_config(config_file=str(kubeconfig))
         apply_crds(api_client)
         seed_rings(api_client)
         own = component_environments(api_client, policy, identities, server, webhook_port)
