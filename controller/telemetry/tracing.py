@@ -51,6 +51,20 @@ def recording_sampler(environ: Mapping[str, str]) -> Any:
     return ParentBased(ALWAYS_OFF)
 
 
+def instrument_libraries(*, on: bool = True) -> None:
+    """The official instrumentations of psycopg (a span per SQL statement, without its parameters) and redis
+    (a span per command), switched on when spans are exported: they show where a step's time goes.
+    `on=False` switches them off again."""
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    for instrumentor in (PsycopgInstrumentor(), RedisInstrumentor()):
+        if on and not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+        elif not on and instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+
 def setup_tracing(service: str) -> bool:
     """Install the SDK tracer provider for `service` once; True if this call installed it."""
     global _installed
@@ -67,6 +81,7 @@ def setup_tracing(service: str) -> bool:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        instrument_libraries()
         logger.info("Exporting traces of %s over OTLP", service)
     trace.set_tracer_provider(provider)
     _installed = True
