@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from controller.api.changerequest import ChangeRequestSpec
 from controller.api.deploymenttask import (
     Action,
     ApprovalRecord,
@@ -29,6 +28,7 @@ from controller.orchestration import risk as riskmodel
 from controller.orchestration.attempts import run_actor_step
 from controller.orchestration.evidence import plan_digest
 from controller.orchestration.facts import Facts, TaskView
+from controller.orchestration.ownership import owned_spec
 from controller.orchestration.rollout import cancel, cancellable, rollback, rollout, withdraw
 from controller.orchestration.steps import GENERATE_EVIDENCE_ACTOR, EvidenceReport
 from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, Transitions
@@ -297,19 +297,6 @@ def _approval(t: Transitions, task: TaskView) -> None:
     deadline = t.now + timedelta(seconds=task.spec.approval.max_wait_seconds)
     name = t.status.change_request or f"{task.name}-cab"[:253]
     quorum = assessment.required_approvals or 1
-    spec = ChangeRequestSpec(
-        task=task.name,
-        app=plan.app,
-        version=plan.version,
-        max_ring=plan.max_ring,
-        risk_score=assessment.score,
-        evidence=t.status.evidence,
-        plan_digest=plan.digest,
-        required_approvals=quorum,
-        submitted_by=plan.submitter,
-        review_deadline=deadline,
-    )
-    t.change_request = ChangeRequestWrite(name, task.namespace, spec, task.correlation_id)
     rule = (
         f"CAB approval needed from ring {assessment.cab_from_ring}: {policy_rule} ({assessment.label}); "
         f"quorum {quorum} ({assessment.blast_radius_class}); review deadline {deadline.isoformat()}"
@@ -318,6 +305,9 @@ def _approval(t: Transitions, task: TaskView) -> None:
         change_request=name,
         approval=ApprovalRecord(mode="ChangeRequest", rule=rule, phase="Pending", review_deadline=deadline),
     )
+    spec = owned_spec(task.name, t.status)
+    assert spec is not None
+    t.change_request = ChangeRequestWrite(name, task.namespace, spec, task.correlation_id)
     t.close_step(t.step(StepName.SUBMIT_CHANGE_REQUEST), StepState.SUCCEEDED, f"Submitted ChangeRequest {name}")
     t.note("ChangeRequestSubmitted", f"Submitted ChangeRequest {name}: {rule}", change_request=name)
     t.condition("Approved", ConditionStatus.UNKNOWN, "Submitted", rule)

@@ -3,7 +3,8 @@
 Pure. `stamp` is the mutating half: on create it replaces `spec.user` / `spec.requestedBy` with the
 authenticated user (unless a principal of the policy's `identity` section vouches for the user), gives
 every new ChangeRequest decision `approver` = the requester and `decidedAt` = server time, and keeps
-the created-by annotation. `refusal` is the validating half; every reason names the field.
+the created-by annotation. `refusal` is the validating half; every reason names the field. It refuses,
+among others, a change of a ChangeRequest's controller-owned spec by anyone but the controller.
 """
 
 from __future__ import annotations
@@ -148,6 +149,18 @@ def _immutable(review: Review) -> str | None:
     return None
 
 
+def _controller_owned(review: Review, policy: Policy) -> str | None:
+    """A ChangeRequest's spec is the controller's but for `decisions` (docs/domain.md §4.1)."""
+    controller = policy.identity.controller
+    if review.kind != "ChangeRequest" or review.old is None or controller in (None, review.requester.username):
+        return None
+    old, new = _spec(review.old), _spec(review.new)
+    for key in sorted((set(old) | set(new)) - {"decisions"}):
+        if old.get(key) != new.get(key):
+            return f"spec.{key} is owned by the controller: only spec.decisions may be changed"
+    return None
+
+
 def _messages_appended(review: Review) -> str | None:
     if review.kind != "Conversation" or review.old is None:
         return None
@@ -201,7 +214,13 @@ def refusal(review: Review, policy: Policy, *, conversation_vouches: bool = Fals
     `conversation_vouches` says whether a Conversation of the named user has an action pending for the
     object (`needs_conversation` says when the caller must look); only then may the worker name a user.
     """
-    for check in (_immutable(review), _messages_appended(review), _decisions_appended(review, policy)):
+    checks = (
+        _immutable(review),
+        _controller_owned(review, policy),
+        _messages_appended(review),
+        _decisions_appended(review, policy),
+    )
+    for check in checks:
         if check:
             return check
     who = review.requester.username
