@@ -38,6 +38,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from controller.api.risk_inputs import SupplyChainTrust
+
 DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
 
@@ -171,6 +173,21 @@ class IdentityPolicy(PolicyModel):
         return principal in self.trusted_principals or principal in (self.controller, self.worker)
 
 
+class RegistryTrust(PolicyModel):
+    """One image repository (prefix) the policy allows, and how far its supply chain is trusted."""
+
+    repository: str = Field(min_length=1, max_length=255, description="Prefix, e.g. registry.example.com/team")
+    trust: SupplyChainTrust = Field(description="The supply-chain trust level of images from it")
+
+    def matches(self, artifact: str) -> bool:
+        prefix = self.repository.rstrip("/")
+        return artifact == prefix or artifact.startswith(prefix + "/")
+
+
+#: Image tags that name no fixed content and are refused (docs/domain.md §3.2).
+MUTABLE_TAGS = frozenset({"latest"})
+
+
 class RiskPolicy(PolicyModel):
     """Risk thresholds (docs/domain.md §3)."""
 
@@ -178,6 +195,20 @@ class RiskPolicy(PolicyModel):
     privileged_apps: list[DnsLabel] = Field(
         default_factory=list, description="Apps always treated as privileged (CAB, manual remediation)"
     )
+    registries: list[RegistryTrust] | None = Field(
+        None,
+        description="Allowed image repositories with their trust; any other spec.artifact is refused "
+        "(None: no allow-list)",
+    )
+    trusted_declarers: list[PrincipalName] = Field(
+        default_factory=list,
+        description="Principals (e.g. the CI's identity) whose risk annotation on a task is taken over spec.risk",
+    )
+
+    def registry_for(self, artifact: str) -> RegistryTrust | None:
+        """The longest allowed repository prefix of `artifact`, or None."""
+        found = [r for r in self.registries or [] if r.matches(artifact)]
+        return max(found, key=lambda r: len(r.repository), default=None)
 
 
 class CheckIntervals(PolicyModel):

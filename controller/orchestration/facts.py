@@ -36,6 +36,7 @@ class TaskView:
     correlation_id: str
     spec: DeploymentTaskSpec
     status: DeploymentTaskStatus
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def running_keys(self) -> list[str]:
         """Keys of steps whose worker report the machine waits for."""

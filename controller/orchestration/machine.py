@@ -24,8 +24,10 @@ from controller.api.deploymenttask import (
     TaskPhase,
 )
 from controller.api.meta import ConditionStatus
+from controller.api.policy import Policy
 from controller.orchestration import risk as riskmodel
 from controller.orchestration.attempts import run_actor_step
+from controller.orchestration.declaring import declared_risk
 from controller.orchestration.evidence import plan_digest
 from controller.orchestration.facts import Facts, TaskView
 from controller.orchestration.ownership import owned_spec
@@ -131,7 +133,10 @@ def _problems(task: TaskView, facts: Facts) -> list[tuple[str, str]]:
                 f"spec.version: no recorded deploy of {spec.app} {spec.version} to roll back in {where}",
             )
         )
-    if riskmodel.publish_blocked(spec.risk):
+    declared = declared_risk(spec, task.annotations, facts.policy).inputs
+    problems.extend(riskmodel.problems(spec.version, spec.artifact, facts.policy))
+    problems.extend(loosening(spec, facts.policy))
+    if riskmodel.publish_blocked(declared):
         problems.append(
             (
                 "PublishBlocked",
@@ -140,6 +145,30 @@ def _problems(task: TaskView, facts: Facts) -> list[tuple[str, str]]:
             )
         )
     return problems
+
+
+def loosening(spec: DeploymentTaskSpec, policy: Policy) -> list[tuple[str, str]]:
+    """Gate overrides below the policy's ring gate: an override may only tighten (docs/domain.md §2)."""
+    found = []
+    for i, gate in enumerate(spec.gates):
+        ring = policy.ring(gate.ring)
+        if gate.success_threshold is not None and gate.success_threshold < ring.success_threshold:
+            found.append(
+                (
+                    "GateLoosened",
+                    f"spec.gates[{i}].successThreshold: {gate.success_threshold} is below the policy's "
+                    f"{ring.success_threshold} for ring {gate.ring}; an override may only tighten a gate",
+                )
+            )
+        if gate.soak_seconds is not None and gate.soak_seconds < ring.min_soak_seconds:
+            found.append(
+                (
+                    "GateLoosened",
+                    f"spec.gates[{i}].soakSeconds: {gate.soak_seconds} is below the policy's "
+                    f"{ring.min_soak_seconds} for ring {gate.ring}; an override may only tighten a gate",
+                )
+            )
+    return found
 
 
 def _validate(t: Transitions, task: TaskView, facts: Facts) -> bool:
@@ -158,11 +187,12 @@ def _validate(t: Transitions, task: TaskView, facts: Facts) -> bool:
         t.condition("InvalidSpec", True, reason, message)
         t.phase(TaskPhase.FAILED, reason, message)
         return False
-    spec = effective_spec(task)
-    assessment = riskmodel.assess(spec.risk, spec.max_ring, spec.app, facts.policy)
+    declared = declared_risk(effective_spec(task), task.annotations, facts.policy)
+    spec = effective_spec(task).model_copy(update={"risk": declared.inputs})
+    assessment = riskmodel.assess(spec.risk, spec.max_ring, spec.app, facts.policy, spec.artifact)
     targets = tuple(facts.validation.targets[: spec.max_ring + 1])
     plan = PlanRecord(
-        digest=plan_digest(spec, assessment, facts.policy),
+        digest=plan_digest(spec, assessment, facts.policy, declared.declared_by),
         generation=task.generation,
         app=spec.app,
         version=spec.version,

@@ -58,6 +58,7 @@ def view_of(admitted: Admitted, body: dict[str, Any]) -> TaskView:
         correlation_id=admitted.correlation_id,
         spec=task.spec,
         status=task.status,
+        annotations=dict(meta.annotations),
     )
 
 

@@ -15,7 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.identity import SYSTEM_USER
-from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION
+from controller.api.labels import (
+    CORRELATION_LABEL,
+    CREATED_BY_ANNOTATION,
+    RISK_DECLARED_BY_ANNOTATION,
+    RISK_INPUTS_ANNOTATION,
+)
 from controller.api.policy import Permission, Policy
 
 Json = dict[str, Any]
@@ -101,6 +106,8 @@ def stamp(review: Review, policy: Policy, now: datetime) -> Stamp:
         if kept is not None and _annotations(review.new).get(CREATED_BY_ANNOTATION) != kept:
             out.annotations[CREATED_BY_ANNOTATION] = kept
             out.warnings.append(f"metadata.annotations[{CREATED_BY_ANNOTATION}] is kept as {kept!r}")
+    if review.kind == "DeploymentTask":
+        _stamp_risk_declarer(review, out)
     if review.kind == "ChangeRequest":
         decisions = _decisions(review.new)
         old = _decisions(review.old)
@@ -122,6 +129,17 @@ def stamp(review: Review, policy: Policy, now: datetime) -> Stamp:
         if stamped_decisions != decisions:
             out.spec["decisions"] = stamped_decisions
     return out
+
+
+def _stamp_risk_declarer(review: Review, out: Stamp) -> None:
+    """Whoever writes a task's risk-inputs annotation is recorded as its declarer; nobody else names one."""
+    new, old = _annotations(review.new), _annotations(review.old)
+    if new.get(RISK_INPUTS_ANNOTATION) is not None and new.get(RISK_INPUTS_ANNOTATION) != old.get(
+        RISK_INPUTS_ANNOTATION
+    ):
+        out.annotations[RISK_DECLARED_BY_ANNOTATION] = review.requester.username
+    elif new.get(RISK_DECLARED_BY_ANNOTATION) != old.get(RISK_DECLARED_BY_ANNOTATION):
+        out.annotations[RISK_DECLARED_BY_ANNOTATION] = old.get(RISK_DECLARED_BY_ANNOTATION, "")
 
 
 def _without_time(decision: Json) -> Json:

@@ -15,8 +15,8 @@ from controller.api.deploymenttask import (
     ApprovalRecord,
     DeploymentTaskStatus,
     EvidenceRef,
-    PlanRecord,
     PlaneName,
+    PlanRecord,
     RiskAssessment,
     TaskPhase,
 )
@@ -45,6 +45,16 @@ from controller.reconcile.deps import Deps
 from controller.settings import ControllerSettings
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+#: Every risk input declared at its lowest row (an undeclared one scores as Unknown, the riskiest).
+LOW_RISK: dict[str, str] = {
+    "privilegeImpact": "UserContext",
+    "supplyChainTrust": "SignedKnownProvenance",
+    "exploitability": "None",
+    "dataAccess": "OwnDirectory",
+    "sbomVulnerability": "NoHighOrCritical",
+    "operationalComplexity": "OnlineQuick",
+    "history": "Clean",
+}
 Health = Callable[[int, int], tuple[int, int, int, int]]
 
 
@@ -255,6 +265,7 @@ class Run:
                 "maxRing": 2,
                 "requestedBy": "dev-publisher",
                 "monitor": {"pollIntervalSeconds": 1},
+                "risk": LOW_RISK,
                 **self.spec,
             },
         }
