@@ -5,8 +5,9 @@ An Assignment says what one target must run, but not everything it says is taken
 - its ring comes from the target itself (the namespace's `ringpilot.dev/ring` label on the kubernetes
   plane, the device's record on the simulated one); a different `spec.ring` is InvalidSpec;
 - an autonomous fix may only bring the target back to a version Ringpilot knows for that ring: one a
-  DeploymentTask delivered there (`rollout_history`), or the one the target ran when Ringpilot first
-  saw it (the kubernetes plane's snapshot), or, on a device, the version its last change replaced.
+  DeploymentTask delivered there (`rollout_history`), one the kubernetes plane recorded on the workload
+  other than by a remediation (its first sighting, or a rollout's apply), or, on a device, the version
+  its last change replaced.
   Any other version is a deploy request, and deploy requests go through a DeploymentTask.
 
 `PgProvenance` reads the API server and PostgreSQL; `problem` is the pure rule on what it found.
@@ -37,9 +38,12 @@ SELECT 1 FROM rollout_history
 WHERE app = %s AND plane = %s AND ring = %s AND to_version = %s AND changed > 0
 LIMIT 1
 """
-_SNAPSHOT = """
+#: A version the kubernetes plane recorded on the workload other than by a remediation (acting.plane_key): the first
+#: sighting (snapshot), or an apply or rollback of a rollout step.
+_RECORDED = """
 SELECT 1 FROM plane_manifests
-WHERE namespace = %s AND name = %s AND action = 'snapshot' AND right(image, %s) = %s
+WHERE namespace = %s AND name = %s AND right(image, %s) = %s
+  AND (idempotency_key IS NULL OR idempotency_key NOT LIKE '%%/remediation-%%')
 LIMIT 1
 """
 _DEVICE = "SELECT ring, previous_version FROM sim_devices WHERE app = %s AND address = %s"
@@ -149,5 +153,5 @@ class PgProvenance:
             if not known and target.plane is PlaneName.KUBERNETES and target.namespace and target.name:
                 tag = f":{spec.version}"
                 snapshot = (target.namespace, target.name, len(tag), tag)
-                known = await (await conn.execute(_SNAPSHOT, snapshot)).fetchone() is not None
+                known = await (await conn.execute(_RECORDED, snapshot)).fetchone() is not None
         return Provenance(ring, known or previous == spec.version)

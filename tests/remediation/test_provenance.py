@@ -4,9 +4,16 @@ version is a deploy request, and a Remediation's spec is locked once it acts."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+from kubernetes import client
 
 from controller.api.assignment import Assignment, AssignmentSpec
-from controller.remediation.provenance import Provenance, cleared, problem, refused_check
+from controller.api.labels import RING_NAMESPACE_LABEL
+from controller.orchestration import history
+from controller.planes.base import TargetRef
+from controller.remediation.provenance import PgProvenance, Provenance, cleared, problem, refused_check
+from controller.storage.db import Pool
 from tests.remediation.inmemory import NOW
 from tests.remediation.remediation_driver import Harness
 
@@ -84,3 +91,42 @@ async def test_an_edit_of_a_remediation_after_it_acted_is_ignored_and_reported_o
     assert h.status("fix")["lockedSpec"]["assignment"] == "web"
     assert h.status("fix")["phase"] in ("Verifying", "Succeeded")
     assert [a[1] for a in h.plane.actions] == ["ring-0-lab/web"]
+
+
+async def test_the_provenance_reads_ring_labels_history_recordings_and_the_fleet(kube_api: Any, db_pool: Pool) -> None:
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace({"metadata": {"name": "ring-4-global", "labels": {RING_NAMESPACE_LABEL: "4"}}})
+    source = PgProvenance(kube_api, db_pool)
+    found = await source(spec())
+    assert found == Provenance(ring=4, known_version=False)
+    async with db_pool.connection() as conn:
+        insert = (
+            "INSERT INTO plane_manifests (namespace, name, app, action, manifest, image, idempotency_key) "
+            "VALUES ('ring-4-global', 'web', 'web', %s, '{}', %s, %s)"
+        )
+        await conn.execute(insert, ("apply", "registry.example.com/team/web:6.6.6", "cid/remediation-abc-1"))
+        await conn.execute(insert, ("snapshot", "registry.example.com/team/web:1.4.1", None))
+    assert (await source(spec(version="6.6.6", ring=4))).known_version is False  # a remediation's own apply
+    assert await source(spec(ring=4)) == Provenance(ring=4, known_version=True)  # the first sighting
+    await history.record(
+        db_pool,
+        [
+            history.row_for(
+                history.TaskRef("cid", "default/t1", "u1"),
+                TargetRef("kubernetes", "web", 4, "ring-4-global", "web"),
+                "deploy",
+                "cid/t1/Deploy/r4/a1",
+                from_version="1.4.1",
+                to_version="2.0.0",
+                changed=1,
+            )
+        ],
+    )
+    assert (await source(spec(version="2.0.0", ring=4))).known_version is True
+    async with db_pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO sim_devices (app, ring, address, version, previous_version, draw) "
+            "VALUES ('web', 3, 'sim-web-r3-000001', '9.9.9', '1.4.1', 0.5)"
+        )
+    device = spec(target={"plane": "simulated", "address": "sim-web-r3-000001"}, ring=3)
+    assert await source(device) == Provenance(ring=3, known_version=True)
