@@ -38,7 +38,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from controller.api.risk_inputs import SupplyChainTrust
+from controller.api.registries import MUTABLE_TAGS as MUTABLE_TAGS  # re-exported: the policy's vocabulary
+from controller.api.registries import RegistryTrust
 
 DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
@@ -171,21 +172,6 @@ class IdentityPolicy(PolicyModel):
     def vouches(self, principal: str) -> bool:
         """True if `principal` may name another user (the worker only with a pending action behind it)."""
         return principal in self.trusted_principals or principal in (self.controller, self.worker)
-
-
-class RegistryTrust(PolicyModel):
-    """One image repository (prefix) the policy allows, and how far its supply chain is trusted."""
-
-    repository: str = Field(min_length=1, max_length=255, description="Prefix, e.g. registry.example.com/team")
-    trust: SupplyChainTrust = Field(description="The supply-chain trust level of images from it")
-
-    def matches(self, artifact: str) -> bool:
-        prefix = self.repository.rstrip("/")
-        return artifact == prefix or artifact.startswith(prefix + "/")
-
-
-#: Image tags that name no fixed content and are refused (docs/domain.md §3.2).
-MUTABLE_TAGS = frozenset({"latest"})
 
 
 class RiskPolicy(PolicyModel):

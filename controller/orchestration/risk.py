@@ -15,7 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 from controller.api.deploymenttask import RiskAssessment, RiskFactor
-from controller.api.policy import MUTABLE_TAGS, Policy
+from controller.api.policy import Policy
+from controller.api.registries import MUTABLE_TAGS
 from controller.api.risk_inputs import (
     DataAccess,
     Exploitability,

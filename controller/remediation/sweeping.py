@@ -314,7 +314,7 @@ class DriftSweeper:
                 conflict=conflict,
             )
 
-        result = cleared(verdict(current), entry.raw_status, asg.metadata.generation, now)
+        result = verdict(current)
         if result.wants_remediation is not None:  # one open per Assignment: a person's may be open
             other = await self.ledger.open_for_assignment(asg.metadata.uid or "", ("", ""))
             if other is not None:
@@ -325,6 +325,7 @@ class DriftSweeper:
             result = verdict(current, name)
         if assessment is not None and assessment.finding is not None:
             report.drifted.append(f"{asg.metadata.namespace}/{asg.metadata.name}")
+        result = cleared(result, entry.raw_status, asg.metadata.generation, now)
         if result.status:
             await self._write(entry, result, now, report)
         return result

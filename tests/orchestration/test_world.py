@@ -62,6 +62,11 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster:
     cr = await world.change_request("default", "t1-cab")
     assert cr is not None and cr.spec.plan_digest == "b" * 64
     assert cr.metadata.labels["ringpilot.dev/task"] == "t1"
+    await world.restore_change_request("default", "t1-cab", {"requiredApprovals": 3})
+    restored = await world.change_request("default", "t1-cab")
+    assert restored is not None and restored.spec.required_approvals == 3
+    await world.restore_change_request("default", "gone-cab", {"requiredApprovals": 3})  # deleted meanwhile: no error
+    assert await world.task_body("default", "t1") is None
     await claims.claim(db_pool, "k1", "cid-1", "w")
     await claims.finish(db_pool, "k1", {"ok": True})
     found = await world.claims(["k1", "k2"])

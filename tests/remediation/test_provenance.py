@@ -130,3 +130,27 @@ async def test_the_provenance_reads_ring_labels_history_recordings_and_the_fleet
         )
     device = spec(target={"plane": "simulated", "address": "sim-web-r3-000001"}, ring=3)
     assert await source(device) == Provenance(ring=3, known_version=True)
+
+
+async def test_the_sweep_opens_nothing_for_a_lying_assignment_and_clears_it_once_confirmed() -> None:
+    from tests.remediation.test_sweeping import World
+
+    world = World()
+    truth = {"ring": 4}
+
+    async def source(_: AssignmentSpec) -> Provenance:
+        return Provenance(ring=truth["ring"], known_version=True)
+
+    world.sweeper.provenance = source
+    world.add("web")
+    world.workload("web").version = "1.4.0"
+    report = await world.cycle(NOW)
+    assert report.opened == 0 and world.cluster.remediations == {}
+    invalid = next(c for c in world.status("web")["conditions"] if c["type"] == "InvalidSpec")
+    assert (invalid["status"], invalid["reason"]) == ("True", "RingMismatch")
+    assert [e[1] for e in world.cluster.events] == ["RingMismatch"]
+    truth["ring"] = 0
+    report = await world.cycle(NOW + timedelta(seconds=600))
+    assert report.opened == 1
+    invalid = next(c for c in world.status("web")["conditions"] if c["type"] == "InvalidSpec")
+    assert invalid["status"] == "False"
