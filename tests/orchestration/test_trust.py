@@ -153,3 +153,23 @@ async def test_an_invalid_spec_ends_the_task_failed_and_a_later_task_of_the_app_
     second = Run({}, world=world, name="t2")
     await second.until("Succeeded")
     assert second.condition("InvalidSpec") is None or second.condition("InvalidSpec")["status"] == "False"
+
+
+def test_a_malformed_or_untrusted_risk_annotation_falls_back_to_the_spec() -> None:
+    from controller.api.deploymenttask import DeploymentTaskSpec
+    from controller.orchestration.declaring import declared_risk
+
+    spec = DeploymentTaskSpec.model_validate({"app": "shop", "version": "1.0.0", "maxRing": 0, "risk": LOW_RISK})
+    broken = {RISK_INPUTS_ANNOTATION: "{not json", RISK_DECLARED_BY_ANNOTATION: CI}
+    assert declared_risk(spec, broken, POLICY).declared_by == "spec.risk by an unnamed requester"
+    trusted = {RISK_INPUTS_ANNOTATION: json.dumps(HIGH_RISK), RISK_DECLARED_BY_ANNOTATION: CI}
+    assert declared_risk(spec, trusted, POLICY).declared_by == f"annotation by {CI}"
+
+
+async def test_an_invalid_edit_of_a_validated_task_keeps_its_phase() -> None:
+    run = Run({"maxRing": 1})
+    await run.until("Monitoring")
+    run.edit(gates=[{"ring": 3}])
+    await run.tick()
+    assert run.phase == "Monitoring"  # what it deployed stays in force; it waits for a valid spec
+    assert run.condition("InvalidSpec")["status"] == "True"
