@@ -1,4 +1,4 @@
-"""The policy file: rings, role mapping, risk thresholds, remediation limits and change windows.
+"""The policy file: rings, role mapping, risk thresholds and trusted sources, remediation limits, windows.
 
 Loaded once per process by `load_policy` (a ConfigMap in the chart; the shipped `dev.yaml` otherwise)
 and consulted by gates, approvals, remediation and the chat tools. Roles map to permissions by the

@@ -5,7 +5,9 @@ ChangeRequest to write, Events, audit rows, when to look again) out. Order of th
 ValidateIntent (here, synchronously) -> GenerateEvidence (worker) -> SubmitChangeRequest (here;
 auto-approval recorded with its rule when no ring in scope needs CAB) -> per ring (rollout.py):
 AwaitApproval before the first ring that needs CAB, Deploy (worker), Monitor (worker polls, gate
-here) -> Succeeded; a failed gate rolls back every ring already updated -> RolledBack.
+here) -> Succeeded; a failed gate rolls back every ring already updated -> RolledBack. ValidateIntent
+also refuses mutable tags, unlisted registries and loosening gate overrides, and scores the risk
+inputs that count (`declaring.declared_risk`; undeclared ones as Unknown).
 """
 
 from __future__ import annotations

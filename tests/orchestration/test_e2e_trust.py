@@ -16,6 +16,7 @@ from tests.orchestration.test_e2e import (
     apply_task,
     condition,
     decide,
+    events_for,
     new_app,
     phase_of,
     task,
@@ -65,6 +66,7 @@ def test_finding_1_a_lowered_quorum_is_refused_and_one_approval_does_not_ship(st
     )
     assert phase_of(stack, "quorum") == "AwaitingApproval"  # one of two approvals ships nothing
     assert change_request(stack, change)["spec"]["requiredApprovals"] == 2
+    assert "Tampered" not in {e["reason"] for e in events_for(stack, change)}  # nothing got through to restore
     decide(stack, change, "dev-approver-2")
     assert wait_phase(stack, "quorum", "Succeeded", "Failed", timeout=120)["status"]["phase"] == "Succeeded"
 

@@ -23,6 +23,9 @@ async def test_a_lowered_quorum_on_the_change_request_is_restored_flagged_and_do
     await run.until("AwaitingApproval")
     cr = run.world.change_requests["t1-cab"]
     assert cr["spec"]["requiredApprovals"] == 2
+    for _ in range(3):
+        await run.tick()
+    assert "Tampered" not in [e.reason for e in run.cr_events]  # the controller's own copy matches itself
     cr["spec"]["requiredApprovals"] = 1
     run.decide("dev-approver")
     for _ in range(20):
