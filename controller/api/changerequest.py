@@ -30,6 +30,7 @@ class ChangePhase(StrEnum):
     REJECTED = "Rejected"
     EXPIRED = "Expired"
     REVOKED = "Revoked"
+    WITHDRAWN = "Withdrawn"
 
 
 class DecisionRecord(CamelModel):
@@ -64,7 +65,7 @@ class ChangeRequestSpec(CamelModel):
 
 
 class DecisionOutcome(StatusModel):
-    """How the controller counted one decision (one entry per spec.decisions item, same order)."""
+    """How the controller judged one decision, once, as first seen (append-only; docs/domain.md §4)."""
 
     approver: str = Field(max_length=253)
     decision: Decision
@@ -72,6 +73,10 @@ class DecisionOutcome(StatusModel):
     reason: str = Field("", max_length=512)
     plan_digest: str | None = Field(None, max_length=64, description="The plan digest it was counted against.")
     seen_at: datetime | None = Field(None, description="When the controller first counted it.")
+    conditions: ApprovalConditions | None = Field(None, description="The conditions as first seen.")
+    rewritten: str | None = Field(
+        None, max_length=256, description="Set when the decision was later edited or removed; the verdict stands."
+    )
 
 
 class ChangeRequestStatus(StatusModel):
@@ -81,7 +86,7 @@ class ChangeRequestStatus(StatusModel):
     conditions: list[Condition] = Field(default_factory=list)
     phase: ChangePhase | None = None
     approvals: int = Field(0, ge=0)
-    outcomes: list[DecisionOutcome] = Field(default_factory=list, max_length=20)
+    outcomes: list[DecisionOutcome] = Field(default_factory=list, max_length=40)
     effective_conditions: ApprovalConditions | None = None
     decided_at: datetime | None = None
     plan_digest: str | None = Field(None, max_length=64, description="The plan digest this status was computed for.")

@@ -41,6 +41,8 @@ class KindInfo:
 
 
 AGE = PrinterColumn("Age", ".metadata.creationTimestamp", "date", "Time since creation")
+#: Why the object is where it is: the Ready condition's reason (InvalidSpec, AwaitingApproval, ...).
+REASON = PrinterColumn("Reason", '.status.conditions[?(@.type=="Ready")].reason', description="Ready's reason")
 
 CONVERSATION = KindInfo(
     kind="Conversation",
@@ -78,6 +80,7 @@ DEPLOYMENT_TASK = KindInfo(
         PrinterColumn("Step", ".status.currentStep", description="Step in progress"),
         PrinterColumn("Progress", ".status.progress", description="Rings passed / rings planned"),
         PrinterColumn("Risk", ".status.risk.score", "integer", "Risk score 0-100"),
+        REASON,
         PrinterColumn("Change", ".status.changeRequest", priority=1),
         AGE,
     ),
@@ -99,6 +102,7 @@ CHANGE_REQUEST = KindInfo(
         PrinterColumn("Approvals", ".status.approvals", "integer"),
         PrinterColumn("Required", ".spec.requiredApprovals", "integer"),
         PrinterColumn("Phase", ".status.phase"),
+        REASON,
         PrinterColumn("Deadline", ".spec.reviewDeadline", "date", priority=1),
         AGE,
     ),
@@ -116,10 +120,12 @@ ASSIGNMENT = KindInfo(
         PrinterColumn("App", ".spec.app"),
         PrinterColumn("Version", ".spec.version"),
         PrinterColumn("Ring", ".spec.ring", "integer"),
+        PrinterColumn("Namespace", ".spec.target.namespace", description="Namespace of the target workload"),
         PrinterColumn("Target", ".spec.target.name"),
         PrinterColumn("Mode", ".spec.drift.mode", priority=1),
         PrinterColumn("Sync", ".status.sync"),
         PrinterColumn("Drift", ".status.drift.type"),
+        REASON,
         AGE,
     ),
 )
@@ -138,6 +144,7 @@ REMEDIATION = KindInfo(
         PrinterColumn("Action", ".status.action"),
         PrinterColumn("Phase", ".status.phase"),
         PrinterColumn("Attempts", ".status.attempts", "integer"),
+        REASON,
         PrinterColumn("Requested By", ".spec.requestedBy", priority=1),
         AGE,
     ),

@@ -38,3 +38,8 @@ KUBELET_FAIL_UNTIL_RESTART_ANNOTATION = f"{KUBELET_ANNOTATION_PREFIX}/fail-until
 #: On every Ringpilot object created through the API: who created it, as the admission webhook saw them
 #: (`kubernetes:<user>`, or `<principal>:<user>` when a trusted principal vouched for the user).
 CREATED_BY_ANNOTATION = f"{GROUP}/created-by"
+
+#: On a DeploymentTask: its risk inputs as JSON, declared by a principal such as the CI (docs/domain.md §3.2).
+RISK_INPUTS_ANNOTATION = f"{GROUP}/risk-inputs"
+#: On a DeploymentTask: who wrote the risk-inputs annotation, as the admission webhook saw them.
+RISK_DECLARED_BY_ANNOTATION = f"{GROUP}/risk-declared-by"

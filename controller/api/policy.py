@@ -1,4 +1,4 @@
-"""The policy file: rings, role mapping, risk thresholds, remediation limits and change windows.
+"""The policy file: rings, role mapping, risk thresholds and trusted sources, remediation limits, windows.
 
 Loaded once per process by `load_policy` (a ConfigMap in the chart; the shipped `dev.yaml` otherwise)
 and consulted by gates, approvals, remediation and the chat tools. Roles map to permissions by the
@@ -37,6 +37,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from controller.api.registries import MUTABLE_TAGS as MUTABLE_TAGS  # re-exported: the policy's vocabulary
+from controller.api.registries import RegistryTrust
 
 DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
@@ -178,6 +181,20 @@ class RiskPolicy(PolicyModel):
     privileged_apps: list[DnsLabel] = Field(
         default_factory=list, description="Apps always treated as privileged (CAB, manual remediation)"
     )
+    registries: list[RegistryTrust] | None = Field(
+        None,
+        description="Allowed image repositories with their trust; any other spec.artifact is refused "
+        "(None: no allow-list)",
+    )
+    trusted_declarers: list[PrincipalName] = Field(
+        default_factory=list,
+        description="Principals (e.g. the CI's identity) whose risk annotation on a task is taken over spec.risk",
+    )
+
+    def registry_for(self, artifact: str) -> RegistryTrust | None:
+        """The longest allowed repository prefix of `artifact`, or None."""
+        found = [r for r in self.registries or [] if r.matches(artifact)]
+        return max(found, key=lambda r: len(r.repository), default=None)
 
 
 class CheckIntervals(PolicyModel):

@@ -115,6 +115,9 @@ class RemediationStatus(StatusModel):
     current_attempt: Attempt | None = Field(None, description="The fix in progress, or the last one.")
     verification: Verification | None = Field(None, description="The verified outcome of the last fix.")
     planned: str | None = Field(None, max_length=1024, description="What a dry run would do.")
+    locked_spec: RemediationSpec | None = Field(
+        None, description="The spec as it was when the first attempt started; later edits are ignored (SpecLocked)."
+    )
 
 
 class Remediation(CustomResource[RemediationSpec, RemediationStatus]):

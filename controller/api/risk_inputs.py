@@ -1,6 +1,7 @@
 """The inputs of the deterministic risk model v1.0 (docs/domain.md §3), as a DeploymentTask declares them.
 
-Each factor is an enum of the rubric's rows; the model maps each row to its normalized value.
+Each factor is an enum of the rubric's rows; the model maps each row to its normalized value, and an
+input left out (None) to the explicit `Unknown` level, which scores as the riskiest row.
 Blast radius is derived from the task's rings, so it is not an input here except for the
 "critical targets" multiplier.
 """
@@ -71,25 +72,24 @@ class History(StrEnum):
 
 
 class RiskInputs(CamelModel):
-    """What the requester declares about the change; the controller computes the score."""
+    """What the requester declares about the change; the controller computes the score.
 
-    privilege_impact: PrivilegeImpact = Field(
-        PrivilegeImpact.USER_CONTEXT, description="How much privilege the software needs or grants."
+    An input left out is undeclared and scores as Unknown, at least as high as its riskiest row.
+    """
+
+    privilege_impact: PrivilegeImpact | None = Field(
+        None, description="How much privilege the software needs or grants."
     )
-    supply_chain_trust: SupplyChainTrust = Field(
-        SupplyChainTrust.SIGNED_KNOWN_PROVENANCE, description="Signing and provenance of the artifact."
+    supply_chain_trust: SupplyChainTrust | None = Field(None, description="Signing and provenance of the artifact.")
+    exploitability: Exploitability | None = Field(
+        None, description="Listeners and scripting surface the software adds."
     )
-    exploitability: Exploitability = Field(
-        Exploitability.NONE, description="Listeners and scripting surface the software adds."
+    data_access: DataAccess | None = Field(None, description="What data the software can reach.")
+    sbom_vulnerability: SbomVulnerability | None = Field(None, description="Worst known vulnerability in the SBOM.")
+    operational_complexity: OperationalComplexity | None = Field(
+        None, description="Install effort: restarts, sequencing, offline steps."
     )
-    data_access: DataAccess = Field(DataAccess.OWN_DIRECTORY, description="What data the software can reach.")
-    sbom_vulnerability: SbomVulnerability = Field(
-        SbomVulnerability.NO_HIGH_OR_CRITICAL, description="Worst known vulnerability in the SBOM."
-    )
-    operational_complexity: OperationalComplexity = Field(
-        OperationalComplexity.ONLINE_QUICK, description="Install effort: restarts, sequencing, offline steps."
-    )
-    history: History = Field(History.CLEAN, description="Past deployment outcomes of this app.")
+    history: History | None = Field(None, description="Past deployment outcomes of this app.")
     critical_targets: bool = Field(
         False, description="Targets are critical (servers, identity, executives): blast radius x1.2, capped."
     )

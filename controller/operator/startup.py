@@ -26,6 +26,7 @@ from controller.reconcile.statusmemo import StatusMemo
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
 from controller.remediation.ports import ACT_ACTOR, ActRequest, RemediationPorts, act_key
+from controller.remediation.provenance import PgProvenance
 from controller.remediation.sweeping import DriftSweeper
 from controller.settings import ControllerSettings
 from controller.storage import claims
@@ -128,7 +129,8 @@ async def start_remediation(
     async def claim(key: str) -> StepClaim | None:
         return await claims.get(pool, key)
 
-    sweeper = DriftSweeper(cluster, planes, ledger, policy, audit=audit, namespaces=namespaces)
+    provenance = PgProvenance(api_client, pool)
+    sweeper = DriftSweeper(cluster, planes, ledger, policy, audit=audit, namespaces=namespaces, provenance=provenance)
     ports = RemediationPorts(
         cluster,
         planes,
@@ -137,6 +139,7 @@ async def start_remediation(
         claim=claim,
         enqueue=dispatch_with(dispatcher) if dispatcher is not None else None,
         expedite=sweeper.expedite,
+        provenance=provenance,
     )
     runtime = RemediationRuntime(ports, sweeper, api_client)
     if sweep:

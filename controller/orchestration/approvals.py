@@ -2,7 +2,8 @@
 
 Pure over `Transitions`, called by controller/orchestration/rollout.py for each ring. A decision binds
 the rollout as soon as it is seen; a ring that needs CAB waits (persisted, requeued, never sleeping)
-until the ChangeRequest is approved for the current plan, rejected, or past its review deadline.
+until the ChangeRequest is approved for the current plan, rejected, or past its review deadline. The
+decisions are counted against the task's own plan, submitter and quorum (ownership.verdict_for).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from controller.api.changerequest import ChangePhase
 from controller.api.deploymenttask import ApprovalConditions, StepName, StepState, TaskPhase
 from controller.api.meta import ConditionStatus
 from controller.orchestration.facts import Facts, TaskView
+from controller.orchestration.ownership import CabCount
 from controller.orchestration.transitions import Transitions
 
 #: How often a task waiting for CAB approval looks at its ChangeRequest again.
@@ -45,12 +47,22 @@ def stop(t: Transitions, max_ring: int) -> None:
     t.phase(TaskPhase.STOPPED, "StoppedByApproval", message)
 
 
+def counted(t: Transitions, facts: Facts) -> CabCount | None:
+    """The CAB's decision on this task's plan, counted against the task's own submitter and quorum."""
+    plan, risk, cr = t.status.plan, t.status.risk, facts.change_request
+    if plan is None or cr is None:
+        return None
+    quorum = (risk.required_approvals if risk is not None else None) or 1
+    return cr.count(plan.digest, plan.submitter, quorum)
+
+
 def absorb_decision(t: Transitions, facts: Facts) -> Progress:
     """A CAB decision binds the rollout from the moment it is seen, even before the gated ring."""
     plan, approval, cr = t.status.plan, t.status.approval, facts.change_request
     if plan is None or approval is None or approval.phase != "Pending" or cr is None:
         return Progress.NEXT
-    if cr.decided_for(plan.digest) in (ChangePhase.APPROVED, ChangePhase.REJECTED):
+    count = counted(t, facts)
+    if count is not None and count.phase in (ChangePhase.APPROVED, ChangePhase.REJECTED):
         return _decision(t, facts)
     return Progress.NEXT
 
@@ -67,8 +79,8 @@ def await_approval(t: Transitions, task: TaskView, facts: Facts, ring: int) -> P
     step = t.step(StepName.AWAIT_APPROVAL)
     name = t.status.change_request or "?"
     deadline = approval.review_deadline
-    cr = facts.change_request
-    phase = cr.decided_for(plan.digest) if cr is not None else None
+    count = counted(t, facts)
+    phase = count.phase if count is not None else None
     if phase is ChangePhase.EXPIRED or (deadline is not None and t.now >= deadline):
         message = (
             f"No CAB decision on ChangeRequest {name} within {task.spec.approval.max_wait_seconds}s "
@@ -99,12 +111,13 @@ def _decision(t: Transitions, facts: Facts) -> Progress:
     assert approval is not None
     step = t.step(StepName.AWAIT_APPROVAL)
     cr = facts.change_request
-    phase = cr.decided_for(plan.digest) if cr is not None else None
-    if phase is ChangePhase.APPROVED and cr is not None:
-        message = f"ChangeRequest {cr.name} approved ({cr.approvals}/{cr.required})"
-        if cr.conditions is not None:
-            message += f" with conditions {cr.conditions.to_wire()}"
-        t.set(approval=approval.model_copy(update={"phase": "Approved", "conditions": cr.conditions}))
+    count = counted(t, facts)
+    phase = count.phase if count is not None else None
+    if phase is ChangePhase.APPROVED and cr is not None and count is not None:
+        message = f"ChangeRequest {cr.name} approved ({count.approvals}/{count.required})"
+        if count.conditions is not None:
+            message += f" with conditions {count.conditions.to_wire()}"
+        t.set(approval=approval.model_copy(update={"phase": "Approved", "conditions": count.conditions}))
         t.close_step(step, StepState.SUCCEEDED, message)
         t.note("ChangeApproved", message, change_request=cr.name)
         t.condition("Approved", True, "CabApproved", message)

@@ -1,8 +1,9 @@
 """CAB evaluation of a ChangeRequest (docs/domain.md §4): separation of duties, quorum, expiry, plan binding.
 
-Pure. `evaluate` re-reads every decision in `spec.decisions` in order and judges each one exactly
-once: a decision already judged (same position, approver and verdict in `status.outcomes`) keeps its
-verdict and the time it was first seen, so re-running the reconcile changes nothing. Rules:
+Pure. `evaluate` judges each decision in `spec.decisions` exactly once, when first seen, and records
+the verdict in `status.outcomes`, which only grows: a decision found there (same approver, verdict and
+conditions) keeps its verdict, and a judged decision later edited or removed keeps it too and is
+flagged, so re-running the reconcile, or rewriting the spec, changes no outcome. Rules:
 approver != submitter; the approver's role under the policy holds `approve` (only `cab-approver`
 does); one decision per approver; any accepted reject rejects; a quorum of accepted approvals for
 the *current* plan digest approves; past `reviewDeadline` the request expires; a decided or expired
@@ -25,9 +26,11 @@ from controller.api.changerequest import (
 from controller.api.deploymenttask import ApprovalConditions, ChangeWindow
 from controller.api.policy import Permission, Policy
 
-FINAL = frozenset({ChangePhase.APPROVED, ChangePhase.REJECTED, ChangePhase.EXPIRED, ChangePhase.REVOKED})
+FINAL = frozenset(
+    {ChangePhase.APPROVED, ChangePhase.REJECTED, ChangePhase.EXPIRED, ChangePhase.REVOKED, ChangePhase.WITHDRAWN}
+)
 #: Final phases a change of plan does not reopen (an approval is voided by it; a rejection is not).
-STICKY = frozenset({ChangePhase.REJECTED, ChangePhase.EXPIRED, ChangePhase.REVOKED})
+STICKY = frozenset({ChangePhase.REJECTED, ChangePhase.EXPIRED, ChangePhase.REVOKED, ChangePhase.WITHDRAWN})
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,7 @@ class CabVerdict:
     new_outcomes: list[DecisionOutcome] = field(default_factory=list)
     transition: ChangePhase | None = None
     voided: int = 0
-
-
-def _same(outcome: DecisionOutcome, record: DecisionRecord) -> bool:
-    return outcome.approver == record.approver and outcome.decision == record.decision
+    rewritten: list[DecisionOutcome] = field(default_factory=list)
 
 
 def judge(
@@ -62,6 +62,7 @@ def judge(
             reason=reason,
             plan_digest=spec.plan_digest,
             seen_at=now,
+            conditions=record.conditions,
         )
 
     if phase in FINAL:
@@ -93,8 +94,8 @@ def _void(outcome: DecisionOutcome, spec: ChangeRequestSpec) -> DecisionOutcome:
     )
 
 
-def merge_conditions(records: list[DecisionRecord]) -> ApprovalConditions | None:
-    """The strictest combination of the conditions attached to accepted approvals."""
+def merge_conditions(records: list[DecisionOutcome]) -> ApprovalConditions | None:
+    """The strictest combination of the conditions attached to accepted approvals (as first seen)."""
     found = [r.conditions for r in records if r.conditions is not None]
     if not found:
         return None
@@ -114,27 +115,63 @@ def merge_conditions(records: list[DecisionRecord]) -> ApprovalConditions | None
     )
 
 
+def _signature(approver: str, decision: Decision, conditions: ApprovalConditions | None) -> tuple[object, ...]:
+    return (approver, decision, conditions.to_wire() if conditions is not None else None)
+
+
+def _record_signature(record: DecisionRecord) -> tuple[object, ...]:
+    return _signature(record.approver, record.decision, record.conditions)
+
+
+def _outcome_signature(outcome: DecisionOutcome) -> tuple[object, ...]:
+    return _signature(outcome.approver, outcome.decision, outcome.conditions)
+
+
+def _match(spec: ChangeRequestSpec, judged: list[DecisionOutcome]) -> tuple[list[DecisionRecord], set[int]]:
+    """The decisions not judged yet, and the indexes of judged outcomes still found in the spec."""
+    found: set[int] = set()
+    fresh: list[DecisionRecord] = []
+    for record in spec.decisions:
+        wanted = _record_signature(record)
+        index = next(
+            (i for i, o in enumerate(judged) if i not in found and _outcome_signature(o) == wanted),
+            None,
+        )
+        if index is None:
+            fresh.append(record)
+        else:
+            found.add(index)
+    return fresh, found
+
+
 def evaluate(spec: ChangeRequestSpec, previous: ChangeRequestStatus, policy: Policy, now: datetime) -> CabVerdict:
-    """Judge new decisions and recompute the phase (see the module docstring for the rules)."""
+    """Judge new decisions and recompute the phase (see the module docstring for the rules).
+
+    `status.outcomes` is the record: a decision is judged once, when first seen, and its verdict
+    stands. A judged decision that is later edited or removed from `spec.decisions` keeps its verdict
+    and is marked `rewritten` (reported once, in `rewritten_now`); an edited one is a new decision.
+    """
     before = previous.phase or ChangePhase.PENDING
     sticky = before if before in STICKY else None
-    phase = sticky or ChangePhase.PENDING
-    outcomes: list[DecisionOutcome] = []
+    judged = list(previous.outcomes)
+    fresh, found = _match(spec, judged)
+    rewritten_now: list[DecisionOutcome] = []
+    for index, outcome in enumerate(judged):
+        if index not in found and outcome.rewritten is None:
+            note = (
+                f"decision by {outcome.approver} ({outcome.decision.value}) was edited or removed after it was judged"
+            )
+            judged[index] = outcome.model_copy(update={"rewritten": note})
+            rewritten_now.append(judged[index])
+    phase, decided_at, approvals, accepted_approvers, outcomes, voided = _tally(
+        judged, spec, sticky, previous.decided_at if sticky else None, now
+    )
     new: list[DecisionOutcome] = []
-    accepted_approvers: set[str] = set()
-    approvals: list[DecisionRecord] = []
-    decided_at = previous.decided_at if sticky else None
-    voided = 0
-    for index, record in enumerate(spec.decisions):
-        prior = previous.outcomes[index] if index < len(previous.outcomes) else None
-        if prior is not None and _same(prior, record):
-            outcome = prior
-        else:
-            outcome = judge(record, spec, policy, phase, accepted_approvers, now)
-            new.append(outcome)
-        if outcome.accepted and outcome.decision is Decision.APPROVE and outcome.plan_digest != spec.plan_digest:
-            outcome = _void(outcome, spec)
-            voided += 1
+    for record in fresh:
+        if len(outcomes) >= MAX_OUTCOMES:
+            break
+        outcome = judge(record, spec, policy, phase, accepted_approvers, now)
+        new.append(outcome)
         outcomes.append(outcome)
         if not outcome.accepted:
             continue
@@ -142,11 +179,11 @@ def evaluate(spec: ChangeRequestSpec, previous: ChangeRequestStatus, policy: Pol
         if phase in FINAL:
             continue
         if outcome.decision is Decision.REJECT:
-            phase, decided_at = ChangePhase.REJECTED, outcome.seen_at or now
+            phase, decided_at = ChangePhase.REJECTED, now
         else:
-            approvals.append(record)
+            approvals.append(outcome)
             if len(approvals) >= spec.required_approvals:
-                phase, decided_at = ChangePhase.APPROVED, outcome.seen_at or now
+                phase, decided_at = ChangePhase.APPROVED, now
     if phase is ChangePhase.PENDING and spec.review_deadline is not None and now >= spec.review_deadline:
         phase, decided_at = ChangePhase.EXPIRED, spec.review_deadline
     status = previous.model_copy(
@@ -159,4 +196,40 @@ def evaluate(spec: ChangeRequestSpec, previous: ChangeRequestStatus, policy: Pol
             "plan_digest": spec.plan_digest,
         }
     )
-    return CabVerdict(status, new, phase if phase is not before else None, voided)
+    return CabVerdict(status, new, phase if phase is not before else None, voided, rewritten_now)
+
+
+#: The most outcomes a ChangeRequest records (the status schema's limit).
+MAX_OUTCOMES = 40
+
+
+def _tally(
+    judged: list[DecisionOutcome],
+    spec: ChangeRequestSpec,
+    sticky: ChangePhase | None,
+    decided_at: datetime | None,
+    now: datetime,
+) -> tuple[ChangePhase, datetime | None, list[DecisionOutcome], set[str], list[DecisionOutcome], int]:
+    """The phase the judged outcomes add up to (approvals of an older plan are void)."""
+    phase = sticky or ChangePhase.PENDING
+    approvals: list[DecisionOutcome] = []
+    accepted_approvers: set[str] = set()
+    outcomes: list[DecisionOutcome] = []
+    voided = 0
+    for outcome in judged:
+        if outcome.accepted and outcome.decision is Decision.APPROVE and outcome.plan_digest != spec.plan_digest:
+            outcome = _void(outcome, spec)
+            voided += 1
+        outcomes.append(outcome)
+        if not outcome.accepted:
+            continue
+        accepted_approvers.add(outcome.approver)
+        if phase in FINAL:
+            continue
+        if outcome.decision is Decision.REJECT:
+            phase, decided_at = ChangePhase.REJECTED, outcome.seen_at or now
+        else:
+            approvals.append(outcome)
+            if len(approvals) >= spec.required_approvals:
+                phase, decided_at = ChangePhase.APPROVED, outcome.seen_at or now
+    return phase, decided_at, approvals, accepted_approvers, outcomes, voided

@@ -18,7 +18,9 @@ from typing import Any
 from controller.api.deploymenttask import DeploymentTaskSpec, PlanRecord, RiskAssessment
 from controller.api.identity import SYSTEM_USER
 from controller.api.policy import RING_NAMES, Policy
+from controller.orchestration.declaring import spec_declarer
 from controller.orchestration.gates import settings_for
+from controller.orchestration.risk import declarations
 
 SCHEMA = "ringpilot.dev/evidence-pack/v1"
 #: Targets listed by name per ring; bigger rings are summarized (count and versions).
@@ -34,8 +36,10 @@ def sha256_of(document: Any) -> str:
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
-def plan_document(spec: DeploymentTaskSpec, risk: RiskAssessment, policy: Policy) -> dict[str, Any]:
-    """What an approval approves: app, version, reach, risk and the gates (not the live target list)."""
+def plan_document(
+    spec: DeploymentTaskSpec, risk: RiskAssessment, policy: Policy, declared_by: str = ""
+) -> dict[str, Any]:
+    """What an approval approves: app, version, reach, risk (with who declared each input) and the gates."""
     gates = [settings_for(r, spec, policy, None) for r in range(spec.max_ring + 1)]
     return {
         "app": spec.app,
@@ -48,6 +52,7 @@ def plan_document(spec: DeploymentTaskSpec, risk: RiskAssessment, policy: Policy
             "score": risk.score,
             "modelVersion": risk.model_version,
             "inputs": spec.risk.to_wire(),
+            "declaredBy": declarations(spec.risk, declared_by or spec_declarer(spec), spec.artifact, policy),
             "cabFromRing": risk.cab_from_ring,
             "requiredApprovals": risk.required_approvals,
         },
@@ -57,8 +62,8 @@ def plan_document(spec: DeploymentTaskSpec, risk: RiskAssessment, policy: Policy
     }
 
 
-def plan_digest(spec: DeploymentTaskSpec, risk: RiskAssessment, policy: Policy) -> str:
-    return sha256_of(plan_document(spec, risk, policy))
+def plan_digest(spec: DeploymentTaskSpec, risk: RiskAssessment, policy: Policy, declared_by: str = "") -> str:
+    return sha256_of(plan_document(spec, risk, policy, declared_by))
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ def build_pack(
     risk: RiskAssessment,
     policy: Policy,
     states: list[TargetState],
+    declared_by: str = "",
 ) -> dict[str, Any]:
     """The pack for one plan of one task; `states` is the snapshot of every target in scope."""
     by_ring = {r: [s for s in states if s.ring == r] for r in range(spec.max_ring + 1)}
@@ -136,6 +142,10 @@ def build_pack(
             "monitor": spec.monitor.to_wire(),
         },
         "riskAssessment": risk.to_wire(),
+        "riskInputs": {
+            "declared": spec.risk.to_wire(),
+            "declaredBy": declarations(spec.risk, declared_by or spec_declarer(spec), spec.artifact, policy),
+        },
         "rollbackPlan": {
             "strategy": rollback_strategy,
             "rollbackVersions": current,

@@ -27,6 +27,7 @@ from controller.kube.client import ApiClient, ApiException, CustomObjects
 from controller.orchestration import evidencestore, history
 from controller.orchestration import risk as riskmodel
 from controller.orchestration.assigning import MAX_ASSIGNMENTS_PER_RING, write_assignments
+from controller.orchestration.declaring import declared_risk
 from controller.orchestration.evidence import TargetState, build_pack, plan_digest
 from controller.orchestration.history import TaskRef
 from controller.orchestration.steps import (
@@ -159,8 +160,10 @@ async def generate_evidence(ctx: StepContext, request: StepRequest) -> EvidenceR
             "plane": PlaneName(request.plane),
         }
     )
-    assessment = riskmodel.assess(spec.risk, spec.max_ring, spec.app, ctx.policy)
-    digest = plan_digest(spec, assessment, ctx.policy)
+    declared = declared_risk(spec, task.metadata.annotations, ctx.policy)
+    spec = spec.model_copy(update={"risk": declared.inputs})
+    assessment = riskmodel.assess(spec.risk, spec.max_ring, spec.app, ctx.policy, spec.artifact)
+    digest = plan_digest(spec, assessment, ctx.policy, declared.declared_by)
     if digest != request.plan_digest:
         raise PlaneError(
             f"The plan changed before its evidence was built ({digest[:12]} here, "
@@ -199,6 +202,7 @@ async def generate_evidence(ctx: StepContext, request: StepRequest) -> EvidenceR
         spec=spec,
         plan=plan,
         risk=assessment,
+        declared_by=declared.declared_by,
         policy=ctx.policy,
         states=states,
     )

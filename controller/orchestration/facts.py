@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controller.api.changerequest import ChangePhase
+from controller.api.changerequest import ChangePhase, DecisionOutcome
 from controller.api.deploymenttask import (
     ApprovalConditions,
     DeploymentTaskSpec,
@@ -21,6 +21,7 @@ from controller.api.deploymenttask import (
     StepState,
 )
 from controller.api.policy import Policy
+from controller.orchestration.ownership import CabCount, verdict_for
 from controller.orchestration.steps import Claim
 
 
@@ -35,6 +36,7 @@ class TaskView:
     correlation_id: str
     spec: DeploymentTaskSpec
     status: DeploymentTaskStatus
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def running_keys(self) -> list[str]:
         """Keys of steps whose worker report the machine waits for."""
@@ -64,12 +66,16 @@ class ChangeRequestView:
     conditions: ApprovalConditions | None
     approvals: int
     required: int
+    outcomes: tuple[DecisionOutcome, ...] = ()
 
-    def decided_for(self, digest: str) -> ChangePhase | None:
-        """The phase, if the CAB evaluated the current plan; None while that is not so."""
-        if self.spec_digest != digest or self.status_digest != digest:
+    def count(self, digest: str, submitter: str, required: int) -> CabCount | None:
+        """The decision on plan `digest`, counted against the task's own submitter and quorum (None: not yet).
+
+        Nothing of the ChangeRequest's spec is trusted: only the judged outcomes, re-checked here.
+        """
+        if self.status_digest != digest:
             return None
-        return self.phase
+        return verdict_for(list(self.outcomes), self.phase, digest, submitter, required)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,15 @@ ChangeRequest to write, Events, audit rows, when to look again) out. Order of th
 ValidateIntent (here, synchronously) -> GenerateEvidence (worker) -> SubmitChangeRequest (here;
 auto-approval recorded with its rule when no ring in scope needs CAB) -> per ring (rollout.py):
 AwaitApproval before the first ring that needs CAB, Deploy (worker), Monitor (worker polls, gate
-here) -> Succeeded; a failed gate rolls back every ring already updated -> RolledBack.
+here) -> Succeeded; a failed gate rolls back every ring already updated -> RolledBack. ValidateIntent
+also refuses mutable tags, unlisted registries and loosening gate overrides, and scores the risk
+inputs that count (`declaring.declared_risk`; undeclared ones as Unknown).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from controller.api.changerequest import ChangeRequestSpec
 from controller.api.deploymenttask import (
     Action,
     ApprovalRecord,
@@ -25,10 +26,13 @@ from controller.api.deploymenttask import (
     TaskPhase,
 )
 from controller.api.meta import ConditionStatus
+from controller.api.policy import Policy
 from controller.orchestration import risk as riskmodel
 from controller.orchestration.attempts import run_actor_step
+from controller.orchestration.declaring import declared_risk
 from controller.orchestration.evidence import plan_digest
 from controller.orchestration.facts import Facts, TaskView
+from controller.orchestration.ownership import owned_spec
 from controller.orchestration.rollout import cancel, cancellable, rollback, rollout, withdraw
 from controller.orchestration.steps import GENERATE_EVIDENCE_ACTOR, EvidenceReport
 from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, Transitions
@@ -131,7 +135,10 @@ def _problems(task: TaskView, facts: Facts) -> list[tuple[str, str]]:
                 f"spec.version: no recorded deploy of {spec.app} {spec.version} to roll back in {where}",
             )
         )
-    if riskmodel.publish_blocked(spec.risk):
+    declared = declared_risk(spec, task.annotations, facts.policy).inputs
+    problems.extend(riskmodel.problems(spec.version, spec.artifact, facts.policy))
+    problems.extend(loosening(spec, facts.policy))
+    if riskmodel.publish_blocked(declared):
         problems.append(
             (
                 "PublishBlocked",
@@ -140,6 +147,30 @@ def _problems(task: TaskView, facts: Facts) -> list[tuple[str, str]]:
             )
         )
     return problems
+
+
+def loosening(spec: DeploymentTaskSpec, policy: Policy) -> list[tuple[str, str]]:
+    """Gate overrides below the policy's ring gate: an override may only tighten (docs/domain.md §2)."""
+    found = []
+    for i, gate in enumerate(spec.gates):
+        ring = policy.ring(gate.ring)
+        if gate.success_threshold is not None and gate.success_threshold < ring.success_threshold:
+            found.append(
+                (
+                    "GateLoosened",
+                    f"spec.gates[{i}].successThreshold: {gate.success_threshold} is below the policy's "
+                    f"{ring.success_threshold} for ring {gate.ring}; an override may only tighten a gate",
+                )
+            )
+        if gate.soak_seconds is not None and gate.soak_seconds < ring.min_soak_seconds:
+            found.append(
+                (
+                    "GateLoosened",
+                    f"spec.gates[{i}].soakSeconds: {gate.soak_seconds} is below the policy's "
+                    f"{ring.min_soak_seconds} for ring {gate.ring}; an override may only tighten a gate",
+                )
+            )
+    return found
 
 
 def _validate(t: Transitions, task: TaskView, facts: Facts) -> bool:
@@ -158,11 +189,12 @@ def _validate(t: Transitions, task: TaskView, facts: Facts) -> bool:
         t.condition("InvalidSpec", True, reason, message)
         t.phase(TaskPhase.FAILED, reason, message)
         return False
-    spec = effective_spec(task)
-    assessment = riskmodel.assess(spec.risk, spec.max_ring, spec.app, facts.policy)
+    declared = declared_risk(effective_spec(task), task.annotations, facts.policy)
+    spec = effective_spec(task).model_copy(update={"risk": declared.inputs})
+    assessment = riskmodel.assess(spec.risk, spec.max_ring, spec.app, facts.policy, spec.artifact)
     targets = tuple(facts.validation.targets[: spec.max_ring + 1])
     plan = PlanRecord(
-        digest=plan_digest(spec, assessment, facts.policy),
+        digest=plan_digest(spec, assessment, facts.policy, declared.declared_by),
         generation=task.generation,
         app=spec.app,
         version=spec.version,
@@ -297,19 +329,6 @@ def _approval(t: Transitions, task: TaskView) -> None:
     deadline = t.now + timedelta(seconds=task.spec.approval.max_wait_seconds)
     name = t.status.change_request or f"{task.name}-cab"[:253]
     quorum = assessment.required_approvals or 1
-    spec = ChangeRequestSpec(
-        task=task.name,
-        app=plan.app,
-        version=plan.version,
-        max_ring=plan.max_ring,
-        risk_score=assessment.score,
-        evidence=t.status.evidence,
-        plan_digest=plan.digest,
-        required_approvals=quorum,
-        submitted_by=plan.submitter,
-        review_deadline=deadline,
-    )
-    t.change_request = ChangeRequestWrite(name, task.namespace, spec, task.correlation_id)
     rule = (
         f"CAB approval needed from ring {assessment.cab_from_ring}: {policy_rule} ({assessment.label}); "
         f"quorum {quorum} ({assessment.blast_radius_class}); review deadline {deadline.isoformat()}"
@@ -318,6 +337,9 @@ def _approval(t: Transitions, task: TaskView) -> None:
         change_request=name,
         approval=ApprovalRecord(mode="ChangeRequest", rule=rule, phase="Pending", review_deadline=deadline),
     )
+    spec = owned_spec(task.name, t.status)
+    assert spec is not None
+    t.change_request = ChangeRequestWrite(name, task.namespace, spec, task.correlation_id)
     t.close_step(t.step(StepName.SUBMIT_CHANGE_REQUEST), StepState.SUCCEEDED, f"Submitted ChangeRequest {name}")
     t.note("ChangeRequestSubmitted", f"Submitted ChangeRequest {name}: {rule}", change_request=name)
     t.condition("Approved", ConditionStatus.UNKNOWN, "Submitted", rule)

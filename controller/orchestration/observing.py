@@ -96,6 +96,7 @@ async def gather(world: World, task: TaskView, policy: Policy, now: datetime, cr
                 conditions=cr.status.effective_conditions,
                 approvals=cr.status.approvals,
                 required=cr.spec.required_approvals,
+                outcomes=tuple(cr.status.outcomes),
             )
     problem = await world.verify_evidence(status.evidence) if status.evidence is not None else None
     return Facts(now, policy, validation, found, change_request, problem)
@@ -179,6 +180,18 @@ class KubeWorld:
 
     async def verify_evidence(self, ref: EvidenceRef) -> str | None:
         return await evidencestore.verify(self.pool, ref.id, ref.sha256)
+
+    async def task_body(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The DeploymentTask a ChangeRequest names, as stored (None when there is none)."""
+        return await self.objects.find_raw(DEPLOYMENT_TASK, namespace, name)
+
+    async def restore_change_request(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        """Write the controller's own values back over tampered ChangeRequest spec fields."""
+        try:
+            await self.objects.patch(CHANGE_REQUEST, namespace, name, {"spec": spec})
+        except KubeError as error:
+            if not error.not_found:
+                raise
 
     def dispatch(self, item: Dispatch, correlation_id: str) -> None:
         if self.dispatcher is None:

@@ -1,6 +1,7 @@
 """Risk model v1.0 (docs/domain.md §3): eight weighted factors, half-up rounding, CAB thresholds.
 
-Pure: `assess` turns a task's declared `RiskInputs`, its highest ring and the policy into a
+Pure: `assess` turns a task's declared `RiskInputs` (an undeclared one scores as `Unknown`, the
+riskiest level), its artifact's registry trust, its highest ring and the policy into a
 `RiskAssessment` (score, label, every factor with its rationale, the first ring that needs CAB
 approval, the blast-radius class and the CAB quorum). The reconcile of a DeploymentTask calls it
 at ValidateIntent; the score is never set by anyone else (no "AI-driven deployments").
@@ -11,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import Any
 
 from controller.api.deploymenttask import RiskAssessment, RiskFactor
 from controller.api.policy import Policy
+from controller.api.registries import MUTABLE_TAGS
 from controller.api.risk_inputs import (
     DataAccess,
     Exploitability,
@@ -132,6 +135,27 @@ def round_half_up(value: Decimal) -> int:
     return int(value.quantize(D("1"), rounding=ROUND_HALF_UP))
 
 
+#: The explicit Unknown level of an undeclared input: it scores as high as the riskiest row (§3.1).
+UNKNOWN = (D("1.0"), "Unknown: not declared, scored as the riskiest level")
+
+
+def _row(table: dict[Any, tuple[Decimal, str]], value: Any) -> tuple[Decimal, str]:
+    return UNKNOWN if value is None else table[value]
+
+
+def supply_chain(inputs: RiskInputs, artifact: str | None, policy: Policy) -> tuple[Decimal, str]:
+    """The declared supply-chain trust, or the allow-listed registry's, whichever is riskier (None: Unknown)."""
+    declared = inputs.supply_chain_trust
+    registry = policy.risk.registry_for(artifact) if artifact else None
+    if registry is None:
+        return _row(SUPPLY_CHAIN, declared)
+    value, why = SUPPLY_CHAIN[registry.trust]
+    why = f"{why} (registry {registry.repository} is trusted as {registry.trust.value})"
+    if declared is not None and SUPPLY_CHAIN[declared][0] > value:
+        return SUPPLY_CHAIN[declared]
+    return value, why
+
+
 def is_privileged(inputs: RiskInputs, app: str, policy: Policy) -> bool:
     """Privileged tooling: declared in the spec, or the app is listed in policy.risk.privilegedApps."""
     return inputs.privileged_tooling or app in policy.risk.privileged_apps
@@ -153,7 +177,8 @@ def classify_blast_radius(inputs: RiskInputs, max_ring: int, privileged: bool) -
     - a reach of Pilot (ring 2, 100+ users): ProductivityTools;
     - Lab/Canary only: NonCritical.
     """
-    if privileged or inputs.privilege_impact in (PrivilegeImpact.ELEVATED_SERVICE, PrivilegeImpact.KERNEL):
+    elevated = (None, PrivilegeImpact.ELEVATED_SERVICE, PrivilegeImpact.KERNEL)  # unknown counts as elevated
+    if privileged or inputs.privilege_impact in elevated:
         return BlastRadiusClass.CRITICAL_INFRASTRUCTURE
     if inputs.critical_targets or max_ring >= 3:
         return BlastRadiusClass.BUSINESS_CRITICAL
@@ -194,18 +219,18 @@ class Factor:
         return self.normalized * self.weight
 
 
-def factors(inputs: RiskInputs, max_ring: int) -> list[Factor]:
-    """The eight factors of model v1.0 for these inputs, in the model's order."""
+def factors(inputs: RiskInputs, max_ring: int, supply: tuple[Decimal, str] | None = None) -> list[Factor]:
+    """The eight factors of model v1.0 for these inputs, in the model's order (undeclared: Unknown)."""
     radius = blast_radius(max_ring, inputs.critical_targets)
     rows = [
-        ("privilege_impact", PRIVILEGE[inputs.privilege_impact]),
-        ("supply_chain_trust", SUPPLY_CHAIN[inputs.supply_chain_trust]),
-        ("exploitability", EXPLOITABILITY[inputs.exploitability]),
-        ("data_access", DATA_ACCESS[inputs.data_access]),
-        ("sbom_vulnerability", SBOM[inputs.sbom_vulnerability]),
+        ("privilege_impact", _row(PRIVILEGE, inputs.privilege_impact)),
+        ("supply_chain_trust", supply or _row(SUPPLY_CHAIN, inputs.supply_chain_trust)),
+        ("exploitability", _row(EXPLOITABILITY, inputs.exploitability)),
+        ("data_access", _row(DATA_ACCESS, inputs.data_access)),
+        ("sbom_vulnerability", _row(SBOM, inputs.sbom_vulnerability)),
         ("blast_radius", radius),
-        ("operational_complexity", OPERATIONAL[inputs.operational_complexity]),
-        ("history", HISTORY[inputs.history]),
+        ("operational_complexity", _row(OPERATIONAL, inputs.operational_complexity)),
+        ("history", _row(HISTORY, inputs.history)),
     ]
     return [Factor(name, value, why) for name, (value, why) in rows]
 
@@ -216,9 +241,9 @@ def score(found: list[Factor]) -> int:
     return max(0, min(100, round_half_up(total)))
 
 
-def assess(inputs: RiskInputs, max_ring: int, app: str, policy: Policy) -> RiskAssessment:
+def assess(inputs: RiskInputs, max_ring: int, app: str, policy: Policy, artifact: str | None = None) -> RiskAssessment:
     """The full assessment the task records in status.risk and the evidence pack."""
-    found = factors(inputs, max_ring)
+    found = factors(inputs, max_ring, supply_chain(inputs, artifact, policy))
     value = score(found)
     privileged = is_privileged(inputs, app, policy)
     label = (
@@ -253,3 +278,35 @@ def assess(inputs: RiskInputs, max_ring: int, app: str, policy: Policy) -> RiskA
 def publish_blocked(inputs: RiskInputs) -> bool:
     """Critical findings without compensating controls block publishing (docs/domain.md §3)."""
     return inputs.sbom_vulnerability is SbomVulnerability.CRITICAL
+
+
+def problems(version: str, artifact: str | None, policy: Policy) -> list[tuple[str, str]]:
+    """(reason, message naming the field) for a mutable tag or an artifact outside the registry allow-list."""
+    found = []
+    if version.lower() in MUTABLE_TAGS:
+        found.append(
+            (
+                "MutableTag",
+                f"spec.version: {version!r} is a mutable tag and names no fixed content; ship an immutable version",
+            )
+        )
+    if artifact is not None and policy.risk.registries is not None and policy.risk.registry_for(artifact) is None:
+        allowed = ", ".join(r.repository for r in policy.risk.registries) or "none"
+        found.append(
+            (
+                "RegistryNotAllowed",
+                f"spec.artifact: {artifact} is not from an allowed registry (policy risk.registries: {allowed})",
+            )
+        )
+    return found
+
+
+def declarations(inputs: RiskInputs, declared_by: str, artifact: str | None, policy: Policy) -> dict[str, str]:
+    """Who declared each risk input, for the evidence pack (undeclared ones scored Unknown)."""
+    out: dict[str, str] = {}
+    for name, value in inputs.model_dump(mode="json", by_alias=True).items():
+        out[name] = declared_by if value is not None else "undeclared (scored Unknown)"
+    registry = policy.risk.registry_for(artifact) if artifact else None
+    if registry is not None:
+        out["supplyChainTrust"] += f"; registry {registry.repository} trusted as {registry.trust.value} by the policy"
+    return out

@@ -8,10 +8,11 @@ in flight, so long waits (approval, soak, polls, retries) are persisted state, n
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from controller.api.deploymenttask import DeploymentTask, DeploymentTaskStatus
+from controller.api.deploymenttask import DeploymentTask, DeploymentTaskStatus, TaskPhase
 from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.api.labels import OBJECT_APP_LABEL
@@ -57,6 +58,7 @@ def view_of(admitted: Admitted, body: dict[str, Any]) -> TaskView:
         correlation_id=admitted.correlation_id,
         spec=task.spec,
         status=task.status,
+        annotations=dict(meta.annotations),
     )
 
 
@@ -93,12 +95,34 @@ def outcome_of(body: dict[str, Any], admitted: Admitted, t: Transitions, generat
     )
 
 
+def rejected_task(info: KindInfo, body: dict[str, Any], problems: list[Any], now: datetime) -> Outcome:
+    """InvalidSpec ends a task that has no plan yet (phase Failed, docs/domain.md §1): it blocks nothing.
+
+    A task whose spec is made invalid after it was validated keeps its phase (what it deployed stays
+    in force) and waits for a valid spec. Changing the spec of a Failed one judges it again.
+    """
+    outcome = rejected(info, body, problems, now)
+    current = body.get("status") or {}
+    status = dict(outcome.status)
+    status.pop("phase", None)
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    if current.get("plan") is None:
+        if current.get("phase") != TaskPhase.FAILED.value:
+            status["phase"] = TaskPhase.FAILED.value
+            status["finishedAt"] = now.isoformat().replace("+00:00", "Z")
+        if current.get("validatedGeneration") != generation:
+            status["validatedGeneration"] = generation
+        if current.get("currentStep") is not None:
+            status["currentStep"] = None
+    return replace(outcome, status=status)
+
+
 async def reconcile_with(
     world: World | None, info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime
 ) -> Outcome:
     admitted = admit(info, body)
     if not isinstance(admitted, Admitted):
-        return rejected(info, body, admitted, now)
+        return rejected_task(info, body, admitted, now)
     generation = int((body.get("metadata") or {}).get("generation") or 0)
     task = view_of(admitted, body)
     if world is None:

@@ -14,12 +14,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
-from controller.api.meta import ConditionStatus
+from controller.api.meta import Condition, ConditionStatus
 from controller.api.remediation import Remediation, RemediationPhase, RemediationStatus
 from controller.core import conditions
 from controller.core.conditions import READY, accepted_conditions
-from controller.core.outcome import Admitted, EventNote, Outcome
+from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
 from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 from controller.reconcile.firstvisit import reconcile_plain
@@ -104,10 +105,54 @@ async def reconcile_with(
     admitted = admit(info, body)
     if not isinstance(admitted, Admitted):
         return denied_spec(info, body, admitted, now)
-    view = view_of(admitted)
+    view, lock = locked(view_of(admitted), body, now)
     facts = await gather(ports, view, now)
     t = await carry_out(ports, view, next_step(view, facts, ports.policy), now)
-    return compose(body, admitted, t, now)
+    outcome = compose(body, admitted, t, now)
+    return outcome if lock is None else with_lock(outcome, lock, body, now)
+
+
+def locked(view: RemediationView, body: dict[str, Any], now: datetime) -> tuple[RemediationView, str | None]:
+    """The view with the spec the Remediation acted on (docs/domain.md §6.4), and what was edited since.
+
+    Once an attempt started, `status.lockedSpec` is the spec: an edit is ignored and reported
+    (`SpecLocked`), as `PlanLocked` does for DeploymentTasks.
+    """
+    held = view.status.locked_spec
+    if held is None:
+        return view, None
+    mine, theirs = held.model_dump(mode="json", by_alias=True), view.spec.model_dump(mode="json", by_alias=True)
+    changed = [f"spec.{k}" for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    view = replace(view, spec=held)
+    if not changed:
+        return view, None
+    return view, (
+        f"{', '.join(changed)} changed after the fix started; ignored: this Remediation acts on "
+        f"Assignment {held.assignment} as it was asked - open a new Remediation for anything else"
+    )
+
+
+def with_lock(outcome: Outcome, message: str, body: dict[str, Any], now: datetime) -> Outcome:
+    """Add the SpecLocked condition, and its Event and audit row the first time for this generation."""
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    cond = conditions.make("SpecLocked", True, "SpecChangedAfterActing", message, generation, now)
+    raw = outcome.status.get("conditions")
+    current = [c for c in conditions.current_conditions(body)]
+    base = [Condition.model_validate(c) for c in raw] if raw is not None else current
+    merged = conditions.set_condition(base, cond)
+    status = {
+        **outcome.status,
+        "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in merged],
+    }
+    was = conditions.find(current, "SpecLocked")
+    if was is not None and was.status is ConditionStatus.TRUE and was.observed_generation == generation:
+        return replace(outcome, status=status)
+    return replace(
+        outcome,
+        status=status,
+        events=(*outcome.events, EventNote("SpecLocked", message, "Warning")),
+        audits=(*outcome.audits, AuditNote("SpecLocked", SYSTEM_USER, message)),
+    )
 
 
 async def reconcile_remediation(info: KindInfo, body: dict[str, Any], deps: Deps, now: datetime) -> Outcome:

@@ -3,7 +3,8 @@
 Pure. `stamp` is the mutating half: on create it replaces `spec.user` / `spec.requestedBy` with the
 authenticated user (unless a principal of the policy's `identity` section vouches for the user), gives
 every new ChangeRequest decision `approver` = the requester and `decidedAt` = server time, and keeps
-the created-by annotation. `refusal` is the validating half; every reason names the field.
+the created-by annotation. `refusal` is the validating half; every reason names the field. It refuses,
+among others, a change of a ChangeRequest's controller-owned spec by anyone but the controller.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.identity import SYSTEM_USER
-from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION
+from controller.api.labels import (
+    CORRELATION_LABEL,
+    CREATED_BY_ANNOTATION,
+    RISK_DECLARED_BY_ANNOTATION,
+    RISK_INPUTS_ANNOTATION,
+)
 from controller.api.policy import Permission, Policy
 
 Json = dict[str, Any]
@@ -100,6 +106,8 @@ def stamp(review: Review, policy: Policy, now: datetime) -> Stamp:
         if kept is not None and _annotations(review.new).get(CREATED_BY_ANNOTATION) != kept:
             out.annotations[CREATED_BY_ANNOTATION] = kept
             out.warnings.append(f"metadata.annotations[{CREATED_BY_ANNOTATION}] is kept as {kept!r}")
+    if review.kind == "DeploymentTask":
+        _stamp_risk_declarer(review, out)
     if review.kind == "ChangeRequest":
         decisions = _decisions(review.new)
         old = _decisions(review.old)
@@ -121,6 +129,17 @@ def stamp(review: Review, policy: Policy, now: datetime) -> Stamp:
         if stamped_decisions != decisions:
             out.spec["decisions"] = stamped_decisions
     return out
+
+
+def _stamp_risk_declarer(review: Review, out: Stamp) -> None:
+    """Whoever writes a task's risk-inputs annotation is recorded as its declarer; nobody else names one."""
+    new, old = _annotations(review.new), _annotations(review.old)
+    if new.get(RISK_INPUTS_ANNOTATION) is not None and new.get(RISK_INPUTS_ANNOTATION) != old.get(
+        RISK_INPUTS_ANNOTATION
+    ):
+        out.annotations[RISK_DECLARED_BY_ANNOTATION] = review.requester.username
+    elif new.get(RISK_DECLARED_BY_ANNOTATION) != old.get(RISK_DECLARED_BY_ANNOTATION):
+        out.annotations[RISK_DECLARED_BY_ANNOTATION] = old.get(RISK_DECLARED_BY_ANNOTATION, "")
 
 
 def _without_time(decision: Json) -> Json:
@@ -145,6 +164,18 @@ def _immutable(review: Review) -> str | None:
     before, after = _spec(review.old).get(field_name), _spec(review.new).get(field_name)
     if field_name and before is not None and before != after:
         return f"spec.{field_name} is immutable: it stays {before!r}"
+    return None
+
+
+def _controller_owned(review: Review, policy: Policy) -> str | None:
+    """A ChangeRequest's spec is the controller's but for `decisions` (docs/domain.md §4.1)."""
+    controller = policy.identity.controller
+    if review.kind != "ChangeRequest" or review.old is None or controller in (None, review.requester.username):
+        return None
+    old, new = _spec(review.old), _spec(review.new)
+    for key in sorted((set(old) | set(new)) - {"decisions"}):
+        if old.get(key) != new.get(key):
+            return f"spec.{key} is owned by the controller: only spec.decisions may be changed"
     return None
 
 
@@ -201,7 +232,13 @@ def refusal(review: Review, policy: Policy, *, conversation_vouches: bool = Fals
     `conversation_vouches` says whether a Conversation of the named user has an action pending for the
     object (`needs_conversation` says when the caller must look); only then may the worker name a user.
     """
-    for check in (_immutable(review), _messages_appended(review), _decisions_appended(review, policy)):
+    checks = (
+        _immutable(review),
+        _controller_owned(review, policy),
+        _messages_appended(review),
+        _decisions_appended(review, policy),
+    )
+    for check in checks:
         if check:
             return check
     who = review.requester.username

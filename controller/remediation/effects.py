@@ -26,6 +26,7 @@ from controller.remediation.deciding import Decision, Verdict, screen_requester
 from controller.remediation.ledger import RecordInfo
 from controller.remediation.outcomes import RemediationTransitions
 from controller.remediation.ports import RemediationPorts, act_key
+from controller.remediation.provenance import problem
 from controller.remediation.situation import OtherOpen, RemediationFacts, RemediationView
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,12 @@ async def gather(ports: RemediationPorts, view: RemediationView, now: datetime) 
     problems = check("Assignment", asg.spec)
     if problems:
         return _refused(now, "InvalidAssignment", "; ".join(map(str, problems)), record=record, assignment=asg)
+    if phase is RemediationPhase.PENDING and view.status.current_attempt is None and ports.provenance is not None:
+        bad = problem(asg.spec, await ports.provenance(asg.spec))
+        if bad is not None:
+            rule = "RingMismatch" if bad.field == "spec.ring" else "DeployRequest"
+            where = f"Assignment {asg.metadata.name}: {bad}"
+            return _refused(now, rule, where[:1024], record=record, assignment=asg)
     refusal, role = screen_requester(view.spec.requested_by, record, view.uid, ports.policy)
     known = RemediationFacts(now=now, assignment=asg, record=record, refusal=refusal, role=role)
     if refusal is not None:

@@ -141,6 +141,7 @@ def started(
             "policy": policy_status(decision),
             "next_attempt_at": None,
             "requires_human_review": False,
+            "locked_spec": view.status.locked_spec or view.spec,
         }
     )
     detail = {

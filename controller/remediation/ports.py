@@ -15,6 +15,7 @@ from controller.api.policy import Policy
 from controller.planes.catalog import PlaneSource
 from controller.remediation.cluster import Cluster
 from controller.remediation.ledger import Ledger
+from controller.remediation.provenance import ProvenanceSource
 from controller.storage.claims import StepClaim
 
 #: Dramatiq actor that performs a fix (declared in controller/worker/actors.py).
@@ -62,3 +63,5 @@ class RemediationPorts:
     claim: ClaimReader
     enqueue: Callable[[ActRequest], None] | None
     expedite: Callable[[str], None] | None = None
+    #: Where the target's ring and known versions come from (None: not checked, e.g. in unit tests).
+    provenance: ProvenanceSource | None = None

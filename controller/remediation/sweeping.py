@@ -37,6 +37,7 @@ from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight
 from controller.remediation.detecting import CheckResult, OpenRemediation, assess_drift_check, find_conflicts
 from controller.remediation.ledger import Ledger, RecordInfo
 from controller.remediation.opening import open_remediation
+from controller.remediation.provenance import ProvenanceSource, cleared, problem, refused_check
 from controller.telemetry.metrics import DRIFT_SWEEP_SECONDS
 from controller.telemetry.scopes import timed
 
@@ -103,6 +104,7 @@ class DriftSweeper:
         namespaces: list[str] | None = None,
         concurrency: int = 8,
         tick: float | None = None,
+        provenance: ProvenanceSource | None = None,
     ) -> None:
         self.cluster = cluster
         self.planes = planes
@@ -110,6 +112,7 @@ class DriftSweeper:
         self.policy = policy
         self.audit = audit
         self.namespaces = namespaces
+        self.provenance = provenance
         self.tick = tick if tick is not None else tick_seconds(policy)
         self.entries: dict[str, Entry] = {}
         self.last_relist: datetime | None = None
@@ -283,6 +286,13 @@ class DriftSweeper:
         spec = asg.spec
         interval = self.interval_for(entry)
         watched = spec.drift.mode is not DriftMode.OFF
+        if watched and self.provenance is not None:
+            bad = problem(spec, await self.provenance(spec))
+            refused = refused_check(entry.raw_status, asg, bad, now, interval)
+            if refused is not None:
+                if refused.status:
+                    await self._write(entry, refused, now, report)
+                return refused
         assessment = (
             classify_drift(spec, observation, now, grace_seconds=self.policy.remediation.service_down_grace_seconds)
             if watched
@@ -315,6 +325,7 @@ class DriftSweeper:
             result = verdict(current, name)
         if assessment is not None and assessment.finding is not None:
             report.drifted.append(f"{asg.metadata.namespace}/{asg.metadata.name}")
+        result = cleared(result, entry.raw_status, asg.metadata.generation, now)
         if result.status:
             await self._write(entry, result, now, report)
         return result

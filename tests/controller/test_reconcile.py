@@ -80,7 +80,8 @@ async def test_a_semantic_error_sets_invalid_spec_naming_the_field_and_nothing_e
     assert [(e.reason, e.type) for e in outcome.events] == [("SpecRejected", "Warning")]
     assert "spec.gates[0].ring" in outcome.events[0].message
     assert [a.action for a in outcome.audits] == ["SpecRejected"]
-    assert set(outcome.status) <= {"observedGeneration", "conditions", "phase"}
+    assert set(outcome.status) <= {"observedGeneration", "conditions", "phase", "validatedGeneration", "finishedAt"}
+    assert outcome.status["phase"] == "Failed"  # an end state: it blocks no later task of the app
     assert outcome.requeue_after_seconds is None
 
 

@@ -124,7 +124,7 @@ async def test_an_assignment_gets_its_correlation_label(operator: LiveOperator) 
     )
 
 
-async def test_a_cab_decision_on_a_change_request_is_judged(operator: LiveOperator) -> None:
+async def test_a_change_request_no_task_opened_approves_nothing(operator: LiveOperator) -> None:
     await operator.create(
         "changerequests",
         {
@@ -149,25 +149,22 @@ async def test_a_cab_decision_on_a_change_request_is_judged(operator: LiveOperat
         },
     )
 
-    async def judged() -> dict[str, Any] | None:
+    async def refused() -> dict[str, Any] | None:
         status = (await operator.get("changerequests", "payments-cab")).get("status") or {}
-        return status if len(status.get("outcomes") or []) == 2 else None
+        return status if conditions_of({"status": status}).get("Ready", {}).get("reason") else None
 
-    status = await eventually(judged, "both decisions to be judged")
-    assert status["approvals"] == 1
-    assert status["phase"] == "Pending"
-    judgements = {o["approver"]: (o["accepted"], o["reason"]) for o in status["outcomes"]}
-    assert judgements == {
-        "dev-approver": (True, "Accepted: Approve by dev-approver (cab-approver)"),
-        "dev-viewer": (False, "Denied: dev-viewer holds role viewer, not cab-approver"),
-    }
-    assert conditions_of({"status": status})["Ready"]["message"] == "1/2 approvals; phase Pending"
+    # No DeploymentTask opened it (there is none): it approves nothing, and no decision is judged.
+    status = await eventually(refused, "the ChangeRequest to be looked at")
+    assert status["approvals"] == 0 and not status.get("outcomes")
+    ready = conditions_of({"status": status})["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "NotOpenedByController")
+    assert "approves nothing" in ready["message"]
 
     async def verdicts() -> set[str]:
         reasons = {e.reason for e in await operator.events_for("payments-cab")}
-        return reasons if {"DecisionAccepted", "DecisionDenied"} <= reasons else set()
+        return reasons if "NotOpenedByController" in reasons else set()
 
-    assert await eventually(verdicts, "an Event per decision")
+    assert await eventually(verdicts, "an Event saying why")
 
 
 async def test_an_assignment_has_no_finalizer_and_its_deletion_is_audited_from_the_watch(

@@ -9,8 +9,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.api.changerequest import ChangeRequest
-from controller.api.deploymenttask import EvidenceRef
+from controller.api.changerequest import ChangeRequest, ChangeRequestSpec
+from controller.api.deploymenttask import (
+    Action,
+    ApprovalRecord,
+    DeploymentTaskStatus,
+    EvidenceRef,
+    PlaneName,
+    PlanRecord,
+    RiskAssessment,
+    TaskPhase,
+)
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import Policy, load_policy
@@ -30,13 +39,57 @@ from controller.orchestration.steps import (
     StepReport,
 )
 from controller.orchestration.transitions import ChangeRequestWrite
-from controller.reconcile.changerequests import reconcile_change_request
+from controller.reconcile.changerequests import evaluate_body
 from controller.reconcile.deploymenttasks import reconcile_with
 from controller.reconcile.deps import Deps
 from controller.settings import ControllerSettings
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+#: Every risk input declared at its lowest row (an undeclared one scores as Unknown, the riskiest).
+LOW_RISK: dict[str, str] = {
+    "privilegeImpact": "UserContext",
+    "supplyChainTrust": "SignedKnownProvenance",
+    "exploitability": "None",
+    "dataAccess": "OwnDirectory",
+    "sbomVulnerability": "NoHighOrCritical",
+    "operationalComplexity": "OnlineQuick",
+    "history": "Clean",
+}
 Health = Callable[[int, int], tuple[int, int, int, int]]
+
+
+def task_opening(spec: ChangeRequestSpec, uid: str = "u-1", phase: str | None = None) -> dict[str, Any]:
+    """A DeploymentTask body whose status opened a ChangeRequest with exactly `spec`'s controller-owned fields."""
+    status = DeploymentTaskStatus(
+        phase=TaskPhase(phase) if phase else TaskPhase.AWAITING_APPROVAL,
+        plan=PlanRecord(
+            digest=spec.plan_digest,
+            generation=1,
+            app=spec.app,
+            version=spec.version,
+            action=Action.DEPLOY,
+            plane=PlaneName.KUBERNETES,
+            max_ring=spec.max_ring,
+            submitter=spec.submitted_by,
+        ),
+        risk=RiskAssessment(
+            score=spec.risk_score,
+            model_version="v1.0",
+            label="CAB_REQUIRED",
+            cab_required=True,
+            required_approvals=spec.required_approvals,
+        ),
+        evidence=spec.evidence,
+        approval=ApprovalRecord(mode="ChangeRequest", phase="Pending", review_deadline=spec.review_deadline),
+        change_request=f"{spec.task}-cab",
+    )
+    return {
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": "DeploymentTask",
+        "metadata": {"name": spec.task, "namespace": "default", "uid": uid, "generation": 1},
+        "spec": {"app": spec.app, "version": spec.version, "maxRing": spec.max_ring},
+        "status": status.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
 
 
 def _policy_with(users: dict[str, str]) -> Policy:
@@ -60,6 +113,7 @@ class FakeWorld:
     evidence_problem: str | None = None
     queue: list[Dispatch] = field(default_factory=list)
     sent: list[Dispatch] = field(default_factory=list)
+    task_bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def list_tasks(self) -> list[dict[str, Any]]:
         return self.tasks
@@ -88,8 +142,9 @@ class FakeWorld:
                     "name": write.name,
                     "namespace": write.namespace,
                     "generation": 1,
-                    "uid": "cr-uid",
+                    "uid": f"uid-{write.name}",
                     "labels": {CORRELATION_LABEL: write.correlation_id},
+                    "ownerReferences": [{"kind": "DeploymentTask", "name": write.spec.task, "uid": owner_uid}],
                 },
                 "spec": spec,
             }
@@ -99,6 +154,12 @@ class FakeWorld:
 
     async def verify_evidence(self, ref: EvidenceRef) -> str | None:
         return self.evidence_problem
+
+    async def task_body(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.task_bodies.get(name)
+
+    async def restore_change_request(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        self.change_requests[name]["spec"].update(spec)
 
     def dispatch(self, item: Dispatch, correlation_id: str) -> None:
         self.queue.append(item)
@@ -204,6 +265,7 @@ class Run:
                 "maxRing": 2,
                 "requestedBy": "dev-publisher",
                 "monitor": {"pollIntervalSeconds": 1},
+                "risk": LOW_RISK,
                 **self.spec,
             },
         }
@@ -246,9 +308,12 @@ class Run:
         self.last = outcome
         self.worker.run(self.world, self.now)
         for cr in self.world.change_requests.values():
-            cr_outcome = await reconcile_change_request(CHANGE_REQUEST, cr, self.deps, self.now)
-            apply_status(cr, cr_outcome)
-            self.cr_events.extend(cr_outcome.events)
+            task = self.body if cr["spec"].get("task") == self.name else None
+            judged = evaluate_body(CHANGE_REQUEST, cr, self.deps.policy, self.now, task)
+            if judged.restore:
+                cr["spec"].update(judged.restore)
+            apply_status(cr, judged.outcome)
+            self.cr_events.extend(judged.outcome.events)
         self.now += timedelta(seconds=outcome.requeue_after_seconds or 1.0)
         return outcome
 

@@ -33,6 +33,16 @@ HIGH_RISK = {
     "history": "FewFailures",
 }
 FAST = {"pollIntervalSeconds": 1, "deployTimeoutSeconds": 30}
+#: Every risk input declared at its lowest row: an undeclared input scores as Unknown (the riskiest).
+LOW_RISK = {
+    "privilegeImpact": "UserContext",
+    "supplyChainTrust": "SignedKnownProvenance",
+    "exploitability": "None",
+    "dataAccess": "OwnDirectory",
+    "sbomVulnerability": "NoHighOrCritical",
+    "operationalComplexity": "OnlineQuick",
+    "history": "Clean",
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +71,7 @@ def apply_task(stack: Stack, name: str, **spec: Any) -> None:
         "apiVersion": "ringpilot.dev/v1alpha1",
         "kind": "DeploymentTask",
         "metadata": {"name": name, "namespace": NS},
-        "spec": {"version": "2.0.0", "requestedBy": "dev-publisher", "monitor": FAST, **spec},
+        "spec": {"version": "2.0.0", "requestedBy": "dev-publisher", "monitor": FAST, "risk": LOW_RISK, **spec},
     }
     stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), user=doc["spec"]["requestedBy"])
 

@@ -19,6 +19,7 @@ from controller.api.risk_inputs import (
 )
 from controller.orchestration import risk
 from controller.orchestration.risk import BlastRadiusClass
+from tests.orchestration.driver import LOW_RISK
 
 POLICY = load_policy()
 
@@ -31,7 +32,7 @@ def test_worked_example_1_scores_14() -> None:
     blast radius from maxRing 1 (Canary, 0.3), operational OnlineQuick (0.1), history Clean (0.1):
     4 + 1.5 + 2 + 1 + 0 + 3 + 1 + 1 = 13.5, rounded half up to 14. These are RiskInputs' defaults.
     """
-    assessment = risk.assess(RiskInputs(), 1, "notepad", POLICY)
+    assessment = risk.assess(RiskInputs.model_validate(LOW_RISK), 1, "notepad", POLICY)
     assert assessment.score == 14
     assert assessment.label == risk.AUTOMATED_ALLOWED
     assert assessment.cab_required is False
@@ -65,6 +66,8 @@ def test_worked_example_2_scores_62_and_needs_cab_before_ring_2() -> None:
         data_access=DataAccess.WIDE_WITH_CREDENTIALS,
         operational_complexity=OperationalComplexity.REBOOT_SEQUENCING,
         history=History.FEW_FAILURES,
+        supply_chain_trust=SupplyChainTrust.SIGNED_KNOWN_PROVENANCE,
+        sbom_vulnerability=SbomVulnerability.NO_HIGH_OR_CRITICAL,
         privileged_tooling=True,
     )
     assessment = risk.assess(inputs, 4, "edr-agent", POLICY)
@@ -112,7 +115,7 @@ def test_scores_are_clamped_and_every_rubric_row_has_a_value() -> None:
     ):
         assert all(Decimal(0) <= v <= Decimal(1) for v, _ in table.values())
     assert risk.publish_blocked(worst) is True
-    assert risk.publish_blocked(RiskInputs()) is False
+    assert risk.publish_blocked(RiskInputs.model_validate(LOW_RISK)) is False
 
 
 def high_risk() -> RiskInputs:
@@ -141,7 +144,7 @@ def test_high_risk_needs_cab_from_the_first_ring_whose_policy_threshold_it_excee
 
 def test_privileged_apps_from_the_policy_are_always_gated_from_the_first_cab_ring() -> None:
     policy = POLICY.model_copy(update={"risk": POLICY.risk.model_copy(update={"privileged_apps": ["edr"]})})
-    assessment = risk.assess(RiskInputs(), 2, "edr", policy)
+    assessment = risk.assess(RiskInputs.model_validate(LOW_RISK), 2, "edr", policy)
     assert assessment.score < 50
     assert assessment.privileged is True
     assert assessment.cab_from_ring == 2
@@ -151,7 +154,7 @@ def test_privileged_apps_from_the_policy_are_always_gated_from_the_first_cab_rin
 def test_a_policy_without_cab_rings_still_gates_privileged_tooling_from_ring_2() -> None:
     rings = [r.model_copy(update={"cab_required_above_risk": None}) for r in POLICY.rings]
     policy: Policy = POLICY.model_copy(update={"rings": rings})
-    privileged = RiskInputs(privileged_tooling=True)
+    privileged = RiskInputs.model_validate({**LOW_RISK, "privilegedTooling": True})
     assert risk.cab_from_ring(10, True, 3, policy) == 2
     assert risk.cab_from_ring(10, True, 1, policy) is None
     assert risk.cab_from_ring(99, False, 4, policy) is None
@@ -161,11 +164,11 @@ def test_a_policy_without_cab_rings_still_gates_privileged_tooling_from_ring_2()
 @pytest.mark.parametrize(
     ("inputs", "max_ring", "expected"),
     [
-        (RiskInputs(), 0, BlastRadiusClass.NON_CRITICAL),
-        (RiskInputs(), 1, BlastRadiusClass.NON_CRITICAL),
-        (RiskInputs(), 2, BlastRadiusClass.PRODUCTIVITY_TOOLS),
-        (RiskInputs(), 3, BlastRadiusClass.BUSINESS_CRITICAL),
-        (RiskInputs(critical_targets=True), 1, BlastRadiusClass.BUSINESS_CRITICAL),
+        (RiskInputs.model_validate(LOW_RISK), 0, BlastRadiusClass.NON_CRITICAL),
+        (RiskInputs.model_validate(LOW_RISK), 1, BlastRadiusClass.NON_CRITICAL),
+        (RiskInputs.model_validate(LOW_RISK), 2, BlastRadiusClass.PRODUCTIVITY_TOOLS),
+        (RiskInputs.model_validate(LOW_RISK), 3, BlastRadiusClass.BUSINESS_CRITICAL),
+        (RiskInputs.model_validate({**LOW_RISK, "criticalTargets": True}), 1, BlastRadiusClass.BUSINESS_CRITICAL),
         (
             RiskInputs(privilege_impact=PrivilegeImpact.ELEVATED_SERVICE),
             0,

@@ -29,7 +29,7 @@ from controller.settings import ControllerSettings
 from controller.storage import claims
 from controller.storage.db import Pool
 from tests.orchestration.conftest import Cluster
-from tests.orchestration.driver import T0, FakeWorld, apply_status
+from tests.orchestration.driver import T0, FakeWorld, apply_status, task_opening
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -62,6 +62,11 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster:
     cr = await world.change_request("default", "t1-cab")
     assert cr is not None and cr.spec.plan_digest == "b" * 64
     assert cr.metadata.labels["ringpilot.dev/task"] == "t1"
+    await world.restore_change_request("default", "t1-cab", {"requiredApprovals": 3})
+    restored = await world.change_request("default", "t1-cab")
+    assert restored is not None and restored.spec.required_approvals == 3
+    await world.restore_change_request("default", "gone-cab", {"requiredApprovals": 3})  # deleted meanwhile: no error
+    assert await world.task_body("default", "t1") is None
     await claims.claim(db_pool, "k1", "cid-1", "w")
     await claims.finish(db_pool, "k1", {"ok": True})
     found = await world.claims(["k1", "k2"])
@@ -150,6 +155,7 @@ async def test_the_registered_reconcilers_use_the_runtime_and_its_memo() -> None
     assert invalid.events[0].reason == "SpecRejected"
 
     await world.write_change_request(cr_write(), "u-1")
+    world.task_bodies["t1"] = task_opening(cr_write().spec)
     cr = world.change_requests["t1-cab"]
     cr["metadata"]["resourceVersion"] = "1"
     cr["spec"]["decisions"] = [{"approver": "dev-approver", "decision": "Approve"}]
@@ -161,12 +167,15 @@ async def test_the_registered_reconcilers_use_the_runtime_and_its_memo() -> None
     deps.orchestration = None
     apply_status(cr, outcome)
     plain = await reconcile_change_request(CHANGE_REQUEST, cr, deps, NOW)
-    assert plain.status == {}
+    assert plain.status["approvals"] == 0  # no orchestration here, so no task vouches for it: it approves nothing
+    assert [e.reason for e in plain.events] == ["NotOpenedByController"]
 
 
 async def test_change_request_events_for_reject_expiry_and_a_voided_approval() -> None:
     deps = Deps(settings=ControllerSettings(), policy=load_policy())
     world = FakeWorld()
+    world.task_bodies["t1"] = task_opening(cr_write().spec)
+    deps.orchestration = OrchestrationRuntime(world, None)  # type: ignore[arg-type]
     await world.write_change_request(cr_write(), "u-1")
     cr = world.change_requests["t1-cab"]
     cr["spec"]["decisions"] = [
@@ -177,19 +186,24 @@ async def test_change_request_events_for_reject_expiry_and_a_voided_approval() -
     assert [e.reason for e in rejected.events][1:] == ["DecisionDenied", "DecisionAccepted", "ChangeRejected"]
     assert rejected.audits[1].actor == "dev-admin" and rejected.audits[1].detail["role"] == "admin"
 
-    await world.write_change_request(cr_write().__class__("t2-cab", "default", cr_write().spec, "c"), "u")
+    late_spec = cr_write().spec.model_copy(update={"task": "t2"})
+    world.task_bodies["t2"] = task_opening(late_spec, uid="u2")
+    await world.write_change_request(ChangeRequestWrite("t2-cab", "default", late_spec, "c"), "u2")
     late = world.change_requests["t2-cab"]
     expired = await reconcile_change_request(CHANGE_REQUEST, late, deps, NOW + timedelta(hours=2))
     assert "ChangeExpired" in [e.reason for e in expired.events]
 
-    await world.write_change_request(cr_write().__class__("t3-cab", "default", cr_write().spec, "c"), "u")
+    spec3 = cr_write().spec.model_copy(update={"task": "t3"})
+    world.task_bodies["t3"] = task_opening(spec3, uid="u3")
+    await world.write_change_request(ChangeRequestWrite("t3-cab", "default", spec3, "c"), "u3")
     body = world.change_requests["t3-cab"]
     body["spec"]["decisions"] = [{"approver": "dev-approver", "decision": "Approve"}]
     apply_status(body, await reconcile_change_request(CHANGE_REQUEST, body, deps, NOW))
-    body["spec"]["planDigest"] = "c" * 64
+    world.task_bodies["t3"] = task_opening(spec3.model_copy(update={"plan_digest": "c" * 64}), uid="u3")
     voided = await reconcile_change_request(CHANGE_REQUEST, body, deps, NOW)
     assert "ApprovalVoided" in [e.reason for e in voided.events]
     assert voided.status["phase"] == "Pending"
+    assert body["spec"]["planDigest"] == "c" * 64  # the task's plan, written back over the old copy
 
 
 def test_status_fields_keep_top_level_nones_so_they_delete() -> None:

@@ -26,6 +26,7 @@ from controller.remediation.acting import call_plane
 from controller.remediation.classifying import target_of
 from controller.remediation.ledger import RecordInfo
 from controller.remediation.ports import ActRequest, RemediationPorts, act_key
+from controller.remediation.provenance import ProvenanceSource
 from controller.settings import ControllerSettings
 from tests.remediation.inmemory import NOW, Claims, FakeCluster, FakePlane, MemoryLedger, Planes, Workload, spec
 
@@ -58,6 +59,7 @@ class Harness:
     expedited: list[str] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     broker: bool = True
+    provenance: ProvenanceSource | None = None
     memo: StatusMemo = field(default_factory=StatusMemo)
 
     @property
@@ -70,6 +72,7 @@ class Harness:
             claim=self.claims,
             enqueue=self.enqueued.append if self.broker else None,
             expedite=self.expedited.append,
+            provenance=self.provenance,
         )
 
     @property
