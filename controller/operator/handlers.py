@@ -27,6 +27,8 @@ from controller.core import conditions
 from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome, write_outcome
 from controller.core.outcome import with_correlation as with_correlation  # re-exported for its callers
+from controller.kube.coreapps import CoreApps, event_manifest
+from controller.kube.errors import KubeError
 from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
 from controller.operator.admissionhooks import register_admission
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
@@ -43,6 +45,8 @@ from controller.telemetry.tracing import bind_correlation
 
 logger = logging.getLogger(__name__)
 
+#: The `source.component` of the Events the controller posts.
+EVENT_COMPONENT = "ringpilot-controller"
 #: The message of the TemporaryError a reconcile raises to be called again later; not a failure.
 REQUEUED = "Requeued by the reconciler"
 
@@ -89,13 +93,19 @@ async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: st
 
 @dataclass(frozen=True)
 class KopfWriter:
-    """`OutcomeWriter` inside a Kopf handler: audit rows in PostgreSQL, the handler's patch, `kopf.event`."""
+    """`OutcomeWriter` inside a Kopf handler: audit rows in PostgreSQL, the handler's patch, Events.
+
+    Events are posted through `events` with a name derived from the object's uid, generation and the
+    Event's content, so a reconcile repeated after a crash (its Event posted, its status patch lost)
+    posts nothing new. Without a Kubernetes client they go through Kopf's own poster.
+    """
 
     deps: Deps
     info: KindInfo
     body: kopf.Body
     patch: kopf.Patch
     correlation_id: str
+    events: CoreApps | None = None
 
     async def audit(self, note: AuditNote) -> None:
         await _audit(self.deps, self.info, self.body, self.correlation_id, note)
@@ -110,16 +120,32 @@ class KopfWriter:
         return True
 
     async def event(self, note: EventNote) -> None:
-        kopf.event(self.body, type=note.type, reason=note.reason, message=note.message)
+        if self.events is None:
+            kopf.event(self.body, type=note.type, reason=note.reason, message=note.message)
+            return
+        manifest = event_manifest(dict(self.body), note.reason, note.message, note.type, EVENT_COMPONENT)
+        try:
+            if not await self.events.post_event_once(manifest):
+                logger.debug("Event %s on %s was posted already", note.reason, self.body.metadata.name)
+        except KubeError as error:  # an Event is best effort; the audit row is the record
+            logger.warning("Could not post Event %s on %s: %s", note.reason, self.body.metadata.name, error)
 
 
-async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps: Deps, outcome: Outcome) -> None:
+def event_poster(deps: Deps) -> CoreApps | None:
+    """The Events client of the controller: its one Kubernetes client, when it has one."""
+    runtime = deps.orchestration or deps.remediation
+    return CoreApps(runtime.api_client) if runtime is not None else None
+
+
+async def apply_outcome(
+    info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps: Deps, outcome: Outcome, events: CoreApps | None = None
+) -> None:
     """Write the outcome (`write_outcome`: audit rows, status and labels, Events), then ask for the requeue."""
     labels = dict(body.metadata.labels or {})
     correlation_id = outcome.labels.get(CORRELATION_LABEL) or labels.get(CORRELATION_LABEL) or ""
     bind_correlation(correlation_id)
     domainmetrics.observe_outcome(info.kind, body, outcome.status, outcome.audits, utcnow())
-    await write_outcome(outcome, KopfWriter(deps, info, body, patch, correlation_id), correlation_id)
+    await write_outcome(outcome, KopfWriter(deps, info, body, patch, correlation_id, events), correlation_id)
     if outcome.requeue_after_seconds is not None:
         mark_requeue()
         raise kopf.TemporaryError(REQUEUED, delay=outcome.requeue_after_seconds)
@@ -146,7 +172,7 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
         async with deps.lock_for(body.metadata.uid or body.metadata.name or ""):
             with reconcile_scope(info.kind, body.metadata.namespace, body.metadata.name, correlation_id), kopf_errors():
                 outcome = await reconciler_for(info.kind)(info, dict(body), deps, utcnow())
-                await apply_outcome(info, body, patch, deps, outcome)
+                await apply_outcome(info, body, patch, deps, outcome, memo.get("events"))
 
     async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         deps: Deps = memo["deps"]
@@ -195,6 +221,7 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         settings_.watching.server_timeout = 300
         settings_.batching.error_delays = [1, 2, 5, 10, 30, 60]
         memo["deps"] = deps = await open_deps(settings)
+        memo["events"] = event_poster(deps)
         memo["telemetry"] = stack = AsyncExitStack()
         await stack.enter_async_context(serve_metrics(settings.metrics_port, refresh=metrics_refresher(deps)))
 
