@@ -3,8 +3,10 @@
 Each child runs in its own session so a Ctrl-C reaches only us, asks Linux to SIGTERM it when we die
 (`die_with_parent`, so even a `kill -9` of the parent leaves no orphan), and carries `RINGPILOT_DEV_OWNER`
 (the group's owner, e.g. the data directory) so a later run can find what an earlier one left
-(`holders`). Its output is pumped into a rotated log file (controller/devkit/logpump.py). `stop_all`
-sends SIGTERM to every child's process group, waits, then SIGKILLs what is left.
+(`holders`). A reaper process (reaper.py) holds every child's process group and kills them when we
+exit by any means, grandchildren included. Its output is pumped into a rotated log file
+(controller/devkit/logpump.py). `stop_all` sends SIGTERM to every child's process group, waits, then
+SIGKILLs what is left.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class ProcessGroup:
     owner: str = ""
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_backups: int = DEFAULT_LOG_BACKUPS
+    reaper: subprocess.Popen[str] | None = None
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str], log_path: Path | None = None) -> Child:
         child = Child(name, self._popen(argv, env, log_path), log_path, list(argv), dict(env))
@@ -67,17 +70,42 @@ class ProcessGroup:
         self.children.append(child)
         return child
 
+    def _tell_reaper(self, verb: str, pgid: int) -> None:
+        if verb == "del" and self.reaper is None:
+            return
+        if self.reaper is None or self.reaper.poll() is not None:
+            self.reaper = subprocess.Popen(
+                [sys.executable, "-m", "controller.devkit.reaper"],
+                stdin=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # outlives us, to kill what we leave
+            )
+        assert self.reaper.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.reaper.stdin.write(f"{verb} {pgid}\n")
+            self.reaper.stdin.flush()
+
+    def _close_reaper(self) -> None:
+        if self.reaper is not None and self.reaper.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.reaper.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.reaper.wait(10)
+        self.reaper = None
+
     def _popen(self, argv: list[str], env: dict[str, str], log_path: Path | None) -> subprocess.Popen[bytes]:
         stamped = {**env, OWNER_ENV: self.owner} if self.owner else env
-        return subprocess.Popen(
+        process = subprocess.Popen(
             argv,
             env=stamped,
             stdout=subprocess.PIPE if log_path else subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True,  # its own process group (pgid = pid), which the reaper holds
             preexec_fn=die_with_parent(),
         )
+        self._tell_reaper("add", process.pid)
+        return process
 
     def _pump(self, child: Child) -> RotatingLog | None:
         if child.log_path is None or child.process.stdout is None:
@@ -109,6 +137,7 @@ class ProcessGroup:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.process.pid, signal.SIGKILL)
         child.process.wait()
+        self._tell_reaper("del", child.process.pid)
         if child.log is not None:
             child.log.close()
             child.log = None
@@ -118,6 +147,7 @@ class ProcessGroup:
         for child in reversed(self.children):
             self.stop(child, timeout_seconds)
         self.children.clear()
+        self._close_reaper()
 
 
 def holders(owner: str, exclude: set[int] | None = None) -> dict[int, str]:

@@ -10,6 +10,7 @@ from the watch. Handlers are thin: parse, call, apply the Outcome.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from controller.core.outcome import with_correlation as with_correlation  # re-e
 from controller.kube.coreapps import CoreApps, event_manifest
 from controller.kube.errors import KubeError
 from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
+from controller.operator import outages
 from controller.operator.admissionhooks import register_admission
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
@@ -51,24 +53,66 @@ EVENT_COMPONENT = "ringpilot-controller"
 REQUEUED = "Requeued by the reconciler"
 
 
+#: Kopf's lines for what happens to every object on every resync and admission request: routine, not news.
+ROUTINE = re.compile(r"^(Timer|Webhook) '[^']+' succeeded\.$")
+
+
 class RequeueNoise(logging.Filter):
-    """Lowers Kopf's "failed temporarily: Requeued…" records to DEBUG: a requeue is how long waits work."""
+    """Lowers to DEBUG Kopf's "failed temporarily: Requeued…" records (a requeue is how long waits work) and
+    its per-object "Timer/Webhook '…' succeeded." lines, so an idle controller is quiet at INFO."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and REQUEUED in record.getMessage():
+        requeue = record.levelno >= logging.ERROR and REQUEUED in record.getMessage()
+        routine = (
+            record.levelno == logging.INFO and record.name.startswith("kopf") and ROUTINE.match(record.getMessage())
+        )
+        if requeue or routine:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger().isEnabledFor(logging.DEBUG)
         return True
 
 
 @contextmanager
-def kopf_errors() -> Iterator[None]:
-    """Translate our error vocabulary into Kopf's: `Unavailable` is a delayed retry."""
+def kopf_errors(retry: int | None = None) -> Iterator[None]:
+    """Translate our error vocabulary into Kopf's: `Unavailable` is a delayed retry.
+
+    With Kopf's `retry` count, an `Unavailable` without its own delay and an error meaning PostgreSQL,
+    Redis or the Kubernetes API is down retry after `outages.retry_delay_seconds` (1 s, doubling, ≤ 8 s).
+    """
     try:
         yield
+    except kopf.TemporaryError:
+        raise
     except Unavailable as error:
-        delay = DEFAULT_RETRY_SECONDS if error.retry_after_seconds is None else error.retry_after_seconds
+        if error.retry_after_seconds is not None:
+            delay = error.retry_after_seconds
+        else:
+            delay = DEFAULT_RETRY_SECONDS if retry is None else outages.retry_delay_seconds(retry)
         raise kopf.TemporaryError(str(error), delay=delay) from error
+    except Exception as error:
+        if retry is None or outages.dependency_of(error) is None:
+            raise
+        raise kopf.TemporaryError(
+            str(error) or type(error).__name__, delay=outages.retry_delay_seconds(retry)
+        ) from error
+
+
+def note_outage(body: kopf.Body, patch: kopf.Patch, error: BaseException) -> None:
+    """Set `Waiting` naming the dependency behind `error` on the object (with the handler's patch)."""
+    found = outages.dependency_of(error)
+    if found is None:
+        return
+    condition = outages.waiting_condition(dict(body), *found, error, utcnow())
+    patch.fns.append(partial(conditions.merge_into, owned=(condition,)))
+    logger.warning(
+        "%s %s/%s waits: %s", body.get("kind"), body.metadata.namespace, body.metadata.name, condition.message
+    )
+
+
+def clear_outage(body: kopf.Body, patch: kopf.Patch) -> None:
+    back = outages.cleared(dict(body), utcnow())
+    if back is not None:
+        patch.fns.append(partial(conditions.merge_into, owned=(back,)))
 
 
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:
@@ -166,13 +210,21 @@ def metrics_refresher(deps: Deps) -> Any:
 def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: ControllerSettings) -> None:
     resource = (GROUP, VERSION, info.plural)
 
-    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
         deps: Deps = memo["deps"]
         correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
         async with deps.lock_for(body.metadata.uid or body.metadata.name or ""):
-            with reconcile_scope(info.kind, body.metadata.namespace, body.metadata.name, correlation_id), kopf_errors():
-                outcome = await reconciler_for(info.kind)(info, dict(body), deps, utcnow())
-                await apply_outcome(info, body, patch, deps, outcome, memo.get("events"))
+            scope = reconcile_scope(info.kind, body.metadata.namespace, body.metadata.name, correlation_id)
+            with scope, kopf_errors(retry):
+                try:
+                    outcome = await reconciler_for(info.kind)(info, dict(body), deps, utcnow())
+                    clear_outage(body, patch)
+                    await apply_outcome(info, body, patch, deps, outcome, memo.get("events"))
+                except kopf.TemporaryError:
+                    raise
+                except Exception as error:
+                    note_outage(body, patch, error)
+                    raise
 
     async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         deps: Deps = memo["deps"]
@@ -217,9 +269,9 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         settings_.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=KOPF_ANNOTATION_PREFIX, key="last-handled-configuration"
         )
-        settings_.posting.level = logging.INFO
+        settings_.posting.level = logging.WARNING  # our Events are posted by the Outcome; Kopf's INFO is routine
         settings_.watching.server_timeout = 300
-        settings_.batching.error_delays = [1, 2, 5, 10, 30, 60]
+        settings_.batching.error_delays = [1, 2, 4, 8]  # the watch's own API errors: back within 10 s
         memo["deps"] = deps = await open_deps(settings)
         memo["events"] = event_poster(deps)
         memo["telemetry"] = stack = AsyncExitStack()
