@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -109,10 +109,22 @@ def note_outage(body: kopf.Body, patch: kopf.Patch, error: BaseException) -> Non
     )
 
 
-def clear_outage(body: kopf.Body, patch: kopf.Patch) -> None:
+def clear_outage(body: kopf.Body, patch: kopf.Patch, outcome: Outcome | None = None) -> Outcome | None:
+    """Set `Waiting` False once a reconcile got through an outage; returns `outcome` with it.
+
+    An outcome that writes the whole `status.conditions` list (copied from the body, so still holding
+    the outage's `Waiting`) gets the cleared entry in that list; otherwise it is set by type on the object.
+    """
     back = outages.cleared(dict(body), utcnow())
-    if back is not None:
+    if back is None:
+        return outcome
+    written = (outcome.status.get("conditions") if outcome is not None else None) or None
+    if outcome is None or not isinstance(written, list):
         patch.fns.append(partial(conditions.merge_into, owned=(back,)))
+        return outcome
+    holder: dict[str, Any] = {"status": {"conditions": list(written)}}
+    conditions.merge_into(holder, (back,))
+    return replace(outcome, status={**outcome.status, "conditions": holder["status"]["conditions"]})
 
 
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:
@@ -218,7 +230,7 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
             with scope, kopf_errors(retry):
                 try:
                     outcome = await reconciler_for(info.kind)(info, dict(body), deps, utcnow())
-                    clear_outage(body, patch)
+                    outcome = clear_outage(body, patch, outcome) or outcome
                     await apply_outcome(info, body, patch, deps, outcome, memo.get("events"))
                 except kopf.TemporaryError:
                     raise

@@ -9,17 +9,30 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.services import scratch_root
+
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A directory outside pytest's basetemp, which another session's start re-chmods to 0700 under the
+    unprivileged PostgreSQL (see tests/fixtures/services.py)."""
+    path = Path(tempfile.mkdtemp(prefix="ringpilot-dev-test-", dir=scratch_root()))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def start(data_dir: Path | None, **extra_env: str) -> subprocess.Popen[str]:
@@ -87,8 +100,8 @@ def stop(proc: subprocess.Popen[str]) -> int:
     return proc.wait(60)
 
 
-def test_dev_runs_everything_keeps_state_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    data_dir = tmp_path / "state"
+def test_dev_runs_everything_keeps_state_and_leaves_nothing_behind(scratch: Path) -> None:
+    data_dir = scratch / "state"
     kubeconfig = data_dir / "kubeconfig"
     first = start(data_dir)
     try:
@@ -169,8 +182,8 @@ def environ(pid: int) -> dict[str, str]:
     return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
 
 
-def test_a_start_over_live_processes_of_an_earlier_run_is_refused_naming_them(tmp_path: Path) -> None:
-    data_dir = (tmp_path / "state").absolute()
+def test_a_start_over_live_processes_of_an_earlier_run_is_refused_naming_them(scratch: Path) -> None:
+    data_dir = (scratch / "state").absolute()
     orphan = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(600)"],
         env={**os.environ, "RINGPILOT_DEV_OWNER": str(data_dir)},  # what a child of an earlier run carries
@@ -188,8 +201,8 @@ def test_a_start_over_live_processes_of_an_earlier_run_is_refused_naming_them(tm
         orphan.wait()
 
 
-def test_dev_supervises_its_children_and_none_outlives_a_kill_9(tmp_path: Path) -> None:
-    data_dir = tmp_path / "from-env"
+def test_dev_supervises_its_children_and_none_outlives_a_kill_9(scratch: Path) -> None:
+    data_dir = scratch / "from-env"
     kubeconfig = data_dir / "kubeconfig"
     secrets = {"RINGPILOT_ANTHROPIC_API_KEY": "sk-ant-planted-0123456789", "SOME_SERVICE_TOKEN": "planted"}
     env = {"RINGPILOT_DATA_DIR": str(data_dir), "RINGPILOT_LOG_FORMAT": "json", "RINGPILOT_LLM_PROVIDER": "offline"}

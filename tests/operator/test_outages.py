@@ -12,6 +12,7 @@ import pytest
 import redis.exceptions
 
 from controller.core.errors import Unavailable
+from controller.core.outcome import Outcome
 from controller.kube.errors import KubeError
 from controller.operator import outages
 from controller.operator.handlers import clear_outage, kopf_errors, note_outage
@@ -121,3 +122,17 @@ def test_a_bug_sets_no_waiting_condition() -> None:
     patch = kopf.Patch()
     note_outage(kopf.Body(task()), patch, KeyError("bug"))
     assert patch.fns == []
+
+
+def test_an_outcome_that_writes_every_condition_carries_the_cleared_one() -> None:
+    waiting = outages.waiting_condition(task(), "Redis", "RedisUnavailable", RuntimeError("down"), NOW)
+    held = waiting.model_dump(mode="json", by_alias=True, exclude_none=True)
+    body = task(held)
+    ready = {"type": "Ready", "status": "Unknown", "reason": "Monitoring", "lastTransitionTime": "2026-12-01T14:00:00Z"}
+    outcome = Outcome(status={"phase": "Monitoring", "conditions": [held, ready]})
+    patch = kopf.Patch()
+    written = clear_outage(kopf.Body(body), patch, outcome)
+    assert written is not None and patch.fns == []
+    by_type = {c["type"]: c for c in written.status["conditions"]}
+    assert by_type["Waiting"]["status"] == "False" and by_type["Ready"] == ready
+    assert written.status["phase"] == "Monitoring"
