@@ -231,10 +231,15 @@ def test_dev_supervises_its_children_and_none_outlives_a_kill_9(scratch: Path) -
         assert dev.poll() is None
         kubectl(kubeconfig, "create", "namespace", "made-before-the-kill")
 
-        # Every line the controller and the worker wrote is one JSON object.
+        # Every line the controller and the worker wrote is one JSON object, and the controller's resyncs
+        # (every 2 s here, for each object) leave no line at INFO.
+        records = {}
         for name in ("controller", "worker"):
             lines = (data_dir / "logs" / f"{name}.log").read_text().splitlines()
-            assert lines and all(isinstance(json.loads(line), dict) for line in lines), name
+            records[name] = [json.loads(line) for line in lines]
+            assert records[name] and all(isinstance(r, dict) for r in records[name]), name
+        routine = [r for r in records["controller"] if r["level"] == "INFO" and r["message"].startswith("Timer ")]
+        assert routine == []
 
         everything = descendants(dev.pid)
         dev.kill()
