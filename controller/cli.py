@@ -74,7 +74,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from controller.devkit.stack import run_dev
 
-    return run_dev(Path(args.data_dir), api_port=args.port)
+    return run_dev(Path(args.data_dir) if args.data_dir else None, api_port=args.port)
 
 
 def cmd_kubelet(args: argparse.Namespace) -> int:
@@ -98,7 +98,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     sub.add_parser("worker", help="run dramatiq workers for every slow step")
     commands["worker"] = cmd_worker
     p = sub.add_parser("dev", help="the whole system on this machine, on embedded defaults")
-    p.add_argument("--data-dir", default=".ringpilot", help="state kept across restarts (default: ./.ringpilot)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="state kept across restarts (overrides RINGPILOT_DATA_DIR; default: that, else ./.ringpilot)",
+    )
     p.add_argument("--port", type=int, default=0, help="port of the API emulator (default: any free)")
     commands["dev"] = cmd_dev
     p = sub.add_parser("emulator", help="run the Kubernetes API emulator alone", add_help=False)

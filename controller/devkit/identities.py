@@ -285,8 +285,7 @@ def emulator_args(identities: Identities, webhook_port: int) -> list[str]:
         str(identities.ca_file),
         "--user",
         CLUSTER_ADMIN_USER,
-        "--token",
-        identities.tokens[CLUSTER_ADMIN_USER],
+        f"--token={identities.tokens[CLUSTER_ADMIN_USER]}",  # one word: a token may start with "-"
         "--webhook-service",
         f"{SYSTEM_NAMESPACE}/{WEBHOOK_SERVICE}={webhook_port}",
     ]

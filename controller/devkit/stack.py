@@ -3,13 +3,17 @@
 Starts embedded PostgreSQL and Redis, the Kubernetes API emulator (HTTPS, a token per dev user,
 RBAC), the simulated kubelet, the controller (serving the admission webhooks) and a worker, each under
 its own ServiceAccount; applies the CRDs, Ringpilot's RBAC, ring namespaces 0-4 with sample apps, and
-(on first start) the samples, each as its author. State lives in the data directory and survives
-restarts; Ctrl-C stops every child process.
+(on first start) the samples, each as its author. State lives in the data directory (`--data-dir`,
+else `RINGPILOT_DATA_DIR`, else `./.ringpilot`) and survives restarts. Every child dies with us (even
+after a `kill -9`), a crashed one is restarted with backoff (supervision.py), a start while processes
+of an earlier run still hold the data directory is refused naming them, and each child sees only the
+secrets it uses. Ctrl-C stops every child process.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sys
@@ -31,8 +35,9 @@ from controller.devkit.identities import (
     start_secured_emulator,
 )
 from controller.devkit.kubelet import SimulatedKubelet
-from controller.devkit.processes import ProcessGroup
+from controller.devkit.processes import Child, ProcessGroup, holders
 from controller.devkit.seeding import apply_crds, seed_rings
+from controller.devkit.supervision import ChildUnit, ServerUnit, Supervisor
 from controller.storage.migrating import migrate
 
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
@@ -55,20 +60,56 @@ def apply_samples(clients: dict[str, client.ApiClient], directory: Path = SAMPLE
     return created
 
 
-def child_env(services: EmbeddedServices, own: dict[str, str], data_dir: Path) -> dict[str, str]:
-    """A component's environment: the embedded services and its own identity (`own`: KUBECONFIG, webhooks)."""
-    env = dict(os.environ)
-    env.update(
-        {
-            **own,
-            "RINGPILOT_DATABASE_URL": services.database_url,
-            "RINGPILOT_REDIS_URL": services.redis_url,
-            "RINGPILOT_DATA_DIR": str(data_dir),
-            "RINGPILOT_LIVENESS_PORT": "0",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+#: A variable whose name says it holds a secret; a child sees one only if `CHILD_SECRETS` names it.
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|DATABASE_URL|REDIS_URL", re.IGNORECASE)
+_LLM_KEYS = ("RINGPILOT_ANTHROPIC_API_KEY", "RINGPILOT_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY")
+#: The secrets each child uses: the stores' URLs (they carry the password) and the language model's keys.
+CHILD_SECRETS: dict[str, tuple[str, ...]] = {
+    "controller": ("RINGPILOT_DATABASE_URL", "RINGPILOT_REDIS_URL"),
+    "worker": ("RINGPILOT_DATABASE_URL", "RINGPILOT_REDIS_URL", *_LLM_KEYS),
+}
+
+
+def scrubbed_environment(name: str, secrets: dict[str, str]) -> dict[str, str]:
+    """Our environment without any secret, plus those of `secrets` that `CHILD_SECRETS` gives child `name`."""
+    env = {key: value for key, value in os.environ.items() if not SECRET_NAME.search(key)}
+    allowed = CHILD_SECRETS.get(name, ())
+    env.update({key: value for key, value in secrets.items() if key in allowed})
     return env
+
+
+def child_env(
+    services: EmbeddedServices, own: dict[str, str], data_dir: Path, name: str = "controller"
+) -> dict[str, str]:
+    """Child `name`'s environment: the embedded services it uses, its own identity (`own`: KUBECONFIG, webhooks)."""
+    secrets = {key: os.environ[key] for key in _LLM_KEYS if os.environ.get(key)}
+    secrets |= {"RINGPILOT_DATABASE_URL": services.database_url, "RINGPILOT_REDIS_URL": services.redis_url}
+    env = scrubbed_environment(name, secrets)
+    env.update({**own, "RINGPILOT_DATA_DIR": str(data_dir), "RINGPILOT_LIVENESS_PORT": "0", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def resolve_data_dir(flag: str | None) -> Path:
+    """`--data-dir` if given, else `RINGPILOT_DATA_DIR`, else `./.ringpilot`; absolute."""
+    return Path(flag or os.environ.get("RINGPILOT_DATA_DIR") or ".ringpilot").absolute()
+
+
+def refuse_leftovers(data_dir: Path) -> str | None:
+    """Why not to start: the processes of an earlier run that still hold `data_dir`, or None."""
+    found = holders(str(data_dir))
+    if not found:
+        return None
+    listing = "\n".join(f"  pid {pid}: {command[:160]}" for pid, command in sorted(found.items()))
+    pids = " ".join(str(pid) for pid in sorted(found))
+    return f"processes of an earlier run still hold {data_dir}:\n{listing}\nStop them (kill {pids}) and start again."
+
+
+def pin_emulator(emulator: Child, server: str, scratch_kubeconfig: Path) -> None:
+    """Restart the emulator on the port its clients know, writing its kubeconfig aside (ours has the tokens)."""
+    argv = list(emulator.argv)
+    argv[argv.index("--port") + 1] = server.rsplit(":", 1)[1].rstrip("/")
+    argv[argv.index("--kubeconfig") + 1] = str(scratch_kubeconfig)
+    emulator.argv = argv
 
 
 def free_port() -> int:
@@ -121,13 +162,13 @@ Logs: {logs}/   State: {kubeconfig.parent}/   Stop: Ctrl-C
 """
 
 
-def run_dev(data_dir: Path, api_port: int = 0) -> int:
+def run_dev(data_dir: Path | None = None, api_port: int = 0) -> int:
     started = time.monotonic()
-    data_dir = data_dir.absolute()
+    data_dir = resolve_data_dir(str(data_dir) if data_dir is not None else None)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     kubeconfig = data_dir / "kubeconfig"
-    group = ProcessGroup()
+    group = ProcessGroup(owner=str(data_dir))
     kubelet: SimulatedKubelet | None = None
     stopping = False
 
@@ -139,7 +180,13 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
     signal.signal(signal.SIGINT, on_signal)
     services = EmbeddedServices(data_dir)
     try:
-        services.start()  # takes the data directory's lock first: a second `ringpilot dev` stops here
+        services.acquire_lock()  # a second `ringpilot dev` on this data directory stops here
+        leftovers = refuse_leftovers(data_dir)
+        if leftovers is not None:
+            services.stop()
+            print(f"ringpilot dev: {leftovers}", file=sys.stderr)
+            return 2
+        services.start()
     except EmbeddedError as error:
         print(f"ringpilot dev: {error}", file=sys.stderr)
         return 2
@@ -149,7 +196,7 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
         policy = load_policy(os.environ.get("RINGPILOT_POLICY_FILE") or None)
         identities = prepare_identities(data_dir / "identity", policy)
         webhook_port = free_port()
-        _, server, api_client = start_secured_emulator(
+        emulator, server, api_client = start_secured_emulator(
             group,
             kubeconfig,
             identities,
@@ -157,7 +204,9 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
             logs / "emulator.log",
             port=api_port,
             extra_args=("--state", str(data_dir / "cluster.json")),
+            env=child_env(services, {}, data_dir, "emulator"),
         )
+        pin_emulator(emulator, server, data_dir / "emulator-kubeconfig")
         apply_crds(api_client)
         seed_rings(api_client)
         own = component_environments(api_client, policy, identities, server, webhook_port)
@@ -169,7 +218,7 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
             group.spawn(
                 name,
                 [*ringpilot, name],
-                {**child_env(services, own[name], data_dir), "RINGPILOT_METRICS_PORT": str(port)},
+                {**child_env(services, own[name], data_dir, name), "RINGPILOT_METRICS_PORT": str(port)},
                 logs / f"{name}.log",
             )
         marker = data_dir / "samples-applied"
@@ -178,11 +227,11 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
             apply_samples(author_clients(kubeconfig, own))
             marker.write_text("samples from crds/samples were applied once\n")
         print(banner(kubeconfig, logs, time.monotonic() - started, ports), flush=True)
+        supervisor = Supervisor([ServerUnit(server) for server in services.servers])
+        for child in group.children:
+            supervisor.add(ChildUnit(group, child))
         while not stopping:
-            dead = group.first_exited()
-            if dead is not None:
-                print(f"{dead.name} exited with code {dead.process.returncode}; see {dead.log_path}", file=sys.stderr)
-                return 1
+            supervisor.check()
             time.sleep(0.2)
         print("Stopping Ringpilot...", flush=True)
         return 0

@@ -1,5 +1,7 @@
 """The core and apps objects Ringpilot touches: Namespaces, Deployments, ConfigMaps and Events.
 
+Events have deterministic names (`event_manifest`), so posting one again is a 409 the caller ignores.
+
 Each call goes through `call_json` (controller/kube/client.py): decoded JSON back, `KubeError` on
 failure. A caller that needs its own error type (the kubernetes plane raises `PlaneError`) passes
 `on_error`, which turns each `KubeError` into what it raises.
@@ -7,7 +9,9 @@ failure. A caller that needs its own error type (the kubernetes plane raises `Pl
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
@@ -21,6 +25,46 @@ _STRATEGIC = "application/strategic-merge-patch+json"
 
 def _same(error: KubeError) -> Exception:
     return error
+
+
+def event_name(involved_name: str, *identity: object) -> str:
+    """A deterministic Event name: the involved object's name and a digest of what makes the Event unique.
+
+    Posting the same Event twice (a restarted controller repeating a reconcile whose status patch was
+    lost) then names the same object, which the API server refuses with 409 instead of storing it twice.
+    """
+    digest = hashlib.sha256("\x1f".join(str(part) for part in identity).encode()).hexdigest()[:16]
+    return f"{involved_name[:200]}.{digest}"
+
+
+def event_manifest(
+    involved: Json, reason: str, message: str, type_: str, component: str, at: datetime | None = None
+) -> Json:
+    """A core/v1 Event on `involved` (a full object), named by `event_name` from its uid, generation and content."""
+    meta = involved.get("metadata") or {}
+    stamp = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    name = event_name(str(meta.get("name")), meta.get("uid"), meta.get("generation"), reason, type_, message)
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": meta.get("namespace") or "default"},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion"),
+            "kind": involved.get("kind"),
+            "namespace": meta.get("namespace"),
+            "name": meta.get("name"),
+            **({"uid": meta["uid"]} if meta.get("uid") else {}),
+            **({"resourceVersion": meta["resourceVersion"]} if meta.get("resourceVersion") else {}),
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": type_,
+        "source": {"component": component},
+        "reportingComponent": component,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
 
 
 class CoreApps:
@@ -125,3 +169,13 @@ class CoreApps:
             namespace,
             body,
         )
+
+    async def post_event_once(self, body: Json) -> bool:
+        """Create the Event `body` (named by `event_manifest`); False when one of that name exists already."""
+        try:
+            await self.create_event(body["metadata"]["namespace"], body)
+        except KubeError as error:
+            if error.conflict:
+                return False
+            raise
+        return True

@@ -10,9 +10,10 @@ from the watch. Handlers are thin: parse, call, apply the Outcome.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -27,7 +28,10 @@ from controller.core import conditions
 from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome, write_outcome
 from controller.core.outcome import with_correlation as with_correlation  # re-exported for its callers
+from controller.kube.coreapps import CoreApps, event_manifest
+from controller.kube.errors import KubeError
 from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
+from controller.operator import outages
 from controller.operator.admissionhooks import register_admission
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
@@ -43,28 +47,84 @@ from controller.telemetry.tracing import bind_correlation
 
 logger = logging.getLogger(__name__)
 
+#: The `source.component` of the Events the controller posts.
+EVENT_COMPONENT = "ringpilot-controller"
 #: The message of the TemporaryError a reconcile raises to be called again later; not a failure.
 REQUEUED = "Requeued by the reconciler"
 
 
+#: Kopf's lines for what happens to every object on every resync and admission request: routine, not news.
+ROUTINE = re.compile(r"^(Timer|Webhook) '[^']+' succeeded\.$")
+
+
 class RequeueNoise(logging.Filter):
-    """Lowers Kopf's "failed temporarily: Requeued…" records to DEBUG: a requeue is how long waits work."""
+    """Lowers to DEBUG Kopf's "failed temporarily: Requeued…" records (a requeue is how long waits work) and
+    its per-object "Timer/Webhook '…' succeeded." lines, so an idle controller is quiet at INFO."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and REQUEUED in record.getMessage():
+        requeue = record.levelno >= logging.ERROR and REQUEUED in record.getMessage()
+        routine = (
+            record.levelno == logging.INFO and record.name.startswith("kopf") and ROUTINE.match(record.getMessage())
+        )
+        if requeue or routine:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger().isEnabledFor(logging.DEBUG)
         return True
 
 
 @contextmanager
-def kopf_errors() -> Iterator[None]:
-    """Translate our error vocabulary into Kopf's: `Unavailable` is a delayed retry."""
+def kopf_errors(retry: int | None = None) -> Iterator[None]:
+    """Translate our error vocabulary into Kopf's: `Unavailable` is a delayed retry.
+
+    With Kopf's `retry` count, an `Unavailable` without its own delay and an error meaning PostgreSQL,
+    Redis or the Kubernetes API is down retry after `outages.retry_delay_seconds` (1 s, doubling, ≤ 8 s).
+    """
     try:
         yield
+    except kopf.TemporaryError:
+        raise
     except Unavailable as error:
-        delay = DEFAULT_RETRY_SECONDS if error.retry_after_seconds is None else error.retry_after_seconds
+        if error.retry_after_seconds is not None:
+            delay = error.retry_after_seconds
+        else:
+            delay = DEFAULT_RETRY_SECONDS if retry is None else outages.retry_delay_seconds(retry)
         raise kopf.TemporaryError(str(error), delay=delay) from error
+    except Exception as error:
+        if retry is None or outages.dependency_of(error) is None:
+            raise
+        raise kopf.TemporaryError(
+            str(error) or type(error).__name__, delay=outages.retry_delay_seconds(retry)
+        ) from error
+
+
+def note_outage(body: kopf.Body, patch: kopf.Patch, error: BaseException) -> None:
+    """Set `Waiting` naming the dependency behind `error` on the object (with the handler's patch)."""
+    found = outages.dependency_of(error)
+    if found is None:
+        return
+    condition = outages.waiting_condition(dict(body), *found, error, utcnow())
+    patch.fns.append(partial(conditions.merge_into, owned=(condition,)))
+    logger.warning(
+        "%s %s/%s waits: %s", body.get("kind"), body.metadata.namespace, body.metadata.name, condition.message
+    )
+
+
+def clear_outage(body: kopf.Body, patch: kopf.Patch, outcome: Outcome | None = None) -> Outcome | None:
+    """Set `Waiting` False once a reconcile got through an outage; returns `outcome` with it.
+
+    An outcome that writes the whole `status.conditions` list (copied from the body, so still holding
+    the outage's `Waiting`) gets the cleared entry in that list; otherwise it is set by type on the object.
+    """
+    back = outages.cleared(dict(body), utcnow())
+    if back is None:
+        return outcome
+    written = (outcome.status.get("conditions") if outcome is not None else None) or None
+    if outcome is None or not isinstance(written, list):
+        patch.fns.append(partial(conditions.merge_into, owned=(back,)))
+        return outcome
+    holder: dict[str, Any] = {"status": {"conditions": list(written)}}
+    conditions.merge_into(holder, (back,))
+    return replace(outcome, status={**outcome.status, "conditions": holder["status"]["conditions"]})
 
 
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:
@@ -89,13 +149,19 @@ async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: st
 
 @dataclass(frozen=True)
 class KopfWriter:
-    """`OutcomeWriter` inside a Kopf handler: audit rows in PostgreSQL, the handler's patch, `kopf.event`."""
+    """`OutcomeWriter` inside a Kopf handler: audit rows in PostgreSQL, the handler's patch, Events.
+
+    Events are posted through `events` with a name derived from the object's uid, generation and the
+    Event's content, so a reconcile repeated after a crash (its Event posted, its status patch lost)
+    posts nothing new. Without a Kubernetes client they go through Kopf's own poster.
+    """
 
     deps: Deps
     info: KindInfo
     body: kopf.Body
     patch: kopf.Patch
     correlation_id: str
+    events: CoreApps | None = None
 
     async def audit(self, note: AuditNote) -> None:
         await _audit(self.deps, self.info, self.body, self.correlation_id, note)
@@ -110,16 +176,32 @@ class KopfWriter:
         return True
 
     async def event(self, note: EventNote) -> None:
-        kopf.event(self.body, type=note.type, reason=note.reason, message=note.message)
+        if self.events is None:
+            kopf.event(self.body, type=note.type, reason=note.reason, message=note.message)
+            return
+        manifest = event_manifest(dict(self.body), note.reason, note.message, note.type, EVENT_COMPONENT)
+        try:
+            if not await self.events.post_event_once(manifest):
+                logger.debug("Event %s on %s was posted already", note.reason, self.body.metadata.name)
+        except KubeError as error:  # an Event is best effort; the audit row is the record
+            logger.warning("Could not post Event %s on %s: %s", note.reason, self.body.metadata.name, error)
 
 
-async def apply_outcome(info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps: Deps, outcome: Outcome) -> None:
+def event_poster(deps: Deps) -> CoreApps | None:
+    """The Events client of the controller: its one Kubernetes client, when it has one."""
+    runtime = deps.orchestration or deps.remediation
+    return CoreApps(runtime.api_client) if runtime is not None else None
+
+
+async def apply_outcome(
+    info: KindInfo, body: kopf.Body, patch: kopf.Patch, deps: Deps, outcome: Outcome, events: CoreApps | None = None
+) -> None:
     """Write the outcome (`write_outcome`: audit rows, status and labels, Events), then ask for the requeue."""
     labels = dict(body.metadata.labels or {})
     correlation_id = outcome.labels.get(CORRELATION_LABEL) or labels.get(CORRELATION_LABEL) or ""
     bind_correlation(correlation_id)
     domainmetrics.observe_outcome(info.kind, body, outcome.status, outcome.audits, utcnow())
-    await write_outcome(outcome, KopfWriter(deps, info, body, patch, correlation_id), correlation_id)
+    await write_outcome(outcome, KopfWriter(deps, info, body, patch, correlation_id, events), correlation_id)
     if outcome.requeue_after_seconds is not None:
         mark_requeue()
         raise kopf.TemporaryError(REQUEUED, delay=outcome.requeue_after_seconds)
@@ -140,13 +222,21 @@ def metrics_refresher(deps: Deps) -> Any:
 def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: ControllerSettings) -> None:
     resource = (GROUP, VERSION, info.plural)
 
-    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
         deps: Deps = memo["deps"]
         correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
         async with deps.lock_for(body.metadata.uid or body.metadata.name or ""):
-            with reconcile_scope(info.kind, body.metadata.namespace, body.metadata.name, correlation_id), kopf_errors():
-                outcome = await reconciler_for(info.kind)(info, dict(body), deps, utcnow())
-                await apply_outcome(info, body, patch, deps, outcome)
+            scope = reconcile_scope(info.kind, body.metadata.namespace, body.metadata.name, correlation_id)
+            with scope, kopf_errors(retry):
+                try:
+                    outcome = await reconciler_for(info.kind)(info, dict(body), deps, utcnow())
+                    outcome = clear_outage(body, patch, outcome) or outcome
+                    await apply_outcome(info, body, patch, deps, outcome, memo.get("events"))
+                except kopf.TemporaryError:
+                    raise
+                except Exception as error:
+                    note_outage(body, patch, error)
+                    raise
 
     async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         deps: Deps = memo["deps"]
@@ -191,10 +281,11 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         settings_.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=KOPF_ANNOTATION_PREFIX, key="last-handled-configuration"
         )
-        settings_.posting.level = logging.INFO
+        settings_.posting.level = logging.WARNING  # our Events are posted by the Outcome; Kopf's INFO is routine
         settings_.watching.server_timeout = 300
-        settings_.batching.error_delays = [1, 2, 5, 10, 30, 60]
+        settings_.batching.error_delays = [1, 2, 4, 8]  # the watch's own API errors: back within 10 s
         memo["deps"] = deps = await open_deps(settings)
+        memo["events"] = event_poster(deps)
         memo["telemetry"] = stack = AsyncExitStack()
         await stack.enter_async_context(serve_metrics(settings.metrics_port, refresh=metrics_refresher(deps)))
 

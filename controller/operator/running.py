@@ -41,6 +41,7 @@ def run(settings: ControllerSettings) -> None:
     """Run the operator until interrupted."""
     for handler in logging.getLogger().handlers:
         handler.addFilter(RequeueNoise())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # a line per admission request otherwise
     setup_tracing("ringpilot-controller")
     mark_build()
     asyncio.run(operator_task(settings))

@@ -3,16 +3,18 @@
 Pure over `Transitions` and `Facts`. `run_actor_step` is called on every reconcile while a step is
 not finished; it returns `done` (with the worker's report) once, `failed` when the step cannot
 succeed, else `waiting` after asking to be woken. The step's attempts, key and retry time live in
-`status.steps`, so a restarted controller picks up exactly where the last one stopped.
+`status.steps`, so a restarted controller picks up exactly where the last one stopped. While a step's
+worker is silent past its lease, `Waiting` says so (`worker unavailable since …`) until a report comes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, Literal
 
 from controller.api.deploymenttask import Step, StepName, StepState
+from controller.api.meta import ConditionStatus
 from controller.orchestration.facts import Facts, TaskView
 from controller.orchestration.steps import (
     MAX_ATTEMPTS,
@@ -26,6 +28,33 @@ from controller.orchestration.steps import (
     step_key,
 )
 from controller.orchestration.transitions import Transitions
+
+WAITING = "Waiting"
+WORKER_UNAVAILABLE = "WorkerUnavailable"
+
+
+def _worker_waiting(t: Transitions) -> Any:
+    return next(
+        (c for c in t.status.conditions if c.type == WAITING and c.reason == WORKER_UNAVAILABLE and c.status == "True"),
+        None,
+    )
+
+
+def worker_unavailable(t: Transitions, step: Step, lease: float, detail: str) -> None:
+    """`Waiting: worker unavailable since <dispatch of the silent attempt>` (kept across silent attempts)."""
+    earlier = _worker_waiting(t)
+    since: datetime = t.now
+    if earlier is not None and earlier.last_transition_time is not None:
+        since = earlier.last_transition_time
+    elif step.next_attempt_at is not None:
+        since = step.next_attempt_at - timedelta(seconds=lease)
+    t.condition(WAITING, True, WORKER_UNAVAILABLE, f"worker unavailable since {since:%Y-%m-%dT%H:%M:%SZ}: {detail}")
+    t.extra_conditions[-1] = t.extra_conditions[-1].model_copy(update={"last_transition_time": since})
+
+
+def worker_back(t: Transitions, what: str) -> None:
+    if _worker_waiting(t) is not None:
+        t.condition(WAITING, ConditionStatus.FALSE, "WorkerAvailable", f"A worker reported {what}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +141,7 @@ def run_actor_step(
         if step.next_attempt_at is not None and t.now >= step.next_attempt_at:
             if claim is None:
                 # Never picked up (a lost message): enqueue the same key again; a duplicate is harmless.
+                worker_unavailable(t, step, lease, f"{what} was not picked up within {lease:.0f}s; sent again")
                 step = t.put_step(step.model_copy(update={"next_attempt_at": t.now + timedelta(seconds=lease)}))
                 dispatch(t, task, step, actor, kwargs)
             elif step.attempts >= MAX_ATTEMPTS:
@@ -120,6 +150,7 @@ def run_actor_step(
                 t.note("StepFailed", message, step=name.value, ring=ring, key=step.key)
                 return StepRun("failed", message=message)
             else:
+                worker_unavailable(t, step, lease, f"{what} attempt {step.attempts} went silent; starting another")
                 t.note(
                     "StepAbandoned",
                     f"{what}: the worker of attempt {step.attempts} went silent for {lease:.0f}s; "
@@ -141,6 +172,7 @@ def run_actor_step(
 
 
 def _reported(t: Transitions, step: Step, report: R | StepFailure, what: str) -> StepRun[R]:
+    worker_back(t, what)
     if not isinstance(report, StepFailure):
         t.close_step(step, StepState.SUCCEEDED, f"Attempt {step.attempts} succeeded")
         return StepRun("done", report)

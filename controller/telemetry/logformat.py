@@ -3,14 +3,20 @@
 `configure_logging` installs one root handler (`build_handler`) with `CorrelationFilter`, which stamps
 each record with the correlation ID and trace id in scope (set by the reconcile, step and turn scopes).
 Both formatters mask secrets in the message and the traceback; JSON lines come from python-json-logger,
-with the traceback as the `exc_info` field. SDK loggers that would print requests stay at INFO or above.
+with the traceback as the `exc_info` field. Extra attributes that are not plain data (Kopf attaches its
+settings to each record) are written as their type's name, so every line parses. In JSON mode an
+uncaught exception is logged too, instead of Python printing a bare traceback. SDK loggers that would
+print requests stay at INFO or above.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import IO
+import threading
+from datetime import date, datetime
+from types import TracebackType
+from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -39,7 +45,23 @@ class PlainFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+def plain_data(value: Any) -> Any:
+    """What a value that `json` cannot write becomes in a JSON line: a date's ISO form, else its type's name."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return f"<{type(value).__name__}>"
+
+
+#: Attributes Kopf adds to its records that are no data for a reader (its whole settings object).
+DROPPED_EXTRAS = ("settings",)
+
+
 class JsonLineFormatter(JsonFormatter):
+    def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_record, record, message_dict)
+        for name in DROPPED_EXTRAS:
+            log_record.pop(name, None)
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         return redact(super().formatMessage(record))
 
@@ -57,6 +79,7 @@ def json_formatter() -> logging.Formatter:
     return JsonLineFormatter(
         JSON_FIELDS,
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        json_default=plain_data,
     )
 
 
@@ -84,4 +107,21 @@ def configure_logging(level: str = "INFO", fmt: str = "plain") -> logging.Handle
     root.addHandler(handler)
     root.setLevel(level)
     quiet_chatty_loggers(level)
+    if fmt == "json":
+        log_uncaught_exceptions()
     return handler
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("ringpilot").critical("Uncaught %s", kind.__name__, exc_info=(kind, error, tb))
+
+
+def log_uncaught_exceptions() -> None:
+    """Route uncaught exceptions (main thread and others) through logging, so they are JSON lines too."""
+    sys.excepthook = _log_uncaught
+
+    def in_thread(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is not None:
+            _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
+
+    threading.excepthook = in_thread

@@ -77,7 +77,8 @@ def test_start_stop_restart_keeps_data_and_leaves_no_process(data_dir: Path) -> 
     services = EmbeddedServices(data_dir)
     with services:
         cold = services.start_seconds
-        assert services.database_url.startswith("postgresql://postgres@127.0.0.1:")
+        password = (data_dir / "pg-password").read_text().strip()
+        assert services.database_url.startswith(f"postgresql://postgres:{password}@127.0.0.1:")
         assert services.redis_url.startswith("redis://127.0.0.1:")
         with psycopg.connect(services.database_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (v text)")
@@ -103,6 +104,21 @@ def test_start_stop_restart_keeps_data_and_leaves_no_process(data_dir: Path) -> 
         pids = server_pids(again)
     assert wait_gone(pids, 0.5) == set()
     print(f"\nembedded start: cold {cold}, warm {warm}")
+
+
+def test_the_superuser_needs_its_password_over_tcp_and_there_is_no_unix_socket(data_dir: Path) -> None:
+    with EmbeddedServices(data_dir, durable=False) as services:
+        port = services.postgres.port
+        for dsn in (
+            f"postgresql://postgres@127.0.0.1:{port}/ringpilot",
+            f"postgresql://postgres:guess@127.0.0.1:{port}/ringpilot",
+        ):
+            with pytest.raises(psycopg.OperationalError, match=r"password authentication failed|no password supplied"):
+                psycopg.connect(dsn, connect_timeout=5)
+        assert not list((data_dir / "pg").glob(".s.PGSQL.*"))
+        assert (data_dir / "pg-password").stat().st_mode & 0o077 == 0
+        with psycopg.connect(services.database_url) as conn:
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'").fetchone() == (True,)
 
 
 def test_given_ports_are_used(data_dir: Path) -> None:

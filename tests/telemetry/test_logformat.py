@@ -5,7 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import date
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -66,3 +71,34 @@ def test_sdk_loggers_that_print_requests_stay_quiet_at_debug() -> None:
     quiet_chatty_loggers("DEBUG")
     assert not logging.getLogger("anthropic").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("httpx").isEnabledFor(logging.DEBUG)
+
+
+def test_a_record_carrying_objects_json_cannot_write_is_still_one_json_line(json_lines: io.StringIO) -> None:
+    async def agen() -> AsyncIterator[int]:
+        yield 1
+
+    @dataclass
+    class Settings:  # as Kopf attaches its OperatorSettings, which holds async generators
+        stream: object
+
+    extra = {"settings": Settings(agen()), "k8s_ref": {"name": "web"}, "lock": threading.Lock(), "at": date(2026, 1, 2)}
+    logging.getLogger("ringpilot.test.kopf-like").info("Handler 'reconcile' succeeded.", extra=extra)
+    raw = json_lines.getvalue().splitlines()
+    assert len(raw) == 1
+    [line] = lines(json_lines)
+    assert line["message"] == "Handler 'reconcile' succeeded."
+    assert line["k8s_ref"] == {"name": "web"} and line["at"] == "2026-01-02" and line["lock"] == "<lock>"
+    assert "settings" not in line
+
+
+def test_an_uncaught_exception_of_a_json_process_is_a_json_line() -> None:
+    script = (
+        "from controller.telemetry.logformat import configure_logging\n"
+        "configure_logging('INFO', 'json')\n"
+        "raise RuntimeError('boom at start')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [r["message"] for r in records] == ["Uncaught RuntimeError"]
+    assert "RuntimeError: boom at start" in str(records[0]["exc_info"])
