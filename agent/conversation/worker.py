@@ -24,6 +24,7 @@ from agent.chat.models import TurnState
 from agent.chat.turnlog import TurnLog, due
 from agent.conversation.engine import Engine, TurnRequest
 from agent.conversation.status import answered_status, delayed_status, invalid, replying_status, unanswered
+from agent.conversation.turnevents import post_turn_failed
 from agent.errors import Unavailable
 from controller.api.conversation import (
     MAX_REPLY_CHARS,
@@ -34,6 +35,7 @@ from controller.api.conversation import (
 from controller.api.kinds import CONVERSATION
 from controller.api.meta import ConditionStatus
 from controller.kube.client import ApiClient, CustomObjects, KubeError
+from controller.kube.coreapps import CoreApps
 from controller.storage.db import Pool
 from controller.telemetry.scopes import mark_turn, traced_turn
 from controller.telemetry.tracing import bind_correlation
@@ -74,6 +76,7 @@ class TurnWorker:
         self.turnlog = turnlog
         self.pool = pool
         self.objects = CustomObjects(api_client)
+        self.core = CoreApps(api_client)
         self.schedule_retry = schedule_retry
         self.clock = clock
         self.settings = engine.settings
@@ -203,6 +206,8 @@ class TurnWorker:
         await self.patch_status(
             conversation, lambda c: answered_status(c, message, result, correlation_id, self.clock())
         )
+        if result.failure is not None:
+            await post_turn_failed(self.core, conversation, message.id, result.failure, correlation_id, self.clock())
         logger.info(
             "Answered message %r of Conversation %s/%s (correlation %s)",
             message.id,
