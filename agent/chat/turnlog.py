@@ -45,9 +45,10 @@ _RESOURCE = """
 INSERT INTO chat_resources (conversation_id, kind, namespace, name, correlation_id) VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 """
-_LAST_ANSWER = """
-SELECT max(created_at) AS at FROM messages
+_TOLD = """
+SELECT DISTINCT jsonb_array_elements_text(content -> 'meta' -> 'told') AS name FROM messages
 WHERE conversation_id = %s AND role = 'assistant' AND content ->> 'final' = 'true' AND turn_id IS DISTINCT FROM %s
+  AND jsonb_typeof(content -> 'meta' -> 'told') = 'array'
 """
 _CREATED = """
 SELECT kind, namespace, name FROM chat_resources WHERE conversation_id = %s AND kind = %s ORDER BY created_at
@@ -114,12 +115,11 @@ class TurnLog:
             await conn.execute(_RESOURCE, (conversation_id, ref.kind, ref.namespace or "", ref.name, correlation_id))
         await self.chat.invalidate(conversation_id)
 
-    async def last_answer_at(self, conversation_id: str, except_turn: str) -> datetime | None:
-        """When the conversation's latest final answer of another turn than `except_turn` was stored."""
+    async def told(self, conversation_id: str, except_turn: str) -> set[str]:
+        """Names of the resources whose failure an answer of another turn than `except_turn` already told."""
         async with self.pool.connection() as conn:
-            row = await (await conn.execute(_LAST_ANSWER, (conversation_id, except_turn))).fetchone()
-        at = row["at"] if row else None
-        return at if isinstance(at, datetime) else None
+            rows = await (await conn.execute(_TOLD, (conversation_id, except_turn))).fetchall()
+        return {str(r["name"]) for r in rows}
 
     async def created(self, conversation_id: str, kind: str) -> list[ResourceRef]:
         """The resources of `kind` the conversation's confirmed actions created, oldest first."""

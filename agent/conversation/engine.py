@@ -65,8 +65,8 @@ class TurnRequest:
     text: str
     pending: PendingAction | None = None
     llm: LLMRef | None = None
-    #: What the reply must tell first (a task this conversation created failed); set by `run_turn`.
-    notice: str = ""
+    notice: str = ""  # what the reply tells first (tasks this conversation created that failed) ...
+    told: tuple[str, ...] = ()  # ... and their names
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class Engine:
             "usage": {"input_tokens": 0, "output_tokens": 0},
             "pending": pending.to_wire() if pending else None,
             "resources": [r.to_wire() for r in resources],
-            "meta": meta or {},
+            "meta": {**(meta or {}), **({"told": list(req.told)} if req.told else {})},
         }
         if failure is not None:
             content["error"] = {"reason": failure.reason, "message": str(failure)}
@@ -226,7 +226,7 @@ class Engine:
             return _result(final, _usage(stored), conflict)
         ctx = self.tool_context(req)
         notes = await failure_notices(self.turnlog, ctx, req.conversation_uid, req.message_id)
-        req = replace(req, notice="\n".join(notes))
+        req = replace(req, notice="\n".join(n for _, n in notes), told=tuple(name for name, _ in notes))
         if conflict:
             # The only place reused ids are detected: this table is the agent's (the worker names it in status).
             reused = f"Message id {req.message_id} reused with different text; stored text kept"

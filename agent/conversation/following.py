@@ -1,9 +1,9 @@
 """Following what a conversation created: the next reply tells the user when one of its tasks failed.
 
 A DeploymentTask the chat created (the turn log's `chat_resources`) that ended Failed, RolledBack,
-Rejected or Expired after the conversation's last answer is named, with its reason, at the top of
-the next reply. The window is the time of the previous turn's final answer, so a retried turn says
-the same and a failure is told once, with nothing more to store.
+Rejected or Expired is named, with its reason, at the top of the next reply. The tasks told are kept
+in that reply's final message (`meta.told`), so a failure is told once, and a retried turn (which
+looks only at the other turns' answers) says the same.
 """
 
 from __future__ import annotations
@@ -39,19 +39,20 @@ def notice(task: DeploymentTask) -> str:
     )
 
 
-async def failure_notices(turnlog: TurnLog, ctx: ToolContext, conversation_id: str, turn_id: str) -> list[str]:
-    """Notices of the conversation's tasks that ended badly since its previous answer (best effort)."""
-    since = await turnlog.last_answer_at(conversation_id, turn_id)
+async def failure_notices(
+    turnlog: TurnLog, ctx: ToolContext, conversation_id: str, turn_id: str
+) -> list[tuple[str, str]]:
+    """(task name, notice) of the conversation's tasks that ended badly and were not told yet (best effort)."""
+    told = await turnlog.told(conversation_id, turn_id)
     notes = []
     for ref in await turnlog.created(conversation_id, "DeploymentTask"):
+        if ref.name in told:
+            continue
         try:
             task = await ctx.objects.find(DeploymentTask, ref.namespace or ctx.namespace, ref.name)
         except KubeError as error:  # a notice is a courtesy; the turn goes on without it
             logger.warning("Could not read DeploymentTask %s (correlation %s): %s", ref.name, ctx.correlation_id, error)
             continue
-        if task is None or task.status.phase not in FAILED_PHASES:
-            continue
-        ended = task.status.finished_at
-        if since is None or ended is None or ended >= since.replace(microsecond=0):  # the API keeps seconds
-            notes.append(notice(task))
+        if task is not None and task.status.phase in FAILED_PHASES:
+            notes.append((ref.name, notice(task)))
     return notes

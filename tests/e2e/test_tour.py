@@ -217,6 +217,8 @@ def test_the_tour_runs_as_written(dev: Dev) -> None:
     missing = [what for what, match in STEPS if not any(match(w) for w in commands)]
     assert missing == [], f"the tour no longer has these steps: {missing}"
     assert not any("apply" in w and any("crds/samples" in a for a in w) for w in commands), "samples applied again"
+    watches = [w[2] for w in commands if "-w" in w and w[1] == "get"]
+    assert watches and all("," not in kind for kind in watches), f"one resource type per watch: {watches}"
     tour = Tour(dev)
     for words in commands:
         tour.before(words)
