@@ -45,6 +45,14 @@ _RESOURCE = """
 INSERT INTO chat_resources (conversation_id, kind, namespace, name, correlation_id) VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 """
+_TOLD = """
+SELECT DISTINCT jsonb_array_elements_text(content -> 'meta' -> 'told') AS name FROM messages
+WHERE conversation_id = %s AND role = 'assistant' AND content ->> 'final' = 'true' AND turn_id IS DISTINCT FROM %s
+  AND jsonb_typeof(content -> 'meta' -> 'told') = 'array'
+"""
+_CREATED = """
+SELECT kind, namespace, name FROM chat_resources WHERE conversation_id = %s AND kind = %s ORDER BY created_at
+"""
 _USER_TEXTS = "SELECT message_id, content ->> 'text' AS text FROM messages WHERE conversation_id = %s AND role = 'user'"
 
 
@@ -106,6 +114,18 @@ class TurnLog:
         async with self.pool.connection() as conn:
             await conn.execute(_RESOURCE, (conversation_id, ref.kind, ref.namespace or "", ref.name, correlation_id))
         await self.chat.invalidate(conversation_id)
+
+    async def told(self, conversation_id: str, except_turn: str) -> set[str]:
+        """Names of the resources whose failure an answer of another turn than `except_turn` already told."""
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(_TOLD, (conversation_id, except_turn))).fetchall()
+        return {str(r["name"]) for r in rows}
+
+    async def created(self, conversation_id: str, kind: str) -> list[ResourceRef]:
+        """The resources of `kind` the conversation's confirmed actions created, oldest first."""
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(_CREATED, (conversation_id, kind))).fetchall()
+        return [ResourceRef(kind=r["kind"], namespace=r["namespace"] or None, name=r["name"]) for r in rows]
 
     async def user_texts(self, conversation_id: str) -> dict[str, str]:
         """Stored text of every user turn, by message id (to spot a message id reused with other text)."""

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.chat.models import ConversationMessage, MessageRole, StoredMessage
 from agent.chat.state import ChatStateManager
 from agent.chat.turnlog import TurnLog
+from agent.conversation.fallback import note, offline_answer
+from agent.conversation.following import failure_notices
 from agent.conversation.prompting import earlier_turns, system_prompt, this_turn
 from agent.errors import TurnFailed, Unavailable
 from agent.health.breakers import BreakerBoard
@@ -63,6 +65,8 @@ class TurnRequest:
     text: str
     pending: PendingAction | None = None
     llm: LLMRef | None = None
+    notice: str = ""  # what the reply tells first (tasks this conversation created that failed) ...
+    told: tuple[str, ...] = ()  # ... and their names
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,7 @@ class Engine:
         meta: dict[str, Any] | None = None,
     ) -> TurnResult:
         """Store the turn's final message (what a retry returns) and return the result."""
+        text = f"{req.notice}\n\n{text}" if req.notice else text
         content: dict[str, Any] = {
             "text": text,
             "final": True,
@@ -167,7 +172,7 @@ class Engine:
             "usage": {"input_tokens": 0, "output_tokens": 0},
             "pending": pending.to_wire() if pending else None,
             "resources": [r.to_wire() for r in resources],
-            "meta": meta or {},
+            "meta": {**(meta or {}), **({"told": list(req.told)} if req.told else {})},
         }
         if failure is not None:
             content["error"] = {"reason": failure.reason, "message": str(failure)}
@@ -220,6 +225,8 @@ class Engine:
         if final is not None:
             return _result(final, _usage(stored), conflict)
         ctx = self.tool_context(req)
+        notes = await failure_notices(self.turnlog, ctx, req.conversation_uid, req.message_id)
+        req = replace(req, notice="\n".join(n for _, n in notes), told=tuple(name for name, _ in notes))
         if conflict:
             # The only place reused ids are detected: this table is the agent's (the worker names it in status).
             reused = f"Message id {req.message_id} reused with different text; stored text kept"
@@ -309,6 +316,7 @@ class Engine:
         proposals = [m.content["proposal"] for m in stored if m.role == "tool" and m.content.get("proposal")]
         summaries = [str(m.content.get("summary") or "") for m in stored if m.role == "tool"]
         answer: str | None = None
+        fell_back = ""
         while answer is None:
             last = next((m for m in reversed(stored) if m.role == "assistant"), None)
             calls = [ToolCall.model_validate(c) for c in (last.content.get("tool_calls") or [])] if last else []
@@ -357,6 +365,9 @@ class Engine:
                 return await self._finish(
                     req, f"I could not answer: {failure}.", usage, failure=failure, conflict=conflict
                 )
+            except Unavailable as error:  # a read-only question gets the offline router's answer meanwhile
+                provider, completion = await offline_answer(self.providers, self.registry, provider, request, error)
+                fell_back = note(error)
             rounds += 1
             usage = usage + completion.usage
             stored.append(
@@ -377,6 +388,7 @@ class Engine:
             if not completion.tool_calls:
                 answer = completion.text or "\n\n".join(s for s in summaries if s) or "Done."
         pending = PendingAction.model_validate(proposals[-1]) if proposals else None
+        answer = f"{answer}\n\n{fell_back}" if fell_back else answer
         if pending is not None and pending.summary not in answer:
             answer += (
                 f"\n\nWaiting for your confirmation: I will {pending.summary}. Reply yes to go ahead or no to cancel."

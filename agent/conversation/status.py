@@ -1,8 +1,9 @@
 """The Conversation status a worker writes: pure functions from the object as read to a status patch.
 
-The worker owns `answered`, `lastAnsweredId`, `reply`, `pending`, `resources`, `usage` and the turn
-conditions `Ready`, `Replying`, `Failed` and `MessageConflict` (a reused message id the engine found
-while storing the turn). The controller's `InvalidSpec` is kept as it is: the worker writes the list
+The worker owns `answered`, `answeredMessages` (the answered ids, bounded: every one still in the
+spec, then the latest removed), `lastAnsweredId`, `reply`, `pending`, `resources`, `usage` and the
+turn conditions `Ready`, `Replying`, `Failed` and `MessageConflict` (a reused message id the engine
+found while storing the turn). The controller's `InvalidSpec` is kept as it is: the worker writes the list
 under a resourceVersion precondition, and the controller sets only its own types on the fresh object.
 Each function returns None when there is nothing to write (e.g. another worker answered that message).
 """
@@ -15,12 +16,16 @@ from typing import Any
 from agent.conversation.engine import TurnResult
 from controller.api.conversation import (
     FAILED,
+    MAX_MESSAGES,
     MAX_REPLY_CHARS,
     MESSAGE_CONFLICT,
     READY,
     REPLYING,
+    AnsweredMessage,
+    ChatMessage,
     Conversation,
     ResourceRef,
+    message_digest,
 )
 from controller.api.meta import Condition
 from controller.core.conditions import INVALID_SPEC, is_true, set_condition
@@ -39,6 +44,29 @@ def set_conditions(current: list[Condition], *new: Condition) -> list[dict[str, 
 
 def invalid(conversation: Conversation) -> bool:
     return is_true(conversation.status.conditions, INVALID_SPEC)
+
+
+def answered_ids(conversation: Conversation) -> set[str]:
+    return {a.id for a in conversation.status.answered_messages}
+
+
+def unanswered(conversation: Conversation) -> list[ChatMessage]:
+    """The messages of the spec whose id has not been answered, in order."""
+    done = answered_ids(conversation)
+    return [m for m in conversation.spec.messages if m.id not in done]
+
+
+def answered_summary(conversation: Conversation, message: ChatMessage) -> list[AnsweredMessage]:
+    """The answered messages with `message` added: all still in the spec, then the latest removed ones."""
+    entries = [
+        *conversation.status.answered_messages,
+        AnsweredMessage(id=message.id, digest=message_digest(message.text)),
+    ]
+    in_spec = {m.id for m in conversation.spec.messages}
+    room = MAX_MESSAGES - sum(1 for e in entries if e.id in in_spec)
+    removed = [e.id for e in entries if e.id not in in_spec]
+    dropped = set(removed[: max(0, len(removed) - room)])
+    return [e for e in entries if e.id not in dropped]
 
 
 def _conflict(conversation: Conversation, message_id: str, result: TurnResult, now: datetime) -> list[Condition]:
@@ -86,14 +114,17 @@ def _resources(existing: list[ResourceRef], new: tuple[ResourceRef, ...]) -> lis
 
 
 def answered_status(
-    conversation: Conversation, index: int, message_id: str, result: TurnResult, correlation_id: str, now: datetime
+    conversation: Conversation, message: ChatMessage, result: TurnResult, correlation_id: str, now: datetime
 ) -> dict[str, Any] | None:
-    """The answer to message `index`: counters, reply, pending proposal, resources, usage and conditions."""
+    """The answer to `message`: answered ids, reply, pending proposal, resources, usage and conditions."""
     status = conversation.status
-    if status.answered != index:
+    message_id = message.id
+    if message_id in answered_ids(conversation):
         return None
     generation = conversation.metadata.generation
-    remaining = len(conversation.spec.messages) - index - 1
+    summary = answered_summary(conversation, message)
+    done = {e.id for e in summary}
+    remaining = sum(1 for m in conversation.spec.messages if m.id not in done)
     usage = status.usage
     replying = (
         condition(REPLYING, True, "Queued", f"{remaining} more message(s) to answer", generation, now)
@@ -108,7 +139,8 @@ def answered_status(
         failed = condition(FAILED, False, "Answered", f"Message {message_id} was answered", generation, now)
         ready = condition(READY, True, "Answered", f"Answered message {message_id}", generation, now)
     return {
-        "answered": index + 1,
+        "answered": sum(1 for m in conversation.spec.messages if m.id in done),
+        "answeredMessages": [e.to_wire() for e in summary],
         "lastAnsweredId": message_id,
         "reply": result.reply[:MAX_REPLY_CHARS],
         "pending": result.pending.to_wire() if result.pending else None,

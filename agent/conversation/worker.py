@@ -2,11 +2,13 @@
 
 `TurnWorker.handle` is what the `answer_turn` actor runs. It takes the conversation's lock (a
 PostgreSQL advisory lock held by a transaction, so a killed worker releases it), answers every due
-unanswered message in `spec.messages` in order, and writes each answer to the Conversation's status
-with an optimistic-concurrency patch. If another worker holds the lock it returns at once: the
-holder re-reads the object after releasing, so nothing appended meanwhile is missed. A provider
-outage delays the turn (attempts and next try in `chat_turns`, a delayed re-enqueue, and a reply
-saying so); after `turn_max_attempts` the turn is answered as failed.
+message of `spec.messages` whose id is not in `status.answeredMessages`, in order, and writes each
+answer (with its id) to the Conversation's status with an optimistic-concurrency patch. The turn log
+in PostgreSQL holds each id's answer, so a message answered before a crash is replayed, not asked
+again. If another worker holds the lock it returns at once: the holder re-reads the object after
+releasing, so nothing appended meanwhile is missed. A provider outage delays the turn (attempts
+and next try in `chat_turns`, a delayed re-enqueue, and a reply saying so); after `turn_max_attempts`
+the turn is answered as failed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Any
 from agent.chat.models import TurnState
 from agent.chat.turnlog import TurnLog, due
 from agent.conversation.engine import Engine, TurnRequest
-from agent.conversation.status import answered_status, delayed_status, invalid, replying_status
+from agent.conversation.status import answered_status, delayed_status, invalid, replying_status, unanswered
+from agent.conversation.turnevents import post_turn_failed
 from agent.errors import Unavailable
 from controller.api.conversation import (
     MAX_REPLY_CHARS,
@@ -32,6 +35,7 @@ from controller.api.conversation import (
 from controller.api.kinds import CONVERSATION
 from controller.api.meta import ConditionStatus
 from controller.kube.client import ApiClient, CustomObjects, KubeError
+from controller.kube.coreapps import CoreApps
 from controller.storage.db import Pool
 from controller.telemetry.scopes import mark_turn, traced_turn
 from controller.telemetry.tracing import bind_correlation
@@ -72,6 +76,7 @@ class TurnWorker:
         self.turnlog = turnlog
         self.pool = pool
         self.objects = CustomObjects(api_client)
+        self.core = CoreApps(api_client)
         self.schedule_retry = schedule_retry
         self.clock = clock
         self.settings = engine.settings
@@ -118,10 +123,10 @@ class TurnWorker:
                 return
 
     async def _due(self, conversation: Conversation, uid: str) -> bool:
-        index = conversation.status.answered
-        if conversation.metadata.uid != uid or invalid(conversation) or index >= len(conversation.spec.messages):
+        waiting = unanswered(conversation)
+        if conversation.metadata.uid != uid or invalid(conversation) or not waiting:
             return False
-        turn = await self.turnlog.get_turn(uid, conversation.spec.messages[index].id)
+        turn = await self.turnlog.get_turn(uid, waiting[0].id)
         return due(turn, self.clock())
 
     async def _drain(self, namespace: str, name: str, uid: str, correlation_id: str) -> None:
@@ -135,8 +140,7 @@ class TurnWorker:
     @traced_turn
     async def _answer(self, conversation: Conversation, uid: str, fallback_correlation: str) -> bool:
         """Answer the next message; False when the turn was delayed (stop draining)."""
-        index = conversation.status.answered
-        message: ChatMessage = conversation.spec.messages[index]
+        message: ChatMessage = unanswered(conversation)[0]
         correlation_id = conversation.correlation_id or conversation.spec.correlation_id or fallback_correlation
         bind_correlation(correlation_id)
         previous = await self.turnlog.get_turn(uid, message.id)
@@ -200,8 +204,10 @@ class TurnWorker:
             )
         )
         await self.patch_status(
-            conversation, lambda c: answered_status(c, index, message.id, result, correlation_id, self.clock())
+            conversation, lambda c: answered_status(c, message, result, correlation_id, self.clock())
         )
+        if result.failure is not None:
+            await post_turn_failed(self.core, conversation, message.id, result.failure, correlation_id, self.clock())
         logger.info(
             "Answered message %r of Conversation %s/%s (correlation %s)",
             message.id,

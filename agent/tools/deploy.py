@@ -1,6 +1,7 @@
 """Tool `deploy`: "deploy APP VERSION to ring N" — a new DeploymentTask through rings 0..N, requested by the user.
 
-Mutating: proposes first; on "yes" the task is created through `TaskOrchestrator` with the
+Mutating: proposes first, unless a live task is already changing the app (then it says which, and
+offers to cancel it or wait); on "yes" the task is created through `TaskOrchestrator` with the
 conversation's correlation ID. The controller then drives the chain (validation, evidence, CAB
 when the risk requires it, ring-by-ring rollout with gates).
 """
@@ -14,6 +15,7 @@ from agent.router.entities import RING_LABELS, ring_label
 from agent.tools.base import Plan, Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.creating import create_task
 from agent.tools.lookups import workloads
+from agent.tools.startable import blocking_task, busy
 from controller.api.deploymenttask import DeploymentTaskSpec, ImageTag
 from controller.api.meta import DnsLabel, Message
 from controller.api.policy import Permission
@@ -64,6 +66,9 @@ class Deploy(Tool[DeployInput]):
     async def plan(self, args: DeployInput, ctx: ToolContext) -> Plan:
         task_spec(args, ctx, "")
         now = await check_app(ctx, args.app, args.max_ring)
+        blocker = await blocking_task(ctx, args.app)
+        if blocker is not None:
+            raise ToolError(busy(blocker))
         return Plan(
             f"deploy {args.app} {args.version} to rings 0-{args.max_ring} (up to {RING_LABELS[args.max_ring]}{now}) "
             f"as a new DeploymentTask requested by {ctx.user}"
@@ -71,6 +76,9 @@ class Deploy(Tool[DeployInput]):
 
     async def execute(self, args: DeployInput, ctx: ToolContext, action_id: str) -> ToolOutput:
         spec = task_spec(args, ctx, f"Requested in chat (Conversation {ctx.conversation})")
+        blocker = await blocking_task(ctx, args.app)
+        if blocker is not None and blocker.metadata.name != ctx.resource_name(f"{args.app}-{args.version}", action_id):
+            raise ToolError(busy(blocker))  # started since the proposal (a retried yes finds its own task: fine)
         ref = await create_task(ctx, action_id, spec)
         return ToolOutput(
             text=f"Created DeploymentTask {ref.name}: {args.app} {args.version} up to {ring_label(args.max_ring)}. "

@@ -2,7 +2,9 @@
 
 Creates a DeploymentTask with `action: Rollback` for the app's latest rollout (its version is the
 one being undone; the execution plane restores what it recorded before that rollout), up to the
-ring the rollout reached. Mutating: proposes first, acts on "yes".
+ring the rollout reached. Mutating: proposes first, acts on "yes". Another live task of the app is
+named with the offer to cancel it or wait; the rollout being undone is pre-empted instead (the
+domain's fast path): on "yes" it is cancelled and the rollback starts.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from agent.router.entities import ring_label
 from agent.tools.base import Plan, Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.creating import create_task
 from agent.tools.lookups import objects_of, workloads
+from agent.tools.startable import blocking_task, busy, undone_rollout
 from controller.api.deploymenttask import Action, DeploymentTask, DeploymentTaskSpec, ImageTag
+from controller.api.kinds import DEPLOYMENT_TASK
 from controller.api.meta import DnsLabel, Message
 from controller.api.policy import Permission
+from controller.kube.client import ApiException
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -64,9 +69,14 @@ class RollbackDeployment(Tool[RollbackInput]):
         if args.to_version is not None and args.to_version == version:
             raise ToolError(f"{args.app} {version} is the version being rolled back, not the one it returns to.")
         ring = args.max_ring if args.max_ring is not None else reached
+        blocker = await blocking_task(ctx, args.app, undoing=version)
+        if blocker is not None:
+            raise ToolError(busy(blocker))
+        rollout = await undone_rollout(ctx, args.app, version)
+        stops = f", stopping the rollout {rollout.metadata.name} first" if rollout is not None else ""
         target = f" to {args.to_version}" if args.to_version else " to its previous recorded version"
         return Plan(
-            f"roll {args.app} back from {version}{target} in rings 0-{ring} (up to {ring_label(ring)}), "
+            f"roll {args.app} back from {version}{target} in rings 0-{ring} (up to {ring_label(ring)}){stops}, "
             f"requested by {ctx.user}",
             arguments={**args.model_dump(exclude_none=True), "max_ring": ring},
         )
@@ -74,6 +84,9 @@ class RollbackDeployment(Tool[RollbackInput]):
     async def execute(self, args: RollbackInput, ctx: ToolContext, action_id: str) -> ToolOutput:
         version, reached = await current_rollout(ctx, args.app)
         ring = args.max_ring if args.max_ring is not None else reached
+        rollout = await undone_rollout(ctx, args.app, version)
+        if rollout is not None and not rollout.spec.cancel:
+            await self._preempt(ctx, rollout)
         spec = DeploymentTaskSpec(
             app=args.app,
             version=version,
@@ -84,8 +97,20 @@ class RollbackDeployment(Tool[RollbackInput]):
             + (f"; expected version {args.to_version}" if args.to_version else ""),
         )
         ref = await create_task(ctx, action_id, spec)
+        stopped = f" The rollout {rollout.metadata.name} is cancelled." if rollout is not None else ""
         return ToolOutput(
-            text=f"Created rollback task {ref.name}: {args.app} rolls back from {version} in rings 0-{ring}.",
+            text=f"Created rollback task {ref.name}: {args.app} rolls back from {version} in rings 0-{ring}.{stopped}",
             data={"task": ref.name, "namespace": ref.namespace},
             resources=(ref,),
         )
+
+    async def _preempt(self, ctx: ToolContext, rollout: DeploymentTask) -> None:
+        """Cancel the rollout being undone (idempotent), so the rollback is the app's one active change."""
+        namespace = rollout.metadata.namespace or ctx.namespace
+        try:
+            await ctx.objects.patch(DEPLOYMENT_TASK, namespace, rollout.metadata.name, {"spec": {"cancel": True}})
+        except ApiException as error:
+            raise ToolError(
+                f"I could not stop the rollout {rollout.metadata.name} (HTTP {error.status}: {error.reason}), "
+                "so I did not start the rollback."
+            ) from error

@@ -7,6 +7,7 @@ The full transcript lives in PostgreSQL, never in the CR.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
@@ -36,6 +37,8 @@ READY = "Ready"
 REPLYING = "Replying"
 FAILED = "Failed"
 MESSAGE_CONFLICT = "MessageConflict"
+#: Set by the controller: an answered message was removed from spec.messages or its text rewritten.
+MESSAGES_EDITED = "MessagesEdited"
 
 MessageId = Annotated[
     str, StringConstraints(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -96,6 +99,18 @@ class ResourceRef(StatusModel):
     namespace: str | None = Field(None, max_length=63)
 
 
+def message_digest(text: str) -> str:
+    """A short digest of a message's text, kept with its id once answered (to spot a rewrite)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class AnsweredMessage(StatusModel):
+    """A message that was answered: its id and the digest of the text that was answered."""
+
+    id: str = Field(max_length=63, description="The message id.")
+    digest: str = Field(max_length=16, description="sha256 of the text answered, first 16 hex digits.")
+
+
 class Usage(StatusModel):
     """Tokens spent by the language model on this conversation."""
 
@@ -108,7 +123,12 @@ class ConversationStatus(StatusModel):
 
     observed_generation: int | None = Field(None, description="The generation this status describes.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Replying, Failed.")
-    answered: int = Field(0, ge=0, description="How many of spec.messages have been answered, in order.")
+    answered: int = Field(0, ge=0, description="How many of the messages now in spec.messages have been answered.")
+    answered_messages: list[AnsweredMessage] = Field(
+        default_factory=list,
+        max_length=MAX_MESSAGES,
+        description="Answered messages by id (those in spec.messages first, then the latest removed ones).",
+    )
     last_answered_id: str | None = Field(None, max_length=63, description="Id of the last answered message.")
     reply: str | None = Field(None, max_length=MAX_REPLY_CHARS, description="The last assistant reply.")
     pending: PendingAction | None = Field(None, description="An action awaiting the user's confirmation.")

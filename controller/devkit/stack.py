@@ -41,13 +41,20 @@ from controller.devkit.supervision import ChildUnit, ServerUnit, Supervisor
 from controller.storage.migrating import migrate
 
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
+#: Kinds only the controller creates: their samples show the shape, and the controller opens the real ones.
+CONTROLLER_OPENED = ("ChangeRequest",)
 
 
 def apply_samples(clients: dict[str, client.ApiClient], directory: Path = SAMPLES) -> list[str]:
-    """Create each sample object that does not exist yet, as its author (`clients` by user); returns the names."""
+    """Create each sample object that does not exist yet, as its author (`clients` by user); returns the names.
+
+    A ChangeRequest sample is skipped: the controller opens the real one for its sample task.
+    """
     created = []
     for path in sorted(directory.glob("*.yaml")):
         body: dict[str, Any] = yaml.safe_load(path.read_text())
+        if body["kind"] in CONTROLLER_OPENED:
+            continue
         custom = client.CustomObjectsApi(clients[sample_author(body)])
         plural = body["kind"].lower() + "s"
         namespace = body["metadata"].get("namespace", "default")
@@ -154,7 +161,7 @@ Ringpilot is up in {seconds:.1f}s (embedded PostgreSQL, Redis, API emulator, con
   export KUBECONFIG={kubeconfig}
   kubectl get ringpilot -A                      # every Ringpilot object, with its columns
   kubectl get deploy -A -l app.kubernetes.io/name=web
-  kubectl --context dev-publisher apply -f crds/samples/deploymenttask.yaml && kubectl get dtask -w{scrape}
+  kubectl get dtask -w                          # the sample rollouts (applied once; see the README's tour){scrape}
 
 Contexts: one per dev user (dev-admin, dev-publisher, dev-approver[-2,-3], dev-operator, dev-viewer),
 and {CLUSTER_ADMIN_USER} (cluster-admin, the default). `kubectl --context dev-viewer auth whoami`.

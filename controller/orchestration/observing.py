@@ -51,6 +51,12 @@ class World(Protocol):
     def dispatch(self, item: Dispatch, correlation_id: str) -> None: ...
 
 
+def _undone_by(spec: dict[str, Any], rollback: TaskView) -> bool:
+    """A cancelled rollout of the version `rollback` undoes."""
+    deploy = spec.get("action", Action.DEPLOY.value) == Action.DEPLOY.value
+    return deploy and spec.get("version") == rollback.spec.version and bool(spec.get("cancel"))
+
+
 def earlier_active_task(tasks: list[dict[str, Any]], me: TaskView, created: str) -> str | None:
     """`namespace/name` of a live task for the same app created before this one (ties: by name)."""
     mine = (created, me.namespace, me.name)
@@ -60,6 +66,8 @@ def earlier_active_task(tasks: list[dict[str, Any]], me: TaskView, created: str)
             continue
         if status.get("phase") in _TERMINAL_VALUES:
             continue
+        if me.spec.action is Action.ROLLBACK and _undone_by(spec, me):
+            continue  # the rollout this rollback undoes, being cancelled: the rollback pre-empts it (fast path)
         theirs = (str(meta.get("creationTimestamp") or ""), str(meta.get("namespace")), str(meta.get("name")))
         if theirs < mine:
             return f"{theirs[1]}/{theirs[2]}"

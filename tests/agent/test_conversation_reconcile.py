@@ -13,7 +13,7 @@ import kopf
 from psycopg.types.json import Jsonb
 
 from agent.conversation.status import replying_status
-from controller.api.conversation import TURN_ACTOR, TURN_QUEUE, Conversation
+from controller.api.conversation import TURN_ACTOR, TURN_QUEUE, Conversation, message_digest
 from controller.api.kinds import CONVERSATION
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import load_policy
@@ -51,7 +51,10 @@ def deps(pool: Pool | None = None) -> tuple[Deps, RecordingDispatcher]:
 
 
 def body(*texts: str, answered: int = 0, ids: list[str] | None = None, **status: Any) -> dict[str, Any]:
+    """A Conversation whose first `answered` messages were answered as they read now (unless `status` says)."""
     ids = ids or [f"m{i + 1}" for i in range(len(texts))]
+    done = [{"id": i, "digest": message_digest(t)} for i, t in list(zip(ids, texts, strict=True))[:answered]]
+    status.setdefault("answeredMessages", done)
     return {
         "apiVersion": "ringpilot.dev/v1alpha1",
         "kind": "Conversation",
@@ -167,3 +170,58 @@ async def test_without_a_broker_nothing_is_enqueued_and_nothing_fails() -> None:
     d.dispatcher = None
     outcome = await reconcile_conversation(CONVERSATION, body("a"), d, NOW)
     assert outcome.status["observedGeneration"] == 4
+
+
+def summary(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"id": i, "digest": message_digest(t)} for i, t in pairs]
+
+
+async def test_answers_are_tracked_by_id_so_a_removed_message_hides_no_new_one() -> None:
+    d, dispatcher = deps()
+    # m1..m3 were answered, then m2 was deleted and m4 appended: the position count (3) would skip m4.
+    answered = summary(("m1", "a"), ("m2", "b"), ("m3", "c"))
+    outcome = await reconcile_conversation(
+        CONVERSATION, body("a", "c", "d", ids=["m1", "m3", "m4"], answered=3, answeredMessages=answered), d, NOW
+    )
+    assert [s["message_id"] for s in dispatcher.sent] == ["m4"]
+    [edited] = [c for c in wire(outcome) if c["type"] == "MessagesEdited"]
+    assert (edited["status"], edited["reason"]) == ("True", "MessageRemoved")
+    assert "m2 removed from spec.messages" in edited["message"]
+    [event] = outcome.events
+    assert (event.reason, event.type) == ("MessageRemoved", "Warning") and "m2" in event.message
+
+
+async def test_a_rewritten_answered_message_is_named_and_not_answered_again() -> None:
+    d, dispatcher = deps()
+    answered = summary(("m1", "what is the status of web?"))
+    outcome = await reconcile_conversation(
+        CONVERSATION, body("deploy web 9.9.9 to ring 4", answered=1, answeredMessages=answered), d, NOW
+    )
+    assert dispatcher.sent == []
+    [edited] = [c for c in wire(outcome) if c["type"] == "MessagesEdited"]
+    assert edited["reason"] == "MessageRewritten" and "m1 rewritten" in edited["message"]
+    assert "send a new message id" in edited["message"]
+
+
+async def test_the_edited_condition_is_written_once_and_cleared_when_the_messages_are_back() -> None:
+    d, _ = deps()
+    answered = summary(("m1", "a"), ("m2", "b"))
+    first = await reconcile_conversation(CONVERSATION, body("a", answered=1, answeredMessages=answered), d, NOW)
+    again = await reconcile_conversation(
+        CONVERSATION, body("a", answered=1, answeredMessages=answered, conditions=wire(first)), d, NOW
+    )
+    assert again.conditions == () and again.events == ()  # nothing new to say: no second Event
+    back = await reconcile_conversation(
+        CONVERSATION, body("a", "b", answered=2, answeredMessages=answered, conditions=wire(first)), d, NOW
+    )
+    [cleared] = wire(back)
+    assert (cleared["type"], cleared["status"], cleared["reason"]) == ("MessagesEdited", "False", "MessagesIntact")
+    assert back.events == ()
+
+
+async def test_a_long_list_of_removed_ids_is_named_in_part() -> None:
+    d, _ = deps()
+    answered = summary(*((f"m{i}", "x") for i in range(1, 16)))
+    outcome = await reconcile_conversation(CONVERSATION, body("x", answered=1, answeredMessages=answered), d, NOW)
+    [edited] = wire(outcome)
+    assert "m2, m3" in edited["message"] and "m11 and 4 more removed" in edited["message"]

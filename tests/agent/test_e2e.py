@@ -177,3 +177,74 @@ def test_empty_and_oversized_messages_are_refused_by_the_schema(stack: Stack, na
         }
         result = stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), check=False)
         assert result.returncode != 0 and problem in result.stderr
+
+
+def answered_id(stack: Stack, name: str, message_id: str, timeout: float = 30) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        obj = stack.get("conversations", name, NS)
+        ids = [a["id"] for a in (obj.get("status") or {}).get("answeredMessages", [])]
+        return obj if message_id in ids and obj["status"].get("lastAnsweredId") == message_id else None
+
+    return wait_for(done, timeout, what=f"Conversation {name} to answer message {message_id}")
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == kind)
+
+
+@pytest.fixture
+def unguarded(stack: Stack) -> Iterator[None]:
+    """The cluster without the append-only guard on spec.messages (a cluster whose webhooks are off).
+
+    The admission webhook is one layer; the controller and the worker must not lose a turn without it.
+    """
+    saved = json.loads(stack.kubectl("get", "validatingwebhookconfiguration", "ringpilot-guards", "-o", "json").stdout)
+    for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+        saved["metadata"].pop(key, None)
+    lax = {**saved, "webhooks": [w for w in saved["webhooks"] if not w["name"].startswith("guard-conversation")]}
+    assert len(lax["webhooks"]) < len(saved["webhooks"])
+    stack.kubectl("replace", "-f", "-", stdin=json.dumps(lax))
+    try:
+        yield
+    finally:
+        stack.kubectl("replace", "-f", "-", stdin=json.dumps(saved))
+
+
+def test_deleting_or_reapplying_messages_never_hides_the_next_one(
+    stack: Stack, namespace: str, unguarded: None
+) -> None:
+    apply(stack, "edits", "dev-viewer", "check system health")
+    for number, text in ((2, "show running tasks"), (3, "hello")):
+        say(stack, "edits", f"m{number}", text)
+    answered(stack, "edits", 3)
+    remove = json.dumps([{"op": "remove", "path": "/spec/messages/1"}])
+    stack.kubectl("patch", "conversation", "edits", "-n", NS, "--type", "json", "-p", remove)
+    say(stack, "edits", "m4", "what circuit breakers are open?")
+    obj = answered_id(stack, "edits", "m4")
+    assert "breaker" in reply(stack, "edits").lower()
+    assert obj["status"]["answered"] == 3  # m1, m3 and m4: every message now in the spec
+    edited = condition(obj, "MessagesEdited")
+    assert (edited["status"], edited["reason"]) == ("True", "MessageRemoved") and "m2" in edited["message"]
+    # The tour's `kubectl apply` of the conversation, run again: the spec goes back to m1 alone.
+    doc = {
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": "Conversation",
+        "metadata": {"name": "edits", "namespace": NS},
+        "spec": {"user": "dev-viewer", "messages": [{"id": "m1", "text": "check system health"}]},
+    }
+    assert "configured" in stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), user="dev-viewer").stdout
+    say(stack, "edits", "m5", "hello")
+    obj = answered_id(stack, "edits", "m5")
+    assert reply(stack, "edits").startswith("I can help with these")
+    assert obj["status"]["answered"] == 2
+    conditions = {c["type"]: c for c in obj["status"]["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+
+    def named_all() -> dict[str, Any] | None:
+        edited = condition(stack.get("conversations", "edits", NS), "MessagesEdited")
+        return edited if all(m in edited["message"] for m in ("m2", "m3", "m4")) else None
+
+    wait_for(named_all, 30, what="MessagesEdited to name m2, m3 and m4")
+    events = json.loads(stack.kubectl("get", "events", "-n", NS, "-o", "json").stdout)["items"]
+    reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "edits"}
+    assert "MessageRemoved" in reasons

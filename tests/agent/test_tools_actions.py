@@ -13,6 +13,7 @@ from agent.llm.base import ToolCall
 from agent.tools.base import Tool, ToolContext, ToolInput, ToolOutput
 from agent.tools.registry import Invocation, ToolRegistry
 from controller.api.conversation import PendingAction
+from controller.api.group import GROUP, VERSION
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import Permission
 from controller.kube.client import ApiException
@@ -243,9 +244,12 @@ async def test_rollback_undoes_the_latest_rollout(harness: Harness) -> None:
     proposed = await propose(harness, "rollback_deployment", "dev-operator", app="web", to_version="1.4.1")
     assert proposed.proposal is not None
     assert proposed.proposal.summary == (
-        "roll web back from 1.4.2 to 1.4.1 in rings 0-1 (up to ring 1 (Canary)), requested by dev-operator"
+        "roll web back from 1.4.2 to 1.4.1 in rings 0-1 (up to ring 1 (Canary)), stopping the rollout web-1-4-2 "
+        "first, requested by dev-operator"
     )
-    await confirm(harness, proposed.proposal, "dev-operator")
+    done = await confirm(harness, proposed.proposal, "dev-operator")
+    assert done.output.text.endswith("The rollout web-1-4-2 is cancelled.")
+    assert harness.cluster.get("deploymenttasks", "web-1-4-2")["spec"]["cancel"] is True  # pre-empted: fast path
     rollback = next(t for t in harness.cluster.list("deploymenttasks") if t["spec"]["action"] == "Rollback")
     assert (rollback["spec"]["version"], rollback["spec"]["maxRing"], rollback["spec"]["requestedBy"]) == (
         "1.4.2",
@@ -256,6 +260,46 @@ async def test_rollback_undoes_the_latest_rollout(harness: Harness) -> None:
     assert same.output.text == "web 1.4.2 is the version being rolled back, not the one it returns to."
     ghost = await propose(harness, "rollback_deployment", "dev-operator", app="ghost")
     assert ghost.output.text.startswith("No workload of an app named ghost")
+
+
+async def test_a_deploy_while_a_task_changes_the_app_names_it_and_offers_to_cancel_or_wait(harness: Harness) -> None:
+    objects.task(harness.cluster, "web-1-4-2", currentRing=1)
+    busy = await propose(harness, "deploy", "dev-publisher", app="web", version="1.4.3", max_ring=1)
+    assert busy.proposal is None and busy.is_error
+    assert busy.output.text == (
+        "web is already being changed by web-1-4-2: deploy web 1.4.2 up to ring 2 — Deploying, at ring 1, requested "
+        'by dev-publisher, and only one change per app may be run at a time. Say "cancel web-1-4-2" to stop it, or '
+        "wait until it ends (ask me for the status of web-1-4-2) and ask again."
+    )
+    other_app = await propose(harness, "deploy", "dev-publisher", app="payments", version="2.0.1", max_ring=1)
+    assert other_app.proposal is not None
+
+
+async def test_a_rejected_or_finished_task_blocks_nothing(harness: Harness) -> None:
+    rejected = [{"type": "InvalidSpec", "status": "True", "reason": "FieldInvalid", "message": "spec.app: x"}]
+    objects.task(harness.cluster, "bad-task", phase=None, conditions=rejected)
+    objects.task(harness.cluster, "done-task", phase="Succeeded")
+    proposed = await propose(harness, "deploy", "dev-publisher", app="web", version="1.4.3", max_ring=1)
+    assert proposed.proposal is not None
+
+
+async def test_a_deploy_confirmed_after_another_task_started_is_not_created(harness: Harness) -> None:
+    proposed = await propose(harness, "deploy", "dev-publisher", app="web", version="1.4.3", max_ring=1)
+    assert proposed.proposal is not None
+    objects.task(harness.cluster, "web-1-4-2")
+    late = await confirm(harness, proposed.proposal, "dev-publisher")
+    assert late.is_error and late.output.text.startswith("web is already being changed by web-1-4-2")
+    assert [t["metadata"]["name"] for t in harness.cluster.list("deploymenttasks")] == ["web-1-4-2"]
+
+
+async def test_a_rollback_is_blocked_by_a_task_other_than_the_rollout_it_undoes(harness: Harness) -> None:
+    objects.task(harness.cluster, "web-1-4-2", phase="Succeeded", startedAt="2026-05-01T00:00:00Z")
+    objects.task(harness.cluster, "web-undo", version="1.4.1", phase="Deploying")
+    harness.cluster.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", "deploymenttasks", "web-undo", {"spec": {"action": "Rollback"}}
+    )
+    blocked = await propose(harness, "rollback_deployment", "dev-operator", app="web")
+    assert blocked.proposal is None and "already being changed by web-undo" in blocked.output.text
 
 
 async def test_cancel_picks_the_failing_task_and_is_idempotent(harness: Harness) -> None:

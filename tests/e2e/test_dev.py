@@ -108,8 +108,12 @@ def test_dev_runs_everything_keeps_state_and_leaves_nothing_behind(scratch: Path
         banner = wait_up(first)
         assert f"export KUBECONFIG={kubeconfig}" in banner
         listing = kubectl(kubeconfig, "get", "ringpilot", "-A")
-        for name in ("release-chat", "web-1-4-2", "payments-2-0-0-cab", "payments-ring-0", "payments-ring-0-fix"):
+        for name in ("release-chat", "web-1-4-2", "payments-2-0-0", "payments-ring-0", "payments-ring-0-fix"):
             assert name in listing
+        deadline = time.monotonic() + 60  # the controller opens the CAB record of the risky sample task
+        while "payments-2-0-0-cab" not in kubectl(kubeconfig, "get", "chg") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "payments-2-0-0-cab" in kubectl(kubeconfig, "get", "chg")
         assert "PHASE" in listing and "AGE" in listing
         rings = kubectl(kubeconfig, "get", "ns", "-l", "ringpilot.dev/ring", "-o", "name").split()
         assert len(rings) == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,15 @@ NS = "samples-e2e"
 
 
 @pytest.fixture(scope="module")
-def namespace(stack: Stack) -> str:
+def namespace(stack: Stack) -> Iterator[str]:
     stack.kubectl(
         "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     )
-    return NS
+    yield NS
+    for task in stack.custom.list_namespaced_custom_object("ringpilot.dev", "v1alpha1", NS, "deploymenttasks")["items"]:
+        stack.custom.patch_namespaced_custom_object(  # the sample rollouts leave the shared stack's apps free
+            "ringpilot.dev", "v1alpha1", NS, "deploymenttasks", task["metadata"]["name"], {"spec": {"cancel": True}}
+        )
 
 
 def plural(doc: dict[str, Any]) -> str:

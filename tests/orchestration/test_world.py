@@ -10,7 +10,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from controller.api.changerequest import ChangeRequestSpec
-from controller.api.deploymenttask import EvidenceRef
+from controller.api.deploymenttask import Action, DeploymentTaskSpec, DeploymentTaskStatus, EvidenceRef
 from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.policy import load_policy
@@ -81,7 +81,6 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster:
 
 
 def test_the_earliest_live_task_for_an_app_wins() -> None:
-    from controller.api.deploymenttask import DeploymentTaskSpec, DeploymentTaskStatus
     from controller.orchestration.facts import TaskView
 
     me = TaskView(
@@ -108,6 +107,22 @@ def test_the_earliest_live_task_for_an_app_wins() -> None:
     assert earlier_active_task([raw("a", mine)], me, mine) == "ns/a"  # same second: by name
     assert earlier_active_task([raw("a", "2026-01-01T00:00:00Z", app="web")], me, mine) is None
     assert earlier_active_task([raw("b", "2026-01-01T00:00:00Z")], me, mine) is None  # itself
+
+
+def test_a_rollback_pre_empts_the_cancelled_rollout_it_undoes_and_nothing_else() -> None:
+    from controller.orchestration.facts import TaskView
+
+    spec = DeploymentTaskSpec(app="shop", version="2", max_ring=1, action=Action.ROLLBACK)
+    me = TaskView("ns", "undo", "uid-undo", 1, "c", spec, DeploymentTaskStatus())
+    mine, before = "2026-01-01T00:00:01Z", "2026-01-01T00:00:00Z"
+
+    def rollout(version: str, cancel: bool) -> dict[str, Any]:
+        body = {"app": "shop", "version": version, "action": "Deploy", "cancel": cancel}
+        return {"metadata": {"name": "r", "namespace": "ns", "uid": "u", "creationTimestamp": before}, "spec": body}
+
+    assert earlier_active_task([rollout("2", cancel=True)], me, mine) is None
+    assert earlier_active_task([rollout("2", cancel=False)], me, mine) == "ns/r"  # cancel it first
+    assert earlier_active_task([rollout("3", cancel=True)], me, mine) == "ns/r"  # another version: not undone
 
 
 def test_the_memo_replaces_the_status_of_a_body_that_predates_the_last_write() -> None:
