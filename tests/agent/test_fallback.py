@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from agent.conversation.turnevents import post_turn_failed
+from agent.conversation.failureevents import post_turn_failed
 from agent.errors import TurnFailed
 from controller.storage.db import Pool
 from tests.agent.conftest import Cluster, Harness, build_harness
