@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import requests
 
-from controller.api.labels import CORRELATION_LABEL
+from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION
 from tests.agent import objects
 from tests.fixtures.stack import Stack, wait_for
-from tests.gateway.conftest import Served
+from tests.gateway.conftest import Served, spawn_gateway, stop_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -173,3 +173,26 @@ def test_an_approver_decides_a_change_over_http_and_the_submitter_is_refused(ser
     [record] = stack.get("changerequests", "gw-cab", served.namespace)["spec"]["decisions"]
     assert record["approver"] == "dev-approver" and record["planDigest"] == objects.DIGEST
     assert stack.get("changerequests", "gw-own-cab", served.namespace)["spec"].get("decisions", []) == []
+
+
+def test_in_kubernetes_mode_the_gateway_writes_with_the_callers_own_token(served: Served, stack: Stack) -> None:
+    child, url = spawn_gateway(stack, "gateway-kube", RINGPILOT_GATEWAY_AUTH="kubernetes")
+    try:
+        passthrough = Served(url, served.tokens, served.namespace)
+        me = api(passthrough, "dev-viewer", "GET", "/whoami").json()
+        assert (me["user"], me["authenticatedBy"]) == ("dev-viewer", "kubernetes")
+        made = api(passthrough, "dev-viewer", "POST", "/conversations", json={"text": "check system health"})
+        assert made.status_code == 201, made.text
+        name = made.json()["name"]
+        conversation = stack.get("conversations", name, served.namespace)
+        # the admission webhook saw the caller, not the gateway's ServiceAccount
+        assert conversation["metadata"]["annotations"][CREATED_BY_ANNOTATION] == "kubernetes:dev-viewer"
+        assert conversation["spec"]["user"] == "dev-viewer"
+        events = read_stream(passthrough, "dev-viewer", name, completed("m1"), last_event_id="0")
+        assert events[-1]["event"] == "turn.completed"
+        refused = api(passthrough, "dev-viewer", "DELETE", f"/conversations/{name}")  # RBAC: viewers may not delete
+        assert refused.status_code == 403, refused.text
+    finally:
+        stop_gateway(stack, child)
+    tokens_mode = api(served, "dev-viewer", "GET", f"/conversations/{name}")
+    assert tokens_mode.status_code == 200  # any replica, any mode, serves the same conversation
