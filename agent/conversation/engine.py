@@ -16,12 +16,14 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from agent.chat.events import EventLog
 from agent.chat.models import ConversationMessage, MessageRole, StoredMessage
 from agent.chat.state import ChatStateManager
 from agent.chat.turnlog import TurnLog
 from agent.conversation.fallback import note, offline_answer
 from agent.conversation.following import failure_notices
 from agent.conversation.prompting import earlier_turns, system_prompt, this_turn
+from agent.conversation.turnevents import TurnEvents
 from agent.errors import TurnFailed, Unavailable
 from agent.health.breakers import BreakerBoard
 from agent.llm.base import Completion, CompletionRequest, LLMProvider, TokenUsage, ToolCall
@@ -115,8 +117,10 @@ class Engine:
         services: ToolServices,
         settings: AgentSettings,
         breakers: BreakerBoard | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.chat = chat
+        self.stream = TurnEvents(events)
         self.turnlog = turnlog
         self.registry = registry
         self.providers = providers
@@ -262,10 +266,13 @@ class Engine:
             detail = {"tool": pending.tool, "action": pending.id}
             await self.registry.audit(ctx, "ActionDeclined", pending.summary, detail)
             return await self._finish(req, f"OK, I did not {pending.summary}.", TokenUsage(), conflict=conflict)
+        await self.stream.tool_started(req, ToolCall(id=f"confirm-{pending.id}", name=pending.tool), True)
         inv = await self.registry.execute(pending, ctx)
         await self._record(req, inv)
+        await self.stream.tool_finished(req, inv)
         for ref in inv.output.resources:
             await self.turnlog.record_resource(req.conversation_uid, ref, req.correlation_id)
+            await self.stream.resource_created(req, ref)
         text = inv.output.text if not inv.is_error else f"I could not do it: {inv.output.text}"
         return await self._finish(req, text, TokenUsage(), resources=inv.output.resources, conflict=conflict)
 
@@ -325,8 +332,11 @@ class Engine:
             if missing:
                 for index, call in enumerate(calls):
                     if call.id not in done:
+                        tool = self.registry.tools.get(call.name)
+                        await self.stream.tool_started(req, call, bool(tool and tool.mutating))
                         inv = await self.registry.invoke(call, ctx, turn_id=req.message_id, proposals=len(proposals))
                         await self._record(req, inv)
+                        await self.stream.tool_finished(req, inv)
                         if inv.proposal is not None:
                             proposals.append(inv.proposal.to_wire())
                         summaries.append(inv.output.text)

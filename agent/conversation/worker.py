@@ -166,6 +166,7 @@ class TurnWorker:
                 correlation_id=correlation_id,
             )
         )
+        await self.engine.stream.started(request, attempt)
         if not conversation.status.conditions or not any(
             c.type == REPLYING and c.status is ConditionStatus.TRUE for c in conversation.status.conditions
         ):
@@ -206,6 +207,7 @@ class TurnWorker:
         await self.patch_status(
             conversation, lambda c: answered_status(c, message, result, correlation_id, self.clock())
         )
+        await self.engine.stream.answered(request, result)
         if result.failure is not None:
             await post_turn_failed(self.core, conversation, message.id, result.failure, correlation_id, self.clock())
         logger.info(
@@ -241,6 +243,7 @@ class TurnWorker:
         await self.patch_status(
             conversation, lambda c: delayed_status(c, request.message_id, error.reason, reply, self.clock())
         )
+        await self.engine.stream.delayed(request, error.reason, reply, attempt, next_at)
         self.schedule_retry(
             request.namespace,
             request.name,
