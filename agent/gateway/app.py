@@ -25,8 +25,8 @@ from agent.gateway.bodies import ErrorEnvelope
 from agent.gateway.dependencies import kube_refusal
 from agent.gateway.errors import envelope, install_error_handlers
 from agent.gateway.settings import GatewaySettings
-from agent.gateway.wiring import Gateway, open_gateway
-from controller.kube.client import KubeError
+from agent.gateway.wiring import open_gateway
+from controller.kube.client import ApiClient, KubeError
 from controller.telemetry.metrics import mark_build, ringpilot_version
 
 STATIC = Path(__file__).with_name("static")
@@ -123,17 +123,13 @@ def _store_errors(app: FastAPI) -> None:
         return JSONResponse(envelope(refusal.code, refusal.message, refusal.field), status_code=refusal.status)
 
 
-def create_app(settings: GatewaySettings, gateway: Gateway | None = None) -> FastAPI:
-    """The application; with `gateway` given (tests) the lifespan opens nothing."""
+def create_app(settings: GatewaySettings, *, api_client: ApiClient | None = None) -> FastAPI:
+    """The application; its lifespan opens the `Gateway` (with `api_client`, else this process's credentials)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mark_build()
-        if gateway is not None:
-            app.state.gateway = gateway
-            yield
-            return
-        async with open_gateway(settings) as opened:
+        async with open_gateway(settings, api_client) as opened:
             app.state.gateway = opened
             yield
 

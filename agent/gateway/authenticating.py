@@ -24,12 +24,11 @@ import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from agent.gateway.settings import AuthMode, GatewaySettings
-from controller.kube.client import ApiClient, KubeError, call_json
+from controller.kube.authreviews import review_token
+from controller.kube.client import ApiClient, KubeError
 from controller.telemetry.metrics import GATEWAY_AUTH_FAILURES
 
 logger = logging.getLogger(__name__)
-
-TOKENREVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 
 
 @dataclass(frozen=True)
@@ -129,17 +128,7 @@ class TokenReviewer:
         self.api_client = api_client
 
     async def authenticate(self, token: str) -> Principal | None:
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
-        answer = await call_json(
-            "create TokenReview",
-            self.api_client.call_api,
-            TOKENREVIEW_PATH,
-            "POST",
-            body=body,
-            header_params={"Content-Type": "application/json", "Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        status = answer.get("status") or {}
+        status = await review_token(self.api_client, token)
         user = status.get("user") or {}
         if not status.get("authenticated") or not user.get("username"):
             return None

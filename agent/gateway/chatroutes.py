@@ -79,6 +79,8 @@ async def create(
     first = ChatMessage(id=body.id or "m1", text=body.text) if body.text else None
     if first is not None:
         await _admit_turn(gateway, principal)
+    async with gateway.pool.connection() as conn:  # no Conversation whose transcript could not be kept
+        await conn.execute("SELECT 1")
     try:
         made = await create_conversation(gateway.objects_for(principal), namespace, principal.user, first, body.llm)
     except KubeError as error:

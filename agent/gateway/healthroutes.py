@@ -17,7 +17,8 @@ from agent.gateway.bodies import Health, WhoAmI
 from agent.gateway.dependencies import CallerDep, GatewayDep
 from agent.gateway.settings import AuthMode
 from agent.gateway.wiring import Gateway
-from controller.kube.client import KubeError, call_json
+from controller.kube.authreviews import server_version
+from controller.kube.client import KubeError
 from controller.storage.cache import ping
 from controller.telemetry.serving import exposition
 
@@ -46,12 +47,7 @@ async def _kubernetes(gateway: Gateway) -> str:
     if gateway.api_client is None:
         return "unavailable: no credentials"
     try:
-        await asyncio.wait_for(
-            call_json(
-                "read the API version", gateway.api_client.call_api, "/version", "GET", auth_settings=["BearerToken"]
-            ),
-            CHECK_SECONDS,
-        )
+        await asyncio.wait_for(server_version(gateway.api_client), CHECK_SECONDS)
         return "ok"
     except (KubeError, TimeoutError) as error:
         return f"unavailable: {error or type(error).__name__}"
