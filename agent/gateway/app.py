@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent.gateway import changeroutes, chatroutes, healthroutes, streaming
+from agent.gateway import changeroutes, chatroutes, healthroutes, streaming, tasksroutes, traceroutes
 from agent.gateway.bodies import ErrorEnvelope
 from agent.gateway.dependencies import kube_refusal
 from agent.gateway.errors import envelope, install_error_handlers
@@ -44,7 +44,8 @@ ROUTERS: list[APIRouter] = [
     chatroutes.router,
     streaming.router,
     changeroutes.router,
-    # tasks router (GET /api/v1/tasks) and traces router (GET /api/v1/traces/{correlationId}) go here
+    tasksroutes.router,  # GET /api/v1/tasks (the console's)
+    traceroutes.router,  # GET /api/v1/traces/{correlationId} (the console's)
 ]
 
 

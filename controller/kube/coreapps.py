@@ -179,3 +179,9 @@ class CoreApps:
                 return False
             raise
         return True
+
+    async def list_events(self, namespace: str, field_selector: str | None = None) -> list[Json]:
+        """Events in `namespace`, e.g. `involvedObject.name=<name>` as the field selector."""
+        kwargs: dict[str, Any] = {"field_selector": field_selector} if field_selector else {}
+        listing = await self._call(f"list Events in {namespace}", self.core.list_namespaced_event, namespace, **kwargs)
+        return list(listing.get("items") or [])

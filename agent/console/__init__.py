@@ -1,0 +1,1 @@
+"""The console: `ringpilot chat`, `approve`, `tasks` and `trace`, a terminal client of the chat gateway."""
