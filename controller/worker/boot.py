@@ -53,7 +53,8 @@ def setup() -> None:
 
 
 def worker_argv(settings: WorkerSettings) -> list[str]:
-    """dramatiq's command line: this module's `setup` as the broker, then the one actor module."""
+    """dramatiq's command line: this module's `setup` as the broker, the one actor module, then the queues."""
+    queues = ["--queues", *settings.queues] if settings.queues else []
     return [
         "--processes",
         str(settings.processes),
@@ -62,6 +63,7 @@ def worker_argv(settings: WorkerSettings) -> list[str]:
         "--skip-logging",
         prepare(settings),
         "controller.worker.actors",
+        *queues,
     ]
 
 
