@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.chat.events import EventLog
 from agent.chat.state import ChatStateManager
 from agent.chat.turnlog import TurnLog
 from agent.conversation.engine import Engine
@@ -112,6 +113,7 @@ async def build_turn_worker(
         services=services,
         settings=settings,
         breakers=breakers,
+        events=EventLog(pool, redis),
     )
     logger.info("Conversation engine ready (provider %s)", settings.default_provider().value)
     worker = TurnWorker(

@@ -16,10 +16,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.chat.events import EventLog
 from agent.chat.models import ConversationMessage, MessageRole, StoredMessage
 from agent.chat.state import ChatStateManager
 from agent.chat.turnlog import TurnLog
 from agent.conversation.prompting import earlier_turns, system_prompt, this_turn
+from agent.conversation.turnevents import TurnEvents
 from agent.errors import TurnFailed, Unavailable
 from agent.health.breakers import BreakerBoard
 from agent.llm.base import Completion, CompletionRequest, LLMProvider, TokenUsage, ToolCall
@@ -111,8 +113,10 @@ class Engine:
         services: ToolServices,
         settings: AgentSettings,
         breakers: BreakerBoard | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.chat = chat
+        self.stream = TurnEvents(events)
         self.turnlog = turnlog
         self.registry = registry
         self.providers = providers
@@ -255,10 +259,13 @@ class Engine:
             detail = {"tool": pending.tool, "action": pending.id}
             await self.registry.audit(ctx, "ActionDeclined", pending.summary, detail)
             return await self._finish(req, f"OK, I did not {pending.summary}.", TokenUsage(), conflict=conflict)
+        await self.stream.tool_started(req, ToolCall(id=f"confirm-{pending.id}", name=pending.tool), True)
         inv = await self.registry.execute(pending, ctx)
         await self._record(req, inv)
+        await self.stream.tool_finished(req, inv)
         for ref in inv.output.resources:
             await self.turnlog.record_resource(req.conversation_uid, ref, req.correlation_id)
+            await self.stream.resource_created(req, ref)
         text = inv.output.text if not inv.is_error else f"I could not do it: {inv.output.text}"
         return await self._finish(req, text, TokenUsage(), resources=inv.output.resources, conflict=conflict)
 
@@ -317,8 +324,11 @@ class Engine:
             if missing:
                 for index, call in enumerate(calls):
                     if call.id not in done:
+                        tool = self.registry.tools.get(call.name)
+                        await self.stream.tool_started(req, call, bool(tool and tool.mutating))
                         inv = await self.registry.invoke(call, ctx, turn_id=req.message_id, proposals=len(proposals))
                         await self._record(req, inv)
+                        await self.stream.tool_finished(req, inv)
                         if inv.proposal is not None:
                             proposals.append(inv.proposal.to_wire())
                         summaries.append(inv.output.text)

@@ -162,6 +162,7 @@ class TurnWorker:
                 correlation_id=correlation_id,
             )
         )
+        await self.engine.stream.started(request, attempt)
         if not conversation.status.conditions or not any(
             c.type == REPLYING and c.status is ConditionStatus.TRUE for c in conversation.status.conditions
         ):
@@ -202,6 +203,7 @@ class TurnWorker:
         await self.patch_status(
             conversation, lambda c: answered_status(c, index, message.id, result, correlation_id, self.clock())
         )
+        await self.engine.stream.answered(request, result)
         logger.info(
             "Answered message %r of Conversation %s/%s (correlation %s)",
             message.id,
@@ -235,6 +237,7 @@ class TurnWorker:
         await self.patch_status(
             conversation, lambda c: delayed_status(c, request.message_id, error.reason, reply, self.clock())
         )
+        await self.engine.stream.delayed(request, error.reason, reply, attempt, next_at)
         self.schedule_retry(
             request.namespace,
             request.name,

@@ -143,7 +143,7 @@ def component_roles() -> list[Json]:
         *_events(),
     ]
     gateway = [
-        _rule(["conversations"], [*READ, *WRITE]),
+        _rule(["conversations"], [*READ, *WRITE, "delete"]),  # DELETE /api/v1/conversations/{name}
         _rule(["changerequests"], [*READ, "patch"]),
         _rule([k for k in KIND_PLURALS if k not in ("conversations", "changerequests")], READ),
         _rule(["tokenreviews"], ["create"], "authentication.k8s.io"),

@@ -4,7 +4,8 @@
 certificates and a static token file with one token per dev user plus a `system:masters` user.
 `install_identities` applies Ringpilot's RBAC (controller/api/rbacrules.py), the components'
 ServiceAccounts and the webhook configurations, and returns each component's TokenRequest token.
-`write_kubeconfig` writes one context per user, the cluster-admin one current.
+`write_kubeconfig` writes one context per user, the cluster-admin one current. `write_gateway_tokens`
+gives the chat gateway the same dev users' tokens: hashed in its token file, in clear one file per user.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import base64
 import csv
 import datetime
+import hashlib
 import ipaddress
+import json
 import os
 import secrets
 import sys
@@ -263,7 +266,7 @@ def install_identities(api_client: client.ApiClient, policy: Policy, ca_bundle: 
         _apply(api_client, manifest)
     core: Any = client.CoreV1Api(api_client)
     tokens: dict[str, str] = {}
-    for account in (CONTROLLER_ACCOUNT, WORKER_ACCOUNT):
+    for account in (CONTROLLER_ACCOUNT, WORKER_ACCOUNT, GATEWAY_ACCOUNT):
         request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest"}
         answer = core.create_namespaced_service_account_token(
             account, SYSTEM_NAMESPACE, {**request, "spec": {"expirationSeconds": TOKEN_SECONDS}}
@@ -295,10 +298,10 @@ def emulator_args(identities: Identities, webhook_port: int) -> list[str]:
 def component_environments(
     api_client: client.ApiClient, policy: Policy, identities: Identities, server: str, webhook_port: int
 ) -> dict[str, dict[str, str]]:
-    """Install the identities; the variables of `controller` and `worker`: own kubeconfig, the webhook server."""
+    """Install the identities; the variables of `controller`, `worker` and `gateway`: own kubeconfig, webhooks."""
     accounts = install_identities(api_client, policy, identities.ca_bundle)
     envs: dict[str, dict[str, str]] = {}
-    for name, account in (("controller", CONTROLLER_ACCOUNT), ("worker", WORKER_ACCOUNT)):
+    for name, account in (("controller", CONTROLLER_ACCOUNT), ("worker", WORKER_ACCOUNT), ("gateway", GATEWAY_ACCOUNT)):
         path = identities.directory / f"{name}.kubeconfig"
         write_kubeconfig(path, server, identities.ca_file, {account: accounts[account]}, account)
         envs[name] = {"KUBECONFIG": str(path), "RINGPILOT_ACCOUNT": account}
@@ -311,6 +314,23 @@ def component_environments(
         }
     )
     return envs
+
+
+def write_gateway_tokens(identities: Identities, tokens_dir: Path) -> Path:
+    """The gateway's token file (sha256 → user, as `RINGPILOT_GATEWAY_TOKEN_FILE` reads it) and one file per
+    dev user under `tokens_dir` holding that user's token (mode 0600); returns the token file."""
+    tokens_dir.mkdir(parents=True, exist_ok=True)
+    tokens_dir.chmod(0o700)
+    users = {user: token for user, token in identities.tokens.items() if user != CLUSTER_ADMIN_USER}
+    for user, token in users.items():
+        path = tokens_dir / user
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+    entries = [{"sha256": hashlib.sha256(t.encode()).hexdigest(), "user": u, "groups": []} for u, t in users.items()]
+    token_file = identities.directory / "gateway-tokens.json"
+    token_file.write_text(json.dumps(entries, indent=2))
+    token_file.chmod(0o600)
+    return token_file
 
 
 def sample_author(body: Json) -> str:

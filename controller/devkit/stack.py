@@ -1,8 +1,9 @@
 """`ringpilot dev`: the whole system on one machine with nothing installed but Python.
 
 Starts embedded PostgreSQL and Redis, the Kubernetes API emulator (HTTPS, a token per dev user,
-RBAC), the simulated kubelet, the controller (serving the admission webhooks) and a worker, each under
-its own ServiceAccount; applies the CRDs, Ringpilot's RBAC, ring namespaces 0-4 with sample apps, and
+RBAC), the simulated kubelet, the controller (serving the admission webhooks), a worker and the chat
+gateway, each under its own ServiceAccount (the gateway takes the dev users' tokens, written one file
+per user to `<data-dir>/tokens/`); applies the CRDs, Ringpilot's RBAC, ring namespaces 0-4 with sample apps, and
 (on first start) the samples, each as its author. State lives in the data directory and survives
 restarts; Ctrl-C stops every child process.
 """
@@ -29,6 +30,7 @@ from controller.devkit.identities import (
     prepare_identities,
     sample_author,
     start_secured_emulator,
+    write_gateway_tokens,
 )
 from controller.devkit.kubelet import SimulatedKubelet
 from controller.devkit.processes import ProcessGroup
@@ -103,13 +105,23 @@ def author_clients(kubeconfig: Path, own: dict[str, dict[str, str]]) -> dict[str
     return clients
 
 
-def banner(kubeconfig: Path, logs: Path, seconds: float, metrics: dict[str, int] | None = None) -> str:
+def banner(
+    kubeconfig: Path, logs: Path, seconds: float, metrics: dict[str, int] | None = None, gateway_port: int = 0
+) -> str:
     scrape = "".join(
         f"\n  curl http://127.0.0.1:{port}/metrics   # the {name}'s metrics" for name, port in (metrics or {}).items()
     )
+    chat = (
+        f"""
+Chat gateway: http://127.0.0.1:{gateway_port}
+  Sign in with a dev user's token: {kubeconfig.parent / "tokens"}/<user> (e.g. dev-publisher)
+"""
+        if gateway_port
+        else ""
+    )
     return f"""
-Ringpilot is up in {seconds:.1f}s (embedded PostgreSQL, Redis, API emulator, controller, worker).
-
+Ringpilot is up in {seconds:.1f}s (embedded PostgreSQL, Redis, API emulator, controller, worker, gateway).
+{chat}
   export KUBECONFIG={kubeconfig}
   kubectl get ringpilot -A                      # every Ringpilot object, with its columns
   kubectl get deploy -A -l app.kubernetes.io/name=web
@@ -172,12 +184,24 @@ def run_dev(data_dir: Path, api_port: int = 0) -> int:
                 {**child_env(services, own[name], data_dir), "RINGPILOT_METRICS_PORT": str(port)},
                 logs / f"{name}.log",
             )
+        gateway_port = int(os.environ.get("RINGPILOT_GATEWAY_PORT") or 0) or free_port()
+        gateway_env = {
+            "RINGPILOT_GATEWAY_PORT": str(gateway_port),
+            "RINGPILOT_GATEWAY_AUTH": "tokens",
+            "RINGPILOT_GATEWAY_TOKEN_FILE": str(write_gateway_tokens(identities, data_dir / "tokens")),
+        }
+        group.spawn(
+            "gateway",
+            [*ringpilot, "gateway"],
+            {**child_env(services, own["gateway"], data_dir), **gateway_env},
+            logs / "gateway.log",
+        )
         marker = data_dir / "samples-applied"
         if not marker.exists() and SAMPLES.exists():
             wait_for_webhooks(webhook_port, group, 60)
             apply_samples(author_clients(kubeconfig, own))
             marker.write_text("samples from crds/samples were applied once\n")
-        print(banner(kubeconfig, logs, time.monotonic() - started, ports), flush=True)
+        print(banner(kubeconfig, logs, time.monotonic() - started, ports, gateway_port), flush=True)
         while not stopping:
             dead = group.first_exited()
             if dead is not None:
