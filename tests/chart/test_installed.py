@@ -2,15 +2,17 @@
 
 The install goes as Helm's would: the installer's Secrets for PostgreSQL and Redis, the pre-install hook
 (`ringpilot migrate` on an empty database), then every rendered object applied with `kubectl apply
---server-side`. The controller and both workers are started from their rendered Deployments, each as the
-chart's ServiceAccount with the chart's environment (tests/chart/podrunner.py). The emulator serves no
+--server-side`. The controller, both workers and the gateway are started from their rendered Deployments,
+each as the chart's ServiceAccount with the chart's environment (tests/chart/podrunner.py). The emulator serves no
 PodDisruptionBudget or Job kind: the PDBs are checked by the render tests, and the hook Job is run as a pod.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from kubernetes import client
 
@@ -60,6 +63,8 @@ class Installed:
     docs: list[dict[str, Any]]
     values: dict[str, Any]
     liveness_port: int
+    gateway_url: str
+    tokens: dict[str, str]
 
     def kubectl(
         self, *args: str, stdin: str | None = None, user: str | None = None, kubeconfig: Path | None = None
@@ -88,6 +93,8 @@ def chart_values(webhook_port: int, liveness_port: int) -> dict[str, Any]:
             "webhook": {"port": webhook_port},
             "controller": {"livenessPort": liveness_port, "metricsPort": free_port(), "resyncIntervalSeconds": 2},
             "worker": {"metricsPort": free_port()},
+            # tokens, not the default kubernetes mode: see test_a_chat_through_the_gateway_...
+            "gateway": {"auth": {"mode": "tokens", "tokens": {"existingSecret": "ringpilot-gateway-tokens"}}},
         },
     )
 
@@ -97,6 +104,13 @@ def healthy(port: int) -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
             return bool(response.status == 200)
     except OSError:
+        return False
+
+
+def gateway_ready(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/api/v1/health", timeout=2).status_code == 200
+    except requests.RequestException:
         return False
 
 
@@ -121,6 +135,13 @@ def installed(service_urls: ServiceUrls) -> Iterator[Installed]:
         ):
             data = {key: base64.b64encode(url.encode()).decode()}
             core.create_namespaced_secret(NAMESPACE, {"metadata": {"name": name}, "data": data})
+        entries = [
+            {"sha256": hashlib.sha256(token.encode()).hexdigest(), "user": user, "groups": []}
+            for user, token in identities.tokens.items()
+        ]
+        tokens_yaml = base64.b64encode(yaml.safe_dump(entries).encode()).decode()
+        secret = {"metadata": {"name": "ringpilot-gateway-tokens"}, "data": {"tokens.yaml": tokens_yaml}}
+        core.create_namespaced_secret(NAMESPACE, secret)
         values = chart_values(webhook_port, liveness_port)
         docs = render(values)
         pods = PodRunner(root / "pods", api, server, identities.ca_file, group)
@@ -129,7 +150,11 @@ def installed(service_urls: ServiceUrls) -> Iterator[Installed]:
         assert hook.process.wait(120) == 0, f"the migrate hook failed; see {hook.log_path}"
         manifests = root / "manifests.yaml"
         manifests.write_text(yaml.safe_dump_all([d for d in docs if d["kind"] not in NOT_SERVED]))
-        done = Installed(root, kubeconfig, api, database_url, pods, docs, values, liveness_port)
+        gateway_port = free_port()
+        done = Installed(
+            root, kubeconfig, api, database_url, pods, docs, values, liveness_port,
+            f"http://127.0.0.1:{gateway_port}", identities.tokens,
+        )  # fmt: skip
         applied = done.kubectl("apply", "--server-side", "--field-manager=helm", "-f", str(manifests))
         assert applied.returncode == 0, applied.stderr
         seed_rings(api)
@@ -141,13 +166,19 @@ def installed(service_urls: ServiceUrls) -> Iterator[Installed]:
         for queue in ("turns", "steps"):
             pods.start(named(docs, "Deployment", f"ringpilot-worker-{queue}"))
         wait_for(lambda: healthy(liveness_port), 90, 0.2, "the controller's /healthz (webhooks included)")
+        pods.overrides["ringpilot-gateway-0"] = {"RINGPILOT_GATEWAY_PORT": str(gateway_port)}
+        pods.start(named(docs, "Deployment", "ringpilot-gateway"))
+        wait_for(lambda: gateway_ready(done.gateway_url), 90, 0.2, "the gateway's /api/v1/health")
         yield done
     finally:
         if kubelet is not None:
             kubelet.stop()
         group.stop_all()
         drop_database(service_urls.database_url, dbname)
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("RINGPILOT_KEEP_E2E_LOGS"):
+            print(f"chart e2e files kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_pre_install_hook_migrated_the_empty_database(installed: Installed) -> None:
@@ -265,3 +296,42 @@ def test_an_upgrade_that_changes_a_crd_keeps_the_stored_objects(installed: Insta
         GROUP, VERSION, "default", "deploymenttasks", "web-through-the-chart"
     )
     assert task["status"]["phase"] == "Succeeded"
+
+
+def test_a_chat_through_the_gateway_proposes_and_confirms_a_deploy(installed: Installed) -> None:
+    """In the gateway's tokens mode: its kubernetes mode (the chart's default) sends the caller's writes with
+    'Bearer Bearer <the gateway's own token>' when its own credentials are a token (in-cluster, kubeconfig),
+    because the client's refresh_api_key_hook is copied into the caller's configuration (agent/gateway/wiring.py)."""
+    headers = {"Authorization": f"Bearer {installed.tokens['dev-publisher']}"}
+    url = f"{installed.gateway_url}/api/v1/conversations"
+    whoami = requests.get(f"{installed.gateway_url}/api/v1/whoami", headers=headers, timeout=10).json()
+    assert (whoami["user"], whoami["authenticatedBy"]) == ("dev-publisher", "token")
+    made = requests.post(url, json={"text": "deploy web 2.1.0 to ring 0"}, headers=headers, timeout=10)
+    assert made.status_code == 201, made.text
+    name = made.json()["name"]
+
+    def view() -> dict[str, Any]:
+        answer: dict[str, Any] = requests.get(f"{url}/{name}", headers=headers, timeout=10).json()
+        return answer
+
+    pending = wait_for(lambda: view().get("pending"), 60, 0.3, "the worker's deploy proposal")
+    assert pending["tool"] == "deploy"
+    confirmed = requests.post(
+        f"{url}/{name}/confirmations",
+        json={"pendingId": pending["pendingId"], "decision": "confirm"},
+        headers=headers,
+        timeout=10,
+    )
+    assert confirmed.status_code == 202, confirmed.text
+    [link] = wait_for(lambda: view().get("resources"), 60, 0.3, "the DeploymentTask the confirmation created")
+    assert link["kind"] == "DeploymentTask"
+    custom = client.CustomObjectsApi(installed.api)
+
+    def task() -> dict[str, Any]:
+        body: dict[str, Any] = custom.get_namespaced_custom_object(
+            GROUP, VERSION, "default", "deploymenttasks", link["name"]
+        )
+        return body
+
+    assert task()["spec"]["requestedBy"] == "dev-publisher"  # the worker acted as her, not as itself
+    wait_for(lambda: (task().get("status") or {}).get("phase") == "Succeeded", 120, 0.3, "the chat's task to succeed")
