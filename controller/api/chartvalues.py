@@ -183,6 +183,8 @@ class Worker(Values):
     metrics_port: Port = Field(9191)
     keda_redis_address: str = Field("", description="host:port of Redis for KEDA (needed when a keda is on)")
     keda_redis_database: int = Field(0, ge=0)
+    keda_redis_password_secret: str = Field("", description="Secret with Redis's password for KEDA (optional)")
+    keda_redis_password_key: str = Field("redis-password", min_length=1, description="Key of that password")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
 
 

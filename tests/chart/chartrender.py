@@ -49,6 +49,7 @@ VALUE_SETS: dict[str, Json] = {
             },
             "worker": {
                 "kedaRedisAddress": "redis.data:6379",
+                "kedaRedisPasswordSecret": "ringpilot-redis-password",
                 "turns": {"keda": {"enabled": True}},
                 "steps": {"replicas": 3},
             },

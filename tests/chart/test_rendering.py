@@ -15,6 +15,7 @@ from tests.chart.chartrender import CHART, NAMESPACE, REQUIRED, VALUE_SETS, merg
 
 #: Kinds from other projects' CRDs: kubernetes-validate has no schema for them (checked by their own tests below).
 FOREIGN_KINDS = {
+    "TriggerAuthentication",
     "Certificate",
     "Issuer",
     "ClusterKopfPeering",
@@ -179,6 +180,9 @@ def test_standby_and_shards_run_a_peered_pair_per_namespace_glob() -> None:
     assert {"ringpilot-controller-early", "ringpilot-controller-late", "ringpilot-worker-turns"} <= budgets
     turns = named(docs, "ScaledObject", "ringpilot-worker-turns")
     assert turns["spec"]["triggers"][0]["metadata"]["listName"] == "ringpilot-dramatiq:turns"
+    assert turns["spec"]["triggers"][0]["authenticationRef"] == {"name": "ringpilot-redis"}
+    auth = named(docs, "TriggerAuthentication", "ringpilot-redis")
+    assert auth["spec"]["secretTargetRef"][0]["name"] == "ringpilot-redis-password"
     assert "replicas" not in named(docs, "Deployment", "ringpilot-worker-turns")["spec"]  # KEDA owns it
 
 
