@@ -74,6 +74,7 @@ def test_a_wrong_value_is_refused_at_render_time_naming_the_key(values: dict[str
     ("values", "key"),
     [
         (merged(REQUIRED, {"rbac": {"namespaced": True}}), "rbac.namespaces"),
+        (merged(REQUIRED, {"rbac": {"namespaced": True, "namespaces": ["ring-0-lab"]}}), "gateway.namespace"),
         (merged(REQUIRED, {"gateway": {"auth": {"mode": "tokens"}}}), "gateway.auth.tokens.existingSecret"),
         (merged(REQUIRED, {"gateway": {"auth": {"mode": "oidc"}}}), "gateway.auth.oidc"),
         (merged(REQUIRED, {"worker": {"turns": {"keda": {"enabled": True}}}}), "worker.kedaRedisAddress"),

@@ -135,6 +135,9 @@ affinity:
 {{- if and .Values.rbac.namespaced (not .Values.rbac.namespaces) -}}
 {{- fail "rbac.namespaces: required (at least one namespace) when rbac.namespaced is true" -}}
 {{- end -}}
+{{- if and .Values.rbac.namespaced .Values.gateway.enabled (not (has .Values.gateway.namespace .Values.rbac.namespaces)) -}}
+{{- fail (printf "gateway.namespace: %q must be one of rbac.namespaces (the gateway may write Conversations only there)" .Values.gateway.namespace) -}}
+{{- end -}}
 {{- if and .Values.gateway.enabled (eq .Values.gateway.auth.mode "tokens") (not .Values.gateway.auth.tokens.existingSecret) -}}
 {{- fail "gateway.auth.tokens.existingSecret: required when gateway.auth.mode is tokens" -}}
 {{- end -}}
