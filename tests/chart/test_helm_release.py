@@ -101,11 +101,16 @@ def test_an_upgrade_applies_new_values_and_keeps_stored_objects(cluster: tuple[c
     admission.delete_mutating_webhook_configuration("ringpilot-stamping")
     admission.delete_validating_webhook_configuration("ringpilot-guards")
     custom.create_namespaced_custom_object(GROUP, VERSION, "default", "deploymenttasks", task)
+    core = client.CoreV1Api(api)
+    ca_before = core.read_namespaced_secret("ringpilot-webhook-tls", NAMESPACE).data["ca.crt"]
     upgraded = release(config, "upgrade", merged(VALUES, {"gateway": {"replicas": 3}}))
     assert (upgraded["revision"], upgraded["status"]) == (2, "deployed")
     gateway = client.AppsV1Api(api).read_namespaced_deployment("ringpilot-gateway", NAMESPACE)
     assert gateway.spec.replicas == 3
-    assert admission.read_validating_webhook_configuration("ringpilot-guards").webhooks  # restored by the upgrade
+    guards = admission.read_validating_webhook_configuration("ringpilot-guards")  # restored by the upgrade
+    # the certificate is looked up and reused: the CA under running pods does not change
+    assert core.read_namespaced_secret("ringpilot-webhook-tls", NAMESPACE).data["ca.crt"] == ca_before
+    assert {hook.client_config.ca_bundle for hook in guards.webhooks} == {ca_before}
     assert (
         custom.get_namespaced_custom_object(GROUP, VERSION, "default", "deploymenttasks", "kept")["spec"]["app"]
         == "web"
