@@ -25,9 +25,14 @@ def _setup_logging(level: str = "INFO", fmt: str = "plain") -> None:
 
 def cmd_crds(args: argparse.Namespace) -> int:
     from controller.api.crdgen import write_crds
+    from controller.devkit.chartgen import write_chart_files
 
     for path in write_crds(Path(args.out)):
         print(path)
+    chart = args.chart if args.chart is not None else ("charts/ringpilot" if args.out == "crds" else "")
+    if chart:
+        for path in write_chart_files(Path(chart)):
+            print(path)
     return 0
 
 
@@ -52,6 +57,8 @@ def cmd_controller(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    if args.queues:
+        os.environ["RINGPILOT_QUEUES"] = args.queues
     settings = load_settings(WorkerSettings)
     if not settings.redis_url:
         raise SettingsError("RINGPILOT_REDIS_URL: required by `ringpilot worker`")
@@ -88,14 +95,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     sub = parser.add_subparsers(dest="command", required=True)
     commands: dict[str, Command] = {}
 
-    p = sub.add_parser("crds", help="write crds/*.yaml from the models")
+    p = sub.add_parser("crds", help="write crds/*.yaml and the chart's generated files from the models")
     p.add_argument("--out", default="crds", help="directory to write (default: crds)")
+    p.add_argument(
+        "--chart",
+        default=None,
+        help="chart whose CRDs, RBAC rules and values schema to write (default: charts/ringpilot with --out crds)",
+    )
     commands["crds"] = cmd_crds
     sub.add_parser("migrate", help="apply database migrations (RINGPILOT_DATABASE_URL)")
     commands["migrate"] = cmd_migrate
     sub.add_parser("controller", help="run the operator (Kopf)")
     commands["controller"] = cmd_controller
-    sub.add_parser("worker", help="run dramatiq workers for every slow step")
+    p = sub.add_parser("worker", help="run dramatiq workers for every slow step")
+    p.add_argument("--queues", default="", help="comma-separated queues to consume (steps, turns; default: all)")
     commands["worker"] = cmd_worker
     p = sub.add_parser("dev", help="the whole system on this machine, on embedded defaults")
     p.add_argument(

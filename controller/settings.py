@@ -32,7 +32,10 @@ DatabaseUrl = Annotated[str, AfterValidator(validate_database_url)]
 RedisUrl = Annotated[str, AfterValidator(validate_redis_url)]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+#: A namespace name or a Kopf glob of them (`ring-0-*`, `team-?`), optionally negated with a leading `!`.
+_NAMESPACE_GLOB = re.compile(r"^!?[a-z0-9*?]([-a-z0-9*?]{0,61}[a-z0-9*?])?$")
+#: The dramatiq queues a worker may consume (controller/messaging/broker.py declares them).
+WorkerQueue = Literal["steps", "turns"]
 
 
 class SettingsError(Exception):
@@ -78,7 +81,17 @@ class ControllerSettings(CommonSettings):
 
     namespace: Annotated[list[str] | None, NoDecode] = Field(
         None,
-        description="Comma-separated namespaces to watch; unset watches all namespaces",
+        description="Comma-separated namespaces or globs (`ring-0-*`, `!kube-*`) to watch; unset watches all",
+    )
+    peering: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Name of the ClusterKopfPeering shared with hot standbys; unset runs standalone",
+    )
+    peering_priority: int | None = Field(
+        None,
+        ge=1,
+        description="This replica's peering priority (the highest runs, the others wait); unset: random",
     )
     resync_interval_seconds: float = Field(
         60.0, gt=0, description="Timer interval re-running every reconcile, so no missed event stalls work"
@@ -114,8 +127,8 @@ class ControllerSettings(CommonSettings):
     @classmethod
     def _check_namespaces(cls, value: list[str] | None) -> list[str] | None:
         for name in value or ():
-            if not _DNS_LABEL.match(name):
-                raise ValueError(f"{name!r} is not a valid namespace name (DNS-1123 label)")
+            if not _NAMESPACE_GLOB.match(name):
+                raise ValueError(f"{name!r} is not a valid namespace name or glob (DNS-1123 label, * or ?)")
         return value
 
 
@@ -134,6 +147,20 @@ class WorkerSettings(CommonSettings):
     metrics_port: int = Field(
         9191, ge=0, le=65535, description="Port of the worker's /metrics (all its processes); 0 turns it off"
     )
+    queues: Annotated[list[WorkerQueue] | None, NoDecode] = Field(
+        None, description="Comma-separated queues to consume (`steps`, `turns`); unset consumes all"
+    )
+    queue_prefetch: int = Field(
+        0, ge=0, description="Messages a process takes ahead from each queue; 0: dramatiq's default (threads x 2)"
+    )
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _split_queues(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            names = [part.strip() for part in value.split(",") if part.strip()]
+            return names or None
+        return value
 
     @field_validator("max_backoff_ms")
     @classmethod

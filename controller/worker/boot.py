@@ -24,19 +24,23 @@ logger = logging.getLogger(__name__)
 _settings: WorkerSettings | None = None
 
 
-class PollInterval(Middleware):
-    """Sets how long an idle consumer waits on its queue (`RINGPILOT_POLL_INTERVAL_MS`) on the worker itself.
+class ConsumerTuning(Middleware):
+    """Sets on the worker itself how long an idle consumer waits on its queue (`RINGPILOT_POLL_INTERVAL_MS`)
+    and how many messages it prefetches (`RINGPILOT_QUEUE_PREFETCH`, 0 for dramatiq's default).
 
-    dramatiq's default comes from `dramatiq_worker_timeout` read when `dramatiq.worker` is first imported,
-    so an environment variable set later was silently lost; the worker builds its consumers after
-    `before_worker_boot`, so setting it here always holds.
+    dramatiq's defaults come from `dramatiq_worker_timeout` and `dramatiq_queue_prefetch`, read when
+    `dramatiq.worker` is first imported, so environment variables set later were silently lost; the
+    worker builds its consumers after `before_worker_boot`, so setting them here always holds.
     """
 
-    def __init__(self, milliseconds: int) -> None:
-        self.milliseconds = milliseconds
+    def __init__(self, poll_interval_ms: int, prefetch: int = 0) -> None:
+        self.poll_interval_ms = poll_interval_ms
+        self.prefetch = prefetch
 
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        worker.worker_timeout = self.milliseconds
+        worker.worker_timeout = self.poll_interval_ms
+        if self.prefetch:
+            worker.queue_prefetch = self.prefetch
 
 
 def prepare(settings: WorkerSettings) -> str:
@@ -61,7 +65,7 @@ def setup() -> None:
             time_limit_ms=settings.time_limit_ms,
         ),
     )
-    broker.add_middleware(PollInterval(settings.poll_interval_ms))
+    broker.add_middleware(ConsumerTuning(settings.poll_interval_ms, settings.queue_prefetch))
     broker.add_middleware(WorkerResources(settings))
     if settings.metrics_port:
         from dramatiq.middleware.prometheus import Prometheus
@@ -72,7 +76,8 @@ def setup() -> None:
 
 
 def worker_argv(settings: WorkerSettings) -> list[str]:
-    """dramatiq's command line: this module's `setup` as the broker, then the one actor module."""
+    """dramatiq's command line: this module's `setup` as the broker, the one actor module, then the queues."""
+    queues = ["--queues", *settings.queues] if settings.queues else []
     return [
         "--processes",
         str(settings.processes),
@@ -81,6 +86,7 @@ def worker_argv(settings: WorkerSettings) -> list[str]:
         "--skip-logging",
         prepare(settings),
         "controller.worker.actors",
+        *queues,
     ]
 
 

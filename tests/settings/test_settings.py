@@ -125,7 +125,7 @@ def test_every_bad_variable_gets_a_line(monkeypatch: pytest.MonkeyPatch, tmp_pat
         "RINGPILOT_POLICY_FILE: Path does not point to a file",
         "RINGPILOT_LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'",
         "RINGPILOT_LOG_FORMAT: Input should be 'plain' or 'json'",
-        "RINGPILOT_NAMESPACE: 'Not_OK' is not a valid namespace name (DNS-1123 label)",
+        "RINGPILOT_NAMESPACE: 'Not_OK' is not a valid namespace name or glob (DNS-1123 label, * or ?)",
         "RINGPILOT_LIVENESS_PORT: Input should be less than or equal to 65535",
     ]
 
