@@ -7,6 +7,7 @@ Controller-side subcommands live here; other packages plug theirs in through the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points

@@ -23,8 +23,8 @@ from typing import Any
 from agent.chat.models import TurnState
 from agent.chat.turnlog import TurnLog, due
 from agent.conversation.engine import Engine, TurnRequest
-from agent.conversation.status import answered_status, delayed_status, invalid, replying_status, unanswered
 from agent.conversation.failureevents import post_turn_failed
+from agent.conversation.status import answered_status, delayed_status, invalid, replying_status, unanswered
 from agent.errors import Unavailable
 from controller.api.conversation import (
     MAX_REPLY_CHARS,

@@ -17,8 +17,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
