@@ -12,18 +12,20 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import uvicorn
-
-from agent.gateway.app import create_app
-from agent.gateway.settings import GatewaySettings
-from controller.settings import SettingsError, load_settings
-from controller.storage.migrating import migrate_async
-from controller.telemetry.logformat import configure_logging
-
 Command = Callable[[argparse.Namespace], int]
 
 
 def run_gateway(args: argparse.Namespace) -> int:
+    # Imported here, not when the CLI loads its subcommands: the app pulls in prometheus_client, which reads
+    # PROMETHEUS_MULTIPROC_DIR once, at import, and `ringpilot worker` sets that only after parsing.
+    import uvicorn
+
+    from agent.gateway.app import create_app
+    from agent.gateway.settings import GatewaySettings
+    from controller.settings import SettingsError, load_settings
+    from controller.storage.migrating import migrate_async
+    from controller.telemetry.logformat import configure_logging
+
     settings = load_settings(GatewaySettings)
     if not settings.database_url:
         raise SettingsError("RINGPILOT_DATABASE_URL: required by `ringpilot gateway`")

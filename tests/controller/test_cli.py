@@ -101,3 +101,15 @@ def test_the_poll_interval_and_prefetch_reach_every_consumer_even_when_dramatiq_
     finally:
         worker.stop()
         broker.close()
+
+
+def test_loading_the_subcommands_imports_no_metrics_so_the_worker_can_set_up_multiprocess_metrics_first() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, controller.cli as cli; cli.build_parser(); "
+        "print(sorted(m for m in ('prometheus_client', 'controller.telemetry.metrics', 'fastapi') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    assert loaded.strip() == "[]"
