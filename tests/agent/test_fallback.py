@@ -54,12 +54,18 @@ async def test_a_read_only_question_is_answered_by_the_offline_router_while_the_
     )
 
 
-async def test_a_change_waits_for_the_model_instead(down: Harness) -> None:
-    down.start("c", "dev-publisher", "deploy web 1.4.3 to ring 1")
-    status = (await down.answer("c")).status
+async def test_a_change_waits_for_the_model_instead(
+    cluster: Cluster, db_pool: Pool, redis_async: Any, fake: FakeMessagesAPI
+) -> None:
+    fake.add(*(anthropic_error(529, "overloaded_error") for _ in range(5)))
+    # the next try is due 1 s later, so this answer stops at the delay even on a loaded machine
+    settings = claude_settings(fake, llm_max_retries=0, turn_min_backoff_ms=1000, turn_max_backoff_ms=2000)
+    slow = build_harness(cluster, db_pool, redis_async, settings)
+    slow.start("c", "dev-publisher", "deploy web 1.4.3 to ring 1")
+    status = (await slow.answer("c")).status
     assert status.answered == 0 and status.pending is None
     assert status.reply is not None and "delayed" in status.reply
-    assert len(down.retries) == 1
+    assert len(slow.retries) == 1
 
 
 async def test_a_turn_that_fails_for_good_posts_one_event(down: Harness) -> None:
