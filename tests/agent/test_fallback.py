@@ -109,3 +109,25 @@ async def test_the_next_reply_tells_once_that_a_task_the_chat_created_failed(har
         "GateFailed: ring 1 success rate 0.50 is below 0.98\n\n"
     )
     assert "Heads-up" not in await harness.chat_turn("c", "hello again")
+
+
+def test_a_failure_without_a_ready_message_is_told_with_its_failed_step() -> None:
+    from agent.conversation.following import notice
+    from controller.api.deploymenttask import DeploymentTask
+
+    body = {
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": "DeploymentTask",
+        "metadata": {"name": "web-undo", "namespace": "default"},
+        "spec": {"app": "web", "version": "1.4.2", "maxRing": 1, "action": "Rollback"},
+        "status": {
+            "phase": "RolledBack",
+            "steps": [{"name": "Monitor", "ring": 1, "state": "Failed", "message": "pods crash-looping in ring 1"}],
+        },
+    }
+    assert notice(DeploymentTask.from_body(body)) == (
+        "Heads-up: DeploymentTask web-undo that you created here (rollback web 1.4.2 up to ring 1) ended RolledBack: "
+        "pods crash-looping in ring 1"
+    )
+    body["status"]["steps"] = []
+    assert notice(DeploymentTask.from_body(body)).endswith("ended RolledBack: no reason recorded")
