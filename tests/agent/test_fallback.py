@@ -54,12 +54,18 @@ async def test_a_read_only_question_is_answered_by_the_offline_router_while_the_
     )
 
 
-async def test_a_change_waits_for_the_model_instead(down: Harness) -> None:
-    down.start("c", "dev-publisher", "deploy web 1.4.3 to ring 1")
-    status = (await down.answer("c")).status
+async def test_a_change_waits_for_the_model_instead(
+    cluster: Cluster, db_pool: Pool, redis_async: Any, fake: FakeMessagesAPI
+) -> None:
+    fake.add(*(anthropic_error(529, "overloaded_error") for _ in range(5)))
+    # the next try is due 1 s later, so this answer stops at the delay even on a loaded machine
+    settings = claude_settings(fake, llm_max_retries=0, turn_min_backoff_ms=1000, turn_max_backoff_ms=2000)
+    slow = build_harness(cluster, db_pool, redis_async, settings)
+    slow.start("c", "dev-publisher", "deploy web 1.4.3 to ring 1")
+    status = (await slow.answer("c")).status
     assert status.answered == 0 and status.pending is None
     assert status.reply is not None and "delayed" in status.reply
-    assert len(down.retries) == 1
+    assert len(slow.retries) == 1
 
 
 async def test_a_turn_that_fails_for_good_posts_one_event(down: Harness) -> None:
@@ -103,3 +109,25 @@ async def test_the_next_reply_tells_once_that_a_task_the_chat_created_failed(har
         "GateFailed: ring 1 success rate 0.50 is below 0.98\n\n"
     )
     assert "Heads-up" not in await harness.chat_turn("c", "hello again")
+
+
+def test_a_failure_without_a_ready_message_is_told_with_its_failed_step() -> None:
+    from agent.conversation.following import notice
+    from controller.api.deploymenttask import DeploymentTask
+
+    body = {
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": "DeploymentTask",
+        "metadata": {"name": "web-undo", "namespace": "default"},
+        "spec": {"app": "web", "version": "1.4.2", "maxRing": 1, "action": "Rollback"},
+        "status": {
+            "phase": "RolledBack",
+            "steps": [{"name": "Monitor", "ring": 1, "state": "Failed", "message": "pods crash-looping in ring 1"}],
+        },
+    }
+    assert notice(DeploymentTask.from_body(body)) == (
+        "Heads-up: DeploymentTask web-undo that you created here (rollback web 1.4.2 up to ring 1) ended RolledBack: "
+        "pods crash-looping in ring 1"
+    )
+    body["status"]["steps"] = []
+    assert notice(DeploymentTask.from_body(body)).endswith("ended RolledBack: no reason recorded")
