@@ -121,7 +121,9 @@ def user_roles() -> list[Json]:
 
 
 def _events() -> list[Json]:
-    return [_rule(["events"], ["create", "patch"], ""), _rule(["events"], ["create", "patch"], "events.k8s.io")]
+    # get: a repeated Event (same name) is read to tell a crash's repeat from the same news again
+    verbs = ["get", "create", "patch"]
+    return [_rule(["events"], verbs, ""), _rule(["events"], verbs, "events.k8s.io")]
 
 
 def component_roles() -> list[Json]:

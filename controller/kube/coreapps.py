@@ -171,14 +171,30 @@ class CoreApps:
         )
 
     async def post_event_once(self, body: Json) -> bool:
-        """Create the Event `body` (named by `event_manifest`); False when one of that name exists already."""
+        """Create the Event `body` (named by `event_manifest`); False when it was posted already.
+
+        An Event of that name posted from the same version of the object is this one again (a reconcile
+        repeated after a crash): nothing changes. One posted from another version is the same news again,
+        so its `count` goes up, as the API server's own Event aggregation does.
+        """
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         try:
-            await self.create_event(body["metadata"]["namespace"], body)
+            await self.create_event(namespace, body)
+            return True
         except KubeError as error:
-            if error.conflict:
-                return False
-            raise
-        return True
+            if not error.conflict:
+                raise
+        existing = await self._call(f"read Event {namespace}/{name}", self.core.read_namespaced_event, name, namespace)
+        version = (body.get("involvedObject") or {}).get("resourceVersion")
+        if version is None or (existing.get("involvedObject") or {}).get("resourceVersion") == version:
+            return False
+        bump = {
+            "count": int(existing.get("count") or 1) + 1,
+            "lastTimestamp": body.get("lastTimestamp"),
+            "involvedObject": {"resourceVersion": version},
+        }
+        await self._call(f"patch Event {namespace}/{name}", self.core.patch_namespaced_event, name, namespace, bump)
+        return False
 
     async def list_events(self, namespace: str, field_selector: str | None = None) -> list[Json]:
         """Events in `namespace`, e.g. `involvedObject.name=<name>` as the field selector."""

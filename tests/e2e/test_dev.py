@@ -214,8 +214,8 @@ def test_a_start_over_live_processes_of_an_earlier_run_is_refused_naming_them(sc
         [sys.executable, "-c", "import time; time.sleep(600)"],
         env={**os.environ, "RINGPILOT_DEV_OWNER": str(data_dir)},  # what a child of an earlier run carries
     )
+    refused = start(data_dir)
     try:
-        refused = start(data_dir)
         assert refused.wait(60) == 2
         assert refused.stdout is not None
         said = refused.stdout.read()
@@ -223,6 +223,8 @@ def test_a_start_over_live_processes_of_an_earlier_run_is_refused_naming_them(sc
         assert f"pid {orphan.pid}:" in said and f"kill {orphan.pid}" in said
         assert not (data_dir / "kubeconfig").exists()
     finally:
+        if refused.poll() is None:  # it started after all: stop it and what it started
+            stop(refused)
         orphan.kill()
         orphan.wait()
 

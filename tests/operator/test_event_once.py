@@ -82,3 +82,19 @@ async def test_the_same_event_on_another_object_of_the_same_name_is_its_own(clus
     second = create_task(cluster, "recreated")
     await reconcile_once(cluster, second, outcome)
     assert {e.involved_object.uid for e in events_of(cluster, "recreated")} == {first.metadata.uid, second.metadata.uid}
+
+
+async def test_the_same_news_from_a_later_version_of_the_object_counts_up_on_the_one_event(cluster: Any) -> None:
+    body = create_task(cluster, "retrying")
+    outcome = Outcome(status={}, events=(EventNote("FixApplied", "Update applied; verifying for 1s"),))
+    await reconcile_once(cluster, body, outcome)
+    await reconcile_once(cluster, body, outcome)  # a repeat of the same reconcile: no change
+    [event] = events_of(cluster, "retrying")
+    assert event.count == 1
+    later = client.CustomObjectsApi(cluster).patch_namespaced_custom_object(
+        GROUP, VERSION, "default", "deploymenttasks", "retrying", {"metadata": {"labels": {"touched": "yes"}}}
+    )
+    await reconcile_once(cluster, kopf.Body(later), outcome)  # the same news again, from a later version
+    [event] = events_of(cluster, "retrying")
+    assert event.count == 2
+    assert event.involved_object.resource_version == later["metadata"]["resourceVersion"]
