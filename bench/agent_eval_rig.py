@@ -31,7 +31,6 @@ from agent.tools.base import ToolServices  # noqa: E402
 from agent.tools.registry import ToolRegistry  # noqa: E402
 from controller.api.group import GROUP, VERSION  # noqa: E402
 from controller.api.policy import load_policy  # noqa: E402
-from controller.kube.client import impersonating  # noqa: E402
 
 PLURALS = ("deploymenttasks", "changerequests", "remediations", "assignments")
 
@@ -61,19 +60,14 @@ class Rig:
 def build_rig(admin: client.ApiClient, url: str, pool: Any, redis: Any, settings: AgentSettings) -> Rig:
     """Engine, registry, chat state and turn worker wired to the cluster at `url` (as tests/agent/conftest.py)."""
     policy = load_policy()
-    clients: dict[str, client.ApiClient] = {}
-
-    def kube_for(user: str) -> client.ApiClient:
-        if user not in clients:
-            clients[user] = impersonating(client.Configuration(host=url), user)
-        return clients[user]
+    worker_client = client.ApiClient(client.Configuration(host=url))  # the worker's own identity
 
     async def known_apps() -> list[str]:
         return list(APPS)
 
     breakers = BreakerBoard(redis, fail_max=settings.breaker_fail_max, reset_seconds=settings.breaker_reset_seconds)
     services = ToolServices(
-        policy=policy, kube_for=kube_for, pool=pool, redis=redis, breakers=breakers, known_apps=known_apps
+        policy=policy, kube=worker_client, pool=pool, redis=redis, breakers=breakers, known_apps=known_apps
     )
     chat = ChatStateManager(
         pool, redis, policy, ttl_seconds=settings.context_ttl_seconds, window=settings.context_messages
