@@ -19,7 +19,7 @@ from controller.api.group import GROUP, VERSION
 from controller.api.kinds import ASSIGNMENT, DEPLOYMENT_TASK, REMEDIATION
 from controller.core.errors import Unavailable
 from controller.kube.client import ApiClient, CustomObjects, KubeError
-from controller.kube.coreapps import CoreApps
+from controller.kube.coreapps import CoreApps, event_name
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +117,13 @@ class KubeCluster:
 
     async def post_event(self, ref: ObjectRef, reason: str, message: str, type_: str, now: datetime) -> None:
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Named by what it says and the minute it was decided in: a check repeated after a controller crash
+        # posts the same name, which the API server refuses (409) instead of storing a second Event.
+        name = event_name(ref.name, ref.uid, reason, type_, message, now.strftime("%Y-%m-%dT%H:%M"))
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
+            "metadata": {"name": name, "namespace": ref.namespace},
             "involvedObject": {
                 "apiVersion": ref.api_version,
                 "kind": ref.kind,
@@ -138,5 +141,10 @@ class KubeCluster:
         }
         try:
             await self._call(self.core.create_event(ref.namespace, body))
-        except (KubeError, Unavailable) as error:  # an Event is best effort; the audit row is the record
+        except KubeError as error:
+            if error.conflict:
+                logger.debug("Event %s on %s %s/%s was posted already", reason, ref.kind, ref.namespace, ref.name)
+                return
+            logger.warning("Could not post Event %s on %s %s/%s: %s", reason, ref.kind, ref.namespace, ref.name, error)
+        except Unavailable as error:  # an Event is best effort; the audit row is the record
             logger.warning("Could not post Event %s on %s %s/%s: %s", reason, ref.kind, ref.namespace, ref.name, error)

@@ -71,6 +71,10 @@ async def test_assignments_remediations_tasks_and_events(kube_api: client.ApiCli
         "one",
         1024,
     )
+    await cluster.post_event(  # the same check repeated (a controller restarted mid-sweep): posted once
+        ObjectRef("Assignment", "team-a", "one", "uid-1"), "DriftDetected", "x" * 2000, "Warning", NOW
+    )
+    assert len(core.list_namespaced_event("team-a").items) == 1
     await cluster.post_event(ObjectRef("Assignment", "gone-ns", "one"), "DriftDetected", "m", "Normal", NOW)
 
 
