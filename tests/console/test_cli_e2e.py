@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pexpect
 import psycopg
 import pytest
@@ -123,6 +124,27 @@ def test_a_proposal_declined_from_a_pipe_creates_nothing(stack: Stack, cli_gatew
         for t in stack.custom.list_namespaced_custom_object("ringpilot.dev", "v1alpha1", NS, "deploymenttasks")["items"]
     }
     assert after == before
+
+
+def test_resuming_a_conversation_answers_its_waiting_proposal_first(stack: Stack, cli_gateway: CliGateway) -> None:
+    token = cli_gateway.token_file("dev-publisher").read_text().strip()
+    created = httpx.post(
+        f"{cli_gateway.url}/api/v1/conversations",
+        json={"text": "deploy payments 9.9.7 to ring 0"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    name = created.raise_for_status().json()["name"]
+    wait_for(lambda: (stack.get("conversations", name, NS).get("status") or {}).get("pending"), 60, 0.2, "a proposal")
+
+    result = run(cli_gateway, "dev-publisher", "chat", "--conversation", name, stdin="no\nwhat is the system health?\n")
+    assert result.returncode == 0, result.stderr
+    assert f"Resuming conversation {name}" in result.stdout
+    assert "Proposed: " in result.stdout and "confirm? [y/N] no" in result.stdout
+    conversation = stack.get("conversations", name, NS)
+    assert conversation["status"].get("pending") is None
+    assert [m["text"] for m in conversation["spec"]["messages"]][1:] == ["no", "what is the system health?"]
+    assert conversation["status"]["reply"].splitlines()[0] in result.stdout
 
 
 RISKY = {
