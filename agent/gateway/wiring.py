@@ -67,8 +67,9 @@ class Gateway:
             if len(self.callers) >= MAX_CALLER_CLIENTS:  # dropped, not closed: a request may still use one
                 self.callers.clear()
             configuration = copy.copy(self.api_client.configuration)
-            configuration.api_key = {"authorization": principal.token}
-            configuration.api_key_prefix = {"authorization": "Bearer"}
+            configuration.api_key = {"BearerToken": principal.token}
+            configuration.api_key_prefix = {"BearerToken": "Bearer"}
+            configuration.refresh_api_key_hook = None  # it would put the gateway's own token back
             configuration.cert_file = configuration.key_file = None
             self.callers[key] = ApiClient(configuration)
         return self.callers[key]

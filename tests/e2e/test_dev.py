@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,6 +73,21 @@ def alive(pids: set[int]) -> set[int]:
     return pids - gone
 
 
+def whoami(url: str, token: str, timeout_seconds: float = 60) -> dict[str, object]:
+    """The gateway's answer for `token`, waiting for the gateway to come up."""
+    request = urllib.request.Request(f"{url}/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                answer: dict[str, object] = json.loads(response.read())
+                return answer
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def stop(proc: subprocess.Popen[str]) -> int:
     proc.send_signal(signal.SIGINT)
     return proc.wait(60)
@@ -82,6 +100,11 @@ def test_dev_runs_everything_keeps_state_and_leaves_nothing_behind(tmp_path: Pat
     try:
         banner = wait_up(first)
         assert f"export KUBECONFIG={kubeconfig}" in banner
+        found = re.search(r"Chat gateway: (http://127\.0\.0\.1:\d+)", banner)
+        assert found, banner
+        token_path = data_dir / "tokens" / "dev-publisher"
+        assert token_path.stat().st_mode & 0o777 == 0o600
+        assert whoami(found.group(1), token_path.read_text().strip())["user"] == "dev-publisher"
         listing = kubectl(kubeconfig, "get", "ringpilot", "-A")
         for name in ("release-chat", "web-1-4-2", "payments-2-0-0-cab", "payments-ring-0", "payments-ring-0-fix"):
             assert name in listing

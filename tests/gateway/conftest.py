@@ -3,19 +3,21 @@
 `gw` opens the real application (its lifespan opens the `Gateway`: pool, Redis, authenticator) in
 TestClient's own event loop, in tokens mode with one token per dev user; the test's loop runs the real
 turn worker (`harness`, with the event log switched on) to answer what the gateway appended, as a
-worker process would.
+worker process would. `served` is the real `ringpilot gateway` process on the shared e2e stack.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from fastapi.testclient import TestClient
 
 from agent.chat.events import EventLog
@@ -107,3 +109,71 @@ def gw(
     with TestClient(app) as client:
         yield Gw(client, cluster, harness)
     kube.close()
+
+
+@dataclass
+class Served:
+    """A real `ringpilot gateway` process (uvicorn) on the e2e stack, in tokens mode."""
+
+    url: str
+    tokens: dict[str, str]
+    namespace: str
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+E2E_NAMESPACE = "gw-e2e"
+
+
+def spawn_gateway(stack: Any, name: str, **env: str) -> tuple[Any, str]:
+    """Start `ringpilot gateway` as `name` on the stack with its ServiceAccount and `env`; (child, URL) once healthy."""
+    from tests.fixtures.stack import free_port, wait_for
+
+    port = free_port()
+    full = {
+        **stack.env,
+        **stack.process_env["gateway"],
+        "RINGPILOT_GATEWAY_PORT": str(port),
+        "RINGPILOT_GATEWAY_NAMESPACE": E2E_NAMESPACE,
+        "RINGPILOT_GATEWAY_POLL_INTERVAL_SECONDS": "0.5",
+        **env,
+    }
+    argv = [sys.executable, "-m", "controller.cli", "gateway"]
+    child = stack.group.spawn(name, argv, full, stack.logs / f"{name}.log")
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if child.process.poll() is not None:
+            raise AssertionError(f"the gateway exited; see {stack.logs / f'{name}.log'}")
+        try:
+            return requests.get(f"{url}/api/v1/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(healthy, 60, 0.2, "the gateway's health")
+    return child, url
+
+
+def stop_gateway(stack: Any, child: Any) -> None:
+    stack.group.stop(child)
+    stack.group.children.remove(child)
+
+
+@pytest.fixture(scope="session")
+def served(stack: Any) -> Iterator[Served]:
+    """The gateway as `ringpilot dev` runs it: its own ServiceAccount, the dev users' tokens, a free port."""
+    from controller.devkit.identities import write_gateway_tokens
+
+    assert stack.identities is not None
+    token_file = write_gateway_tokens(stack.identities, stack.root / "tokens")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": E2E_NAMESPACE}}
+    stack.kubectl("apply", "-f", "-", stdin=json.dumps(namespace))
+    child, url = spawn_gateway(
+        stack, "gateway", RINGPILOT_GATEWAY_AUTH="tokens", RINGPILOT_GATEWAY_TOKEN_FILE=str(token_file)
+    )
+    tokens = {p.name: p.read_text().strip() for p in (stack.root / "tokens").iterdir()}
+    try:
+        yield Served(url, tokens, E2E_NAMESPACE)
+    finally:
+        stop_gateway(stack, child)

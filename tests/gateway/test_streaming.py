@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from agent.chat.events import EventLog, channel
 from agent.chat.state import ChatStateManager
+from agent.errors import Unavailable
 from tests.gateway.conftest import Gw, auth
 
 
@@ -18,7 +20,8 @@ def read_events(gw: Gw, name: str, count: int, headers: dict[str, str] | None = 
     out: list[dict[str, Any]] = []
     frame: dict[str, Any] = {}
     url = f"/api/v1/conversations/{name}/events{query}"
-    with gw.client.stream("GET", url, headers={**auth("dev-publisher"), **(headers or {})}) as response:
+    chosen = headers if headers and "Authorization" in headers else {**auth("dev-publisher"), **(headers or {})}
+    with gw.client.stream("GET", url, headers=chosen) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
@@ -124,3 +127,65 @@ async def test_with_redis_unreachable_an_event_is_still_stored(db_pool: Any, con
     assert await log.emit(conversation_row, "m1/turn.started/1", "turn.started", {}) == 1
     assert await log.head(conversation_row) == 1
     await dead.aclose()
+
+
+class Outage:
+    """A language model that is down (what the Anthropic and OpenAI providers raise on 529/timeouts)."""
+
+    name = "outage"
+    model = "outage-1"
+
+    async def complete(self, request: Any) -> Any:
+        raise Unavailable("The model is overloaded", 2.0, reason="ProviderOverloaded")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_delayed_turn_streams_turn_failed_with_when_it_is_retried(
+    gw: Gw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gw.harness.engine.providers, "get", lambda requested=None: Outage())
+    made = gw.as_user("dev-viewer").post("/api/v1/conversations", json={"text": "what runs in the lab?"}).json()
+    await gw.answer(made["name"])
+    started, failed = read_events(gw, made["name"], 2, query="?after=0", headers=auth("dev-viewer"))
+    assert (started["event"], failed["event"]) == ("turn.started", "turn.failed")
+    assert failed["data"]["reason"] == "ProviderOverloaded" and "I am delayed" in failed["data"]["message"]
+    retry_at = datetime.fromisoformat(failed["data"]["retryAt"].replace("Z", "+00:00"))
+    assert retry_at > datetime.now(UTC)
+    assert gw.harness.retries and gw.harness.retries[0][3] == "m1"
+
+
+async def test_a_turn_that_fails_for_good_streams_turn_failed_without_a_retry(gw: Gw) -> None:
+    body = {"text": "hello", "llm": {"provider": "anthropic"}}  # no key configured
+    made = gw.as_user("dev-viewer").post("/api/v1/conversations", json=body).json()
+    await gw.answer(made["name"])
+    events = read_events(gw, made["name"], 3, query="?after=0", headers=auth("dev-viewer"))
+    assert [e["event"] for e in events] == ["turn.started", "assistant.message", "turn.failed"]
+    assert events[2]["data"]["reason"] == "ProviderNotConfigured" and events[2]["data"]["retryAt"] is None
+    view = gw.as_user("dev-viewer").get(f"/api/v1/conversations/{made['name']}").json()
+    assert view["state"] == "Failed"
+
+
+def test_an_idle_stream_carries_keep_alive_pings(
+    tmp_path: Any, database_url: str, redis_url: str, cluster: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from agent.gateway.app import create_app
+    from tests.fixtures.kube import api_client
+    from tests.gateway.conftest import gateway_settings
+
+    kube = api_client(cluster.url)
+    app = create_app(gateway_settings(tmp_path, database_url, redis_url, gateway_ping_seconds=0.2), api_client=kube)
+    with TestClient(app) as client:
+        name = client.post("/api/v1/conversations", json={}, headers=auth("dev-viewer")).json()["name"]
+        url = f"/api/v1/conversations/{name}/events"
+        with client.stream("GET", url, headers=auth("dev-viewer")) as response:
+            seen = []
+            for line in response.iter_lines():
+                seen.append(line)
+                if line == ": ping":
+                    break
+            assert "retry: 3000" in seen and "event: snapshot" in seen  # reconnect delay, then the snapshot
+    kube.close()

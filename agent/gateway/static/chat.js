@@ -82,7 +82,7 @@ const handlers = {
   "confirmation.required": (d) => showPending(d),
   "resource.created": addResource,
   "assistant.message": (d) => addMessage("assistant", d.text, "assistant:" + d.messageId),
-  "turn.completed": () => setText("status", "Ready"),
+  "turn.completed": () => { setText("status", "Ready"); loadList().catch((e) => showError(e.message)); },
   "turn.failed": (d) => setText("status", "Failed: " + d.reason + (d.retryAt ? " (retrying at " + d.retryAt + ")" : "")),
 };
 
