@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +26,11 @@ import yaml
 from controller.api.labels import CORRELATION_LABEL
 from tests.console.conftest import CliGateway
 from tests.fixtures.stack import Stack, wait_for
+from tests.gateway.conftest import E2E_NAMESPACE
 
 pytestmark = pytest.mark.e2e
 CLI = [sys.executable, "-m", "controller.cli"]
-NS = "default"
+NS = E2E_NAMESPACE  # where the gateway keeps conversations, and chat-created tasks land
 
 
 def run(gw: CliGateway, user: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -68,7 +70,7 @@ class PtyChat:
 
 
 @pytest.fixture(scope="module")
-def pty_chat(cli_gateway: CliGateway) -> PtyChat:
+def pty_chat(stack: Stack, cli_gateway: CliGateway) -> Iterator[PtyChat]:
     """`ringpilot chat` in a terminal, as dev-publisher: deploy web to ring 0, confirm with y, then Ctrl-D."""
     args = ["-m", "controller.cli", "chat", "--gateway", cli_gateway.url, "--token-file"]
     child = pexpect.spawn(
@@ -88,14 +90,22 @@ def pty_chat(cli_gateway: CliGateway) -> PtyChat:
         proposal = child.match.group(1)
         child.expect_exact("confirm? [y/N] ")
         child.sendline("y")
-        child.expect(r"Created DeploymentTask default/([a-z0-9.-]+)")  # a name, not the colour codes after it
+        child.expect(rf"Created DeploymentTask {NS}/([a-z0-9.-]+)")  # a name, not the colour codes after it
         task = child.match.group(1)
         child.expect_exact("you> ")
         child.sendeof()
         child.expect(pexpect.EOF)
     finally:
         child.close()
-    return PtyChat(name, task, proposal, child.exitstatus)
+    yield PtyChat(name, task, proposal, child.exitstatus)
+    cancel(stack, task)
+
+
+def cancel(stack: Stack, task: str) -> None:
+    """Stop a task these tests started, so later tests may change the same app (one change per app and ring)."""
+    stack.custom.patch_namespaced_custom_object(
+        "ringpilot.dev", "v1alpha1", NS, "deploymenttasks", task, {"spec": {"cancel": True}}
+    )
 
 
 def test_chat_through_a_pty_streams_the_proposal_asks_and_creates_the_task(stack: Stack, pty_chat: PtyChat) -> None:
@@ -196,6 +206,7 @@ def test_approve_by_an_approver_is_recorded_and_by_the_submitter_refused(stack: 
 
     again = run(cli_gateway, "dev-approver", "approve", change, "--reject")
     assert again.returncode == 1 and "409" in again.stderr  # one decision per approver
+    cancel(stack, "cli-cab")
     missing = run(cli_gateway, "dev-approver", "approve", "no-such-change")
     assert missing.returncode == 1 and "no ChangeRequest no-such-change" in missing.stderr
 
