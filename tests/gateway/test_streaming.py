@@ -167,7 +167,7 @@ async def test_a_turn_that_fails_for_good_streams_turn_failed_without_a_retry(gw
     assert view["state"] == "Failed"
 
 
-def test_an_idle_stream_carries_keep_alive_pings(
+def test_an_idle_stream_carries_keep_alive_pings_and_counts_as_open(
     tmp_path: Any, database_url: str, redis_url: str, cluster: Any
 ) -> None:
     from fastapi.testclient import TestClient
@@ -183,9 +183,12 @@ def test_an_idle_stream_carries_keep_alive_pings(
         url = f"/api/v1/conversations/{name}/events"
         with client.stream("GET", url, headers=auth("dev-viewer")) as response:
             seen = []
-            for line in response.iter_lines():
+            lines = response.iter_lines()  # held open: a dropped iterator would close the stream
+            for line in lines:
                 seen.append(line)
                 if line == ": ping":
                     break
             assert "retry: 3000" in seen and "event: snapshot" in seen  # reconnect delay, then the snapshot
+            assert "ringpilot_gateway_streams 1.0" in client.get("/metrics").text
+            del lines
     kube.close()
