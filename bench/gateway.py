@@ -78,18 +78,26 @@ async def get_latency(url: str, headers: dict[str, str], count: int) -> list[flo
     return out
 
 
+DROPS = {"streams dropped by the server": 0}
+
+
 async def first_event_ms(client: httpx.AsyncClient, events_url: str, last_id: int, post: Any) -> tuple[float, int]:
-    """Open the stream after `last_id`, post, and time the first event; (ms, its id)."""
-    headers = {"Last-Event-ID": str(last_id)}
-    async with aconnect_sse(client, "GET", events_url, headers=headers) as source:
-        source.response.raise_for_status()
-        iterator = source.aiter_sse()
-        started = time.perf_counter()
-        await post()
-        async for sse in iterator:
-            if sse.data:
-                return (time.perf_counter() - started) * 1000, int(sse.id or 0)
-    raise RuntimeError(f"{events_url} ended before its first event")
+    """Open the stream after `last_id`, post, and time the first event; (ms, its id). A dropped stream is
+    reopened from `last_id` (as the CLI does), and the time keeps running."""
+    started: float | None = None
+    while True:
+        try:
+            async with aconnect_sse(client, "GET", events_url, headers={"Last-Event-ID": str(last_id)}) as source:
+                source.response.raise_for_status()
+                iterator = source.aiter_sse()
+                if started is None:
+                    started = time.perf_counter()
+                    await post()
+                async for sse in iterator:
+                    if sse.data:
+                        return (time.perf_counter() - started) * 1000, int(sse.id or 0)
+        except httpx.TransportError:
+            DROPS["streams dropped by the server"] += 1
 
 
 async def bare_turns(base: str, conversations: int, turns: int) -> list[float]:
@@ -139,12 +147,17 @@ async def head(client: httpx.AsyncClient, name: str) -> int:
 
 async def wait_completed(client: httpx.AsyncClient, name: str, after: int) -> None:
     """Follow the stream until the turn completes, so the next turn starts from a quiet conversation."""
-    async with aconnect_sse(
-        client, "GET", f"/api/v1/conversations/{name}/events", headers={"Last-Event-ID": str(after)}
-    ) as source:
-        async for sse in source.aiter_sse():
-            if sse.event in ("turn.completed", "turn.failed"):
-                return
+    url = f"/api/v1/conversations/{name}/events"
+    while True:
+        try:
+            async with aconnect_sse(client, "GET", url, headers={"Last-Event-ID": str(after)}) as source:
+                async for sse in source.aiter_sse():
+                    if sse.id and sse.id.isdigit():
+                        after = max(after, int(sse.id))
+                    if sse.event in ("turn.completed", "turn.failed"):
+                        return
+        except httpx.TransportError:
+            DROPS["streams dropped by the server"] += 1
 
 
 def wait_http(url: str, headers: dict[str, str] | None = None, timeout_seconds: float = 60) -> None:
@@ -282,6 +295,8 @@ def report(
     for label, baseline, value, ratio in rows:
         shown = "" if baseline is None else f"{baseline:.1f}"
         print(f"{label:<56} {shown:>13} {value:>10.1f}  {ratio}")
+    for label, count in DROPS.items():
+        print(f"{label + ' (reopened from Last-Event-ID)':<56} {'':>13} {count:>10}")
 
 
 if __name__ == "__main__":

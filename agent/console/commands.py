@@ -79,6 +79,8 @@ def _guarded(command: str, body: Callable[[argparse.Namespace], int]) -> Command
 
 
 def run_chat(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
     from agent.console.chatting import ChatIO, ChatSession
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -86,7 +88,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     def from_terminal(prompt: str) -> str | None:
         try:
-            line: str = console.input(prompt)
+            line: str = console.input(Text(prompt))  # a Text: "[y/N]" is not markup
         except EOFError:
             return None
         return line

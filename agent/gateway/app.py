@@ -50,7 +50,7 @@ ROUTERS: list[APIRouter] = [
 
 
 class GuardMiddleware:
-    """Security headers on every response; 413 for a declared body over the limit."""
+    """Security headers on every response; 413 for a body over the limit (declared, or counted as it arrives)."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -62,17 +62,9 @@ class GuardMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        too_large = length is not None and (not length.isdigit() or int(length) > self.max_body_bytes)
+        declared_too_large = length is not None and (not length.isdigit() or int(length) > self.max_body_bytes)
         received = 0
-
-        async def guarded_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge
-            return message
+        over = refused = False
 
         async def secured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -80,22 +72,36 @@ class GuardMiddleware:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        if too_large:
-            await self._refuse(secured_send)
+        async def refuse() -> None:
+            nonlocal refused
+            if not refused:
+                refused = True
+                text = f"The request body is larger than {self.max_body_bytes} bytes"
+                response = JSONResponse(envelope("TooLarge", text, "body"), status_code=413)
+                await response({"type": "http"}, _no_body, secured_send)
+
+        async def counted_receive() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    over = True
+                    return {"type": "http.disconnect"}  # the route stops reading; its answer is replaced
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if over:
+                await refuse()
+                return
+            await secured_send(message)
+
+        if declared_too_large:
+            await refuse()
             return
-        try:
-            await self.app(scope, guarded_receive, secured_send)
-        except BodyTooLarge:
-            await self._refuse(secured_send)
-
-    async def _refuse(self, send: Send) -> None:
-        message = f"The request body is larger than {self.max_body_bytes} bytes"
-        response = JSONResponse(envelope("TooLarge", message, "body"), status_code=413)
-        await response({"type": "http"}, _no_body, send)
-
-
-class BodyTooLarge(Exception):
-    """A streamed body passed the limit."""
+        await self.app(scope, counted_receive, guarded_send)
+        if over:
+            await refuse()
 
 
 async def _no_body() -> Message:
@@ -137,6 +143,8 @@ def create_app(settings: GatewaySettings, *, api_client: ApiClient | None = None
         title="Ringpilot chat gateway",
         version=ringpilot_version(),
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN, which the CSP (rightly) refuses
+        redoc_url=None,
         responses={401: {"model": ErrorEnvelope}, 422: {"model": ErrorEnvelope}},
     )
     install_error_handlers(app)

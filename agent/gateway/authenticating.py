@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,15 +78,6 @@ def read_token_file(path: Path) -> dict[str, TokenEntry]:
     except (OSError, yaml.YAMLError, ValidationError) as error:
         raise TokenFileError(f"{path}: {error}") from error
     return {entry.sha256: entry for entry in entries}
-
-
-def write_token_file(path: Path, tokens: dict[str, tuple[str, tuple[str, ...]]]) -> None:
-    """Write `{token: (user, groups)}` as a token file (hashes only), mode 0600 (the dev stack's)."""
-    entries = [{"sha256": token_digest(t), "user": u, "groups": list(g)} for t, (u, g) in tokens.items()]
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(json.dumps(entries, indent=2))
-    partial.chmod(0o600)
-    partial.replace(path)
 
 
 class TokenTable:

@@ -11,9 +11,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pexpect
 import psycopg
 import pytest
@@ -22,10 +26,11 @@ import yaml
 from controller.api.labels import CORRELATION_LABEL
 from tests.console.conftest import CliGateway
 from tests.fixtures.stack import Stack, wait_for
+from tests.gateway.conftest import E2E_NAMESPACE
 
 pytestmark = pytest.mark.e2e
 CLI = [sys.executable, "-m", "controller.cli"]
-NS = "default"
+NS = E2E_NAMESPACE  # where the gateway keeps conversations, and chat-created tasks land
 
 
 def run(gw: CliGateway, user: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -37,12 +42,6 @@ def conversation_of(output: str) -> str:
     found = re.search(r"Conversation (\S+) \(correlation ID", output)
     assert found, output
     return found.group(1)
-
-
-def task_created(output: str) -> str:
-    found = re.search(r"Created DeploymentTask (\S+)/(\S+)", output)
-    assert found, output
-    return found.group(2)
 
 
 def test_chat_through_a_pipe_answers_each_line_and_exits_0_at_eof(stack: Stack, cli_gateway: CliGateway) -> None:
@@ -60,9 +59,19 @@ def test_chat_through_a_pipe_answers_each_line_and_exits_0_at_eof(stack: Stack, 
     assert "you>" not in result.stdout  # no prompts in a pipe
 
 
-def test_chat_through_a_pty_streams_the_proposal_asks_and_creates_the_task(
-    stack: Stack, cli_gateway: CliGateway
-) -> None:
+@dataclass(frozen=True)
+class PtyChat:
+    """What one interactive `ringpilot chat` did: its conversation, the task it created, its exit status."""
+
+    conversation: str
+    task: str
+    proposal: str
+    exitstatus: int | None
+
+
+@pytest.fixture(scope="module")
+def pty_chat(stack: Stack, cli_gateway: CliGateway) -> Iterator[PtyChat]:
+    """`ringpilot chat` in a terminal, as dev-publisher: deploy web to ring 0, confirm with y, then Ctrl-D."""
     args = ["-m", "controller.cli", "chat", "--gateway", cli_gateway.url, "--token-file"]
     child = pexpect.spawn(
         sys.executable,
@@ -73,26 +82,79 @@ def test_chat_through_a_pty_streams_the_proposal_asks_and_creates_the_task(
         dimensions=(50, 200),
     )
     try:
-        child.expect(r"Conversation (\S+) \(correlation ID")
+        child.expect(r"Conversation ([a-z0-9.-]+) \(correlation ID")
         name = child.match.group(1)
         child.expect_exact("you> ")
         child.sendline("deploy web 1.5.0 to ring 0")
         child.expect(r"Proposed: ([^\r\n]+)")
-        assert "web" in child.match.group(1)
+        proposal = child.match.group(1)
         child.expect_exact("confirm? [y/N] ")
         child.sendline("y")
-        child.expect(r"Created DeploymentTask default/(\S+)")
-        task = child.match.group(1).strip()
+        child.expect(rf"Created DeploymentTask {NS}/([a-z0-9.-]+)")  # a name, not the colour codes after it
+        task = child.match.group(1)
         child.expect_exact("you> ")
         child.sendeof()
         child.expect(pexpect.EOF)
     finally:
         child.close()
-    assert child.exitstatus == 0, child.before
-    body = stack.get("deploymenttasks", task, NS)
+    yield PtyChat(name, task, proposal, child.exitstatus)
+    cancel(stack, task)
+
+
+def cancel(stack: Stack, task: str) -> None:
+    """Stop a task these tests started, so later tests may change the same app (one change per app and ring)."""
+    stack.custom.patch_namespaced_custom_object(
+        "ringpilot.dev", "v1alpha1", NS, "deploymenttasks", task, {"spec": {"cancel": True}}
+    )
+
+
+def test_chat_through_a_pty_streams_the_proposal_asks_and_creates_the_task(stack: Stack, pty_chat: PtyChat) -> None:
+    assert pty_chat.exitstatus == 0
+    assert "web" in pty_chat.proposal
+    body = stack.get("deploymenttasks", pty_chat.task, NS)
+    assert (body["spec"]["app"], body["spec"]["version"]) == ("web", "1.5.0")
     assert body["spec"]["requestedBy"] == "dev-publisher"
-    conversation = stack.get("conversations", name, NS)
+    conversation = stack.get("conversations", pty_chat.conversation, NS)
     assert body["metadata"]["labels"][CORRELATION_LABEL] == conversation["metadata"]["labels"][CORRELATION_LABEL]
+
+
+def test_a_proposal_declined_from_a_pipe_creates_nothing(stack: Stack, cli_gateway: CliGateway) -> None:
+    before = {
+        t["metadata"]["name"]
+        for t in stack.custom.list_namespaced_custom_object("ringpilot.dev", "v1alpha1", NS, "deploymenttasks")["items"]
+    }
+    result = run(cli_gateway, "dev-publisher", "chat", stdin="deploy payments 9.9.9 to ring 0\nno\n")
+    assert result.returncode == 0, result.stderr
+    assert "Proposed: " in result.stdout and "confirm? [y/N] no" in result.stdout
+    assert "Created DeploymentTask" not in result.stdout
+    conversation = stack.get("conversations", conversation_of(result.stdout), NS)
+    assert len(conversation["spec"]["messages"]) == 2 and conversation["status"].get("pending") is None
+    after = {
+        t["metadata"]["name"]
+        for t in stack.custom.list_namespaced_custom_object("ringpilot.dev", "v1alpha1", NS, "deploymenttasks")["items"]
+    }
+    assert after == before
+
+
+def test_resuming_a_conversation_answers_its_waiting_proposal_first(stack: Stack, cli_gateway: CliGateway) -> None:
+    token = cli_gateway.token_file("dev-publisher").read_text().strip()
+    created = httpx.post(
+        f"{cli_gateway.url}/api/v1/conversations",
+        json={"text": "deploy payments 9.9.7 to ring 0"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    name = created.raise_for_status().json()["name"]
+    wait_for(lambda: (stack.get("conversations", name, NS).get("status") or {}).get("pending"), 60, 0.2, "a proposal")
+
+    result = run(cli_gateway, "dev-publisher", "chat", "--conversation", name, stdin="no\nwhat is the system health?\n")
+    assert result.returncode == 0, result.stderr
+    assert f"Resuming conversation {name}" in result.stdout
+    assert "Proposed: " in result.stdout and "confirm? [y/N] no" in result.stdout
+    conversation = stack.get("conversations", name, NS)
+    assert conversation["status"].get("pending") is None
+    assert [m["text"] for m in conversation["spec"]["messages"]][1:] == ["no", "what is the system health?"]
+    assert conversation["status"]["reply"].splitlines()[0] in result.stdout
 
 
 RISKY = {
@@ -100,7 +162,7 @@ RISKY = {
     "supplyChainTrust": "UnsignedUnknownOrigin",
     "exploitability": "ListenerScripting",
     "dataAccess": "CredentialStore",
-    "sbomVulnerability": "Critical",
+    "sbomVulnerability": "CriticalWithControls",
     "operationalComplexity": "Reboot",
     "history": "ManyFailures",
 }
@@ -144,27 +206,20 @@ def test_approve_by_an_approver_is_recorded_and_by_the_submitter_refused(stack: 
 
     again = run(cli_gateway, "dev-approver", "approve", change, "--reject")
     assert again.returncode == 1 and "409" in again.stderr  # one decision per approver
+    cancel(stack, "cli-cab")
     missing = run(cli_gateway, "dev-approver", "approve", "no-such-change")
     assert missing.returncode == 1 and "no ChangeRequest no-such-change" in missing.stderr
 
 
-def chat_deploy(cli_gateway: CliGateway, version: str) -> str:
-    """A task created through `ringpilot chat` from a pipe (the answer to the proposal is the next line)."""
-    result = run(cli_gateway, "dev-publisher", "chat", stdin=f"deploy web {version} to ring 0\nyes\n")
-    assert result.returncode == 0, result.stderr
-    assert "confirm? [y/N] yes" in result.stdout
-    return task_created(result.stdout)
-
-
-def test_tasks_shows_a_task_with_its_rings(stack: Stack, cli_gateway: CliGateway) -> None:
-    task = chat_deploy(cli_gateway, "1.5.1")
+def test_tasks_shows_a_task_with_its_rings(stack: Stack, cli_gateway: CliGateway, pty_chat: PtyChat) -> None:
+    task = pty_chat.task
     wait_for(
         lambda: (stack.get("deploymenttasks", task, NS).get("status") or {}).get("rings"), 90, 0.2, "ring progress"
     )
     result = run(cli_gateway, "dev-viewer", "tasks", "--app", "web")
     assert result.returncode == 0, result.stderr
     row = " ".join(result.stdout.split())
-    assert f"{NS}/{task}" in row and "web@1.5.1" in row
+    assert f"{NS}/{task}" in row and "web@1.5.0" in row
     assert re.search(r"R0 ━* ?\d+/\d+ updated, \d+ healthy", row), result.stdout
     none = run(cli_gateway, "dev-viewer", "tasks", "--app", "no-such-app")
     assert none.returncode == 0 and "No DeploymentTasks." in none.stdout
@@ -179,9 +234,9 @@ def audit_rows(stack: Stack, correlation: str) -> list[dict[str, Any]]:
 
 
 def test_trace_shows_the_turns_the_tasks_steps_its_audit_rows_and_trace_ids(
-    stack: Stack, cli_gateway: CliGateway
+    stack: Stack, cli_gateway: CliGateway, pty_chat: PtyChat
 ) -> None:
-    task = chat_deploy(cli_gateway, "1.5.2")
+    task = pty_chat.task
     correlation = stack.get("deploymenttasks", task, NS)["metadata"]["labels"][CORRELATION_LABEL]
 
     def steps_done() -> list[dict[str, Any]] | None:
@@ -203,12 +258,12 @@ def test_trace_shows_the_turns_the_tasks_steps_its_audit_rows_and_trace_ids(
     assert all(trace_id in header for trace_id in ids)
     for step in steps:
         assert step["name"] in out
-    assert "tool deploy" in out and "turn " in out and "deploy web 1.5.2 to ring 0" in out
+    assert "tool deploy" in out and "turn " in out and "deploy web 1.5.0 to ring 0" in out
 
     as_json = run(cli_gateway, "dev-viewer", "trace", correlation, "--json")
     trace = json.loads(as_json.stdout)
     assert trace["correlationId"] == correlation and set(ids) <= set(trace["traceIds"])
-    times = [entry["at"] for entry in trace["entries"]]
+    times = [datetime.fromisoformat(entry["at"].replace("Z", "+00:00")) for entry in trace["entries"]]
     assert times == sorted(times)
     said = [e for e in trace["entries"] if e["source"] == "message"]
     assert said and all(e["detail"] == "(another user's conversation)" for e in said)  # the viewer's view

@@ -168,4 +168,19 @@ def test_bodies_over_the_crd_bounds_are_refused_naming_the_field(gw: Gw) -> None
         "message": "The request body is larger than 65536 bytes",
         "field": "body",
     }
+    chunked = me.post(f"/api/v1/conversations/{name}/messages", content=iter([b'{"text": "', b"x" * 70_000, b'"}']))
+    assert chunked.status_code == 413  # no Content-Length: counted as it arrives
     assert gw.cluster.get("conversations", name)["spec"]["messages"] == []
+
+
+def test_the_list_pages_with_a_cursor(gw: Gw) -> None:
+    for _ in range(3):
+        start(gw, "dev-operator", None)
+    me = gw.as_user("dev-operator")
+    first = me.get("/api/v1/conversations", params={"limit": 2}).json()
+    second = me.get("/api/v1/conversations", params={"limit": 2, "cursor": first["next"]}).json()
+    assert len(first["items"]) == 2 and first["next"] == "2"
+    assert len(second["items"]) == 1 and second["next"] is None
+    names = {i["name"] for i in first["items"] + second["items"]}
+    assert len(names) == 3 and all(i["user"] == "dev-operator" for i in first["items"])
+    assert me.get("/api/v1/conversations", params={"cursor": "x"}).status_code == 422

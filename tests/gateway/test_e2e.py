@@ -196,3 +196,19 @@ def test_in_kubernetes_mode_the_gateway_writes_with_the_callers_own_token(served
         stop_gateway(stack, child)
     tokens_mode = api(served, "dev-viewer", "GET", f"/conversations/{name}")
     assert tokens_mode.status_code == 200  # any replica, any mode, serves the same conversation
+
+
+def test_open_streams_and_refused_logins_show_in_the_gateways_metrics(served: Served) -> None:
+    assert (
+        requests.get(f"{served.url}/api/v1/whoami", headers={"Authorization": "Bearer x"}, timeout=10).status_code
+        == 401
+    )
+    name = api(served, "dev-viewer", "POST", "/conversations", json={}).json()["name"]
+    url = f"{served.url}/api/v1/conversations/{name}/events"
+    with requests.get(url, headers=served.headers("dev-viewer"), stream=True, timeout=30) as stream:
+        lines = stream.iter_lines(decode_unicode=True)  # held open: a dropped iterator closes the connection
+        assert next(line for line in lines if line.startswith("event:")) == "event: snapshot"
+        scrape = requests.get(f"{served.url}/metrics", timeout=10).text
+        assert "ringpilot_gateway_streams 1.0" in scrape
+        del lines
+    assert 'ringpilot_gateway_auth_failures_total{method="tokens"}' in scrape

@@ -165,3 +165,30 @@ async def test_a_turn_that_fails_for_good_streams_turn_failed_without_a_retry(gw
     assert events[2]["data"]["reason"] == "ProviderNotConfigured" and events[2]["data"]["retryAt"] is None
     view = gw.as_user("dev-viewer").get(f"/api/v1/conversations/{made['name']}").json()
     assert view["state"] == "Failed"
+
+
+def test_an_idle_stream_carries_keep_alive_pings_and_counts_as_open(
+    tmp_path: Any, database_url: str, redis_url: str, cluster: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from agent.gateway.app import create_app
+    from tests.fixtures.kube import api_client
+    from tests.gateway.conftest import gateway_settings
+
+    kube = api_client(cluster.url)
+    app = create_app(gateway_settings(tmp_path, database_url, redis_url, gateway_ping_seconds=0.2), api_client=kube)
+    with TestClient(app) as client:
+        name = client.post("/api/v1/conversations", json={}, headers=auth("dev-viewer")).json()["name"]
+        url = f"/api/v1/conversations/{name}/events"
+        with client.stream("GET", url, headers=auth("dev-viewer")) as response:
+            seen = []
+            lines = response.iter_lines()  # held open: a dropped iterator would close the stream
+            for line in lines:
+                seen.append(line)
+                if line == ": ping":
+                    break
+            assert "retry: 3000" in seen and "event: snapshot" in seen  # reconnect delay, then the snapshot
+            assert "ringpilot_gateway_streams 1.0" in client.get("/metrics").text
+            del lines
+    kube.close()
