@@ -29,7 +29,7 @@ from agent.tools.base import ToolServices
 from agent.tools.registry import ToolRegistry
 from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
 from controller.api.policy import load_policy
-from controller.kube.client import ApiClient, impersonating
+from controller.kube.client import ApiClient
 from controller.settings import load_settings
 from controller.storage.cache import redis_client
 from controller.storage.db import Pool
@@ -39,8 +39,6 @@ logger = logging.getLogger(__name__)
 #: `Dispatcher.enqueue` (controller/messaging/dispatching.py), called with keyword arguments.
 Enqueue = Callable[..., Any]
 TurnHandler = Callable[[str, str, str, str, str], Awaitable[None]]
-#: Impersonating clients kept per process before the cache starts over.
-MAX_USER_CLIENTS = 256
 
 
 def retry_scheduler(enqueue: Enqueue) -> RetryScheduler:
@@ -61,28 +59,8 @@ def retry_scheduler(enqueue: Enqueue) -> RetryScheduler:
     return schedule_retry
 
 
-class UserClients:
-    """An API client acting as each user (impersonation); one per user, reused."""
-
-    def __init__(self, service: ApiClient) -> None:
-        self.configuration = service.configuration
-        self.clients: dict[str, ApiClient] = {}
-
-    def __call__(self, user: str) -> ApiClient:
-        if user not in self.clients:
-            if len(self.clients) > MAX_USER_CLIENTS:  # dropped, not closed: a turn may still be using one
-                self.clients.clear()
-            self.clients[user] = impersonating(self.configuration, user)
-        return self.clients[user]
-
-    def close(self) -> None:
-        for api_client in self.clients.values():
-            api_client.close()
-        self.clients.clear()
-
-
 async def build_turn_worker(
-    settings: AgentSettings, *, pool: Pool, api_client: ApiClient, enqueue: Enqueue, redis: Any, kube_for: UserClients
+    settings: AgentSettings, *, pool: Pool, api_client: ApiClient, enqueue: Enqueue, redis: Any
 ) -> tuple[TurnWorker, ProviderFactory]:
     """The turn worker and the providers it talks to (closed by the caller)."""
     policy = load_policy(settings.policy_file)
@@ -94,7 +72,7 @@ async def build_turn_worker(
     providers = ProviderFactory(settings)
     services = ToolServices(
         policy=policy,
-        kube_for=kube_for,
+        kube=api_client,
         pool=pool,
         redis=redis,
         breakers=breakers,
@@ -145,9 +123,8 @@ async def open_turns(
     """Open the agent's resources for one worker process; yields {actor name: handler}."""
     settings = load_settings(AgentSettings)
     redis = redis_client(settings.redis_url) if settings.redis_url else None
-    kube_for = UserClients(api_client)
     worker, providers = await build_turn_worker(
-        settings, pool=pool, api_client=api_client, enqueue=enqueue, redis=redis, kube_for=kube_for
+        settings, pool=pool, api_client=api_client, enqueue=enqueue, redis=redis
     )
     try:
         yield {TURN_ACTOR: turn_handler(worker)}
@@ -155,4 +132,3 @@ async def open_turns(
         await providers.aclose()
         if redis is not None:
             await redis.aclose()
-        kube_for.close()

@@ -7,7 +7,6 @@ Controller-side subcommands live here; other packages plug theirs in through the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -56,8 +55,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings(WorkerSettings)
     if not settings.redis_url:
         raise SettingsError("RINGPILOT_REDIS_URL: required by `ringpilot worker`")
-    # dramatiq reads its consumer poll interval from the environment when it is first imported.
-    os.environ["dramatiq_worker_timeout"] = str(settings.poll_interval_ms)  # noqa: SIM112 - dramatiq spells it so
     # prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is first imported, so before the worker's modules.
     from controller.telemetry.multiproc import prepare_worker_metrics
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from controller.telemetry.metrics import CIRCUIT_BREAKER_OPEN
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "ringpilot:breaker:"
@@ -78,6 +80,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _show(name: str, state: str) -> None:
+    """`ringpilot_circuit_breaker_open{breaker}`: 1 while this process last saw the breaker open."""
+    CIRCUIT_BREAKER_OPEN.labels(name).set(1 if state == BreakerState.OPEN.value else 0)
+
+
 class BreakerBoard:
     """Reads and updates breakers in Redis (an asyncio client)."""
 
@@ -96,6 +103,7 @@ class BreakerBoard:
         except (RedisError, OSError) as error:
             logger.warning("Breaker %r not readable, allowing the call: %s", name, type(error).__name__)
             return True
+        _show(name, state)
         return state != BreakerState.OPEN.value
 
     async def record_success(self, name: str) -> None:
@@ -116,6 +124,8 @@ class BreakerBoard:
                 await pipe.execute()
         except (RedisError, OSError) as error:
             logger.warning("Breaker %r not updated: %s", name, type(error).__name__)
+            return
+        _show(name, BreakerState.CLOSED.value)
 
     async def record_failure(self, name: str, error: str) -> BreakerState:
         try:
@@ -134,6 +144,7 @@ class BreakerBoard:
             logger.warning("Breaker %r not updated: %s", name, type(failure).__name__)
             return BreakerState.CLOSED
         result = BreakerState(_text(state))
+        _show(name, result.value)
         if result is BreakerState.OPEN:
             logger.warning("Circuit breaker %r is open: %s", name, error[:300])
         return result

@@ -76,7 +76,9 @@ class ToolServices:
     """Shared dependencies of every tool call in a worker process."""
 
     policy: Policy
-    kube_for: Callable[[str], ApiClient]
+    #: The worker's own API client. It never acts as a user: the objects it creates name the asking user,
+    #: and the admission webhook lets it name one only for an action pending in that user's Conversation.
+    kube: ApiClient
     pool: Any = None
     redis: Any = None
     breakers: Any = None
@@ -84,8 +86,9 @@ class ToolServices:
     known_apps: Callable[[], Awaitable[list[str]]] | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
-    def objects_for(self, user: str) -> CustomObjects:
-        return CustomObjects(self.kube_for(user))
+    @property
+    def objects(self) -> CustomObjects:
+        return CustomObjects(self.kube)
 
 
 @dataclass(frozen=True)
@@ -103,16 +106,16 @@ class ToolContext:
 
     @property
     def objects(self) -> CustomObjects:
-        """The CR client acting as the asking user (Kubernetes impersonation)."""
-        return self.services.objects_for(self.user)
+        """The CR client, with the worker's identity: what it creates names `user`, checked at admission."""
+        return self.services.objects
 
     @property
     def kube(self) -> ApiClient:
-        return self.services.kube_for(self.user)
+        return self.services.kube
 
     @property
     def core(self) -> CoreApps:
-        """Namespaces and Deployments, read as the asking user."""
+        """Namespaces and Deployments, read with the worker's identity."""
         return CoreApps(self.kube)
 
     def resource_name(self, base: str, action_id: str) -> str:

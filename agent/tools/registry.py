@@ -105,9 +105,12 @@ class ToolRegistry:
 
     def __init__(self, tools: tuple[Tool[Any], ...] = ALL_TOOLS) -> None:
         self.tools = {tool.name: tool for tool in tools}
+        # Built once: pydantic regenerating 16 JSON schemas on every model round was a quarter of a turn.
+        self._specs = tuple(ToolSpec(t.name, t.description, t.schema()) for t in self.tools.values())
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        return tuple(ToolSpec(t.name, t.description, t.schema()) for t in self.tools.values())
+        """What the model sees of every tool (the same objects each call: providers only read them)."""
+        return self._specs
 
     def denied_for(self, ctx: ToolContext) -> list[str]:
         """Tools the user's role may not use (the offline router then skips asking for entities)."""

@@ -3,8 +3,9 @@
 `user_roles()` turns the role table (`ROLE_PERMISSIONS` in policy.py) into `ringpilot-viewer`, `-operator`,
 `-publisher`, `-approver` and `-admin` (aggregated: it collects every role labelled for it, and viewer and
 admin aggregate into Kubernetes' own view and admin), so the API refuses what a role may not do before any
-code runs. `component_roles()` are the least privileges of the controller, the worker (which impersonates the
-asking user, and no group, for the chat agent's tools) and the gateway;
+code runs. `component_roles()` are the least privileges of the controller, the worker and the gateway. No
+component may impersonate: the worker creates the chat agent's objects with its own identity, naming the asking
+user, and the admission webhook lets it name a user only for an action pending in that user's Conversation;
 `role_bindings(policy, namespace)` binds the policy's users and groups and the components' ServiceAccounts.
 """
 
@@ -139,7 +140,6 @@ def component_roles() -> list[Json]:
         _rule(["namespaces", "pods"], READ, ""),
         _rule(["configmaps"], [*READ, *WRITE], ""),
         _rule(["deployments"], [*READ, *WRITE], "apps"),
-        _rule(["users"], ["impersonate"], ""),  # the chat agent acts as the asking user (users only, no groups)
         *_events(),
     ]
     gateway = [

@@ -41,7 +41,6 @@ __all__ = [
     "api_client_from_environment",
     "call_json",
     "configuration_from_environment",
-    "impersonating",
 ]
 
 
@@ -58,15 +57,6 @@ def configuration_from_environment() -> client.Configuration:
 def api_client_from_environment() -> client.ApiClient:
     """An ApiClient with this process's own credentials (see `configuration_from_environment`)."""
     return client.ApiClient(configuration_from_environment())
-
-
-def impersonating(configuration: client.Configuration, user: str, groups: tuple[str, ...] = ()) -> client.ApiClient:
-    """An ApiClient that acts as `user` (Kubernetes impersonation), so RBAC applies to the user."""
-    api_client = client.ApiClient(configuration)
-    api_client.set_default_header("Impersonate-User", user)
-    for group in groups:
-        api_client.set_default_header("Impersonate-Group", group)
-    return api_client
 
 
 async def call_json(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Json:

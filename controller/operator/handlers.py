@@ -1,8 +1,10 @@
 """Kopf registration: the only module of the controller with @kopf decorators.
 
 `register` wires one level-based entry per kind (create, update of spec, resume, and a
-timer) to that kind's reconciler, plus an audited delete behind our finalizer, startup,
-cleanup and liveness probes. Handlers are thin: parse, call, apply the Outcome.
+timer while the object is in flight: `reconcile/inflight.py`) to that kind's reconciler, plus an audited
+delete behind our finalizer, startup, cleanup and liveness probes. Assignments, of which there are
+many, get neither a timer nor a finalizer: the drift sweep re-checks them, and their deletion is audited
+from the watch. Handlers are thin: parse, call, apply the Outcome.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import kopf
 
 from controller.api.group import GROUP, VERSION
 from controller.api.identity import SYSTEM_USER
-from controller.api.kinds import KINDS, KindInfo
+from controller.api.kinds import ASSIGNMENT, KINDS, KindInfo
 from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import Condition, utcnow
 from controller.core import conditions
@@ -29,6 +31,7 @@ from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
 from controller.operator.admissionhooks import register_admission
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
+from controller.reconcile.inflight import in_flight
 from controller.reconcile.reconcilers import reconciler_for
 from controller.settings import ControllerSettings
 from controller.storage.audit import AuditEvent, record_audit
@@ -152,16 +155,27 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
         with kopf_errors():
             await _audit(deps, info, body, correlation_id, AuditNote("Deleted", SYSTEM_USER))
 
+    async def gone(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            await deleted(body=body, memo=memo)
+
+    def live(body: kopf.Body, **_: Any) -> bool:
+        return in_flight(info.kind, body)
+
     hid = f"reconcile-{info.plural}"
     kopf.on.resume(*resource, registry=registry, id=hid)(reconcile)
     kopf.on.create(*resource, registry=registry, id=hid)(reconcile)
     kopf.on.update(*resource, registry=registry, id=hid, field="spec")(reconcile)
+    if info.kind == ASSIGNMENT.kind:
+        kopf.on.event(*resource, registry=registry, id=f"audit-gone-{info.plural}")(gone)
+        return
     kopf.timer(
         *resource,
         registry=registry,
         id=f"resync-{info.plural}",
         interval=settings.resync_interval_seconds,
         initial_delay=settings.resync_interval_seconds,
+        when=live,
     )(reconcile)
     kopf.on.delete(*resource, registry=registry, id=f"audit-delete-{info.plural}")(deleted)
 

@@ -7,6 +7,8 @@ repositories can validate them straight into pydantic models.
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any, TypeAlias
 
 import psycopg
@@ -18,6 +20,33 @@ from psycopg_pool import AsyncConnectionPool
 Pool: TypeAlias = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
 
 _URI_SCHEMES = ("postgresql://", "postgres://")
+#: A connection back in the pool for less than this is handed out again without a round trip to check it.
+RECENT_SECONDS = 5.0
+
+
+class RecentUse:
+    """The pool's `check` and `reset` callbacks: check a connection only if it sat idle for a while.
+
+    A check costs a round trip per checkout (half of a task's statements once). A connection used moments
+    ago is almost surely fine, and if the server went away meanwhile the failed query is an `Unavailable`
+    that every caller already retries; one idle for longer is checked, so a restart overnight does not
+    surface as a broken first query.
+    """
+
+    def __init__(self, recent_seconds: float = RECENT_SECONDS) -> None:
+        self.recent_seconds = recent_seconds
+        self.returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self.checks = 0
+
+    async def reset(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.returned[conn] = time.monotonic()
+
+    async def check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        returned = self.returned.get(conn)
+        if returned is not None and time.monotonic() - returned < self.recent_seconds:
+            return
+        self.checks += 1
+        await AsyncConnectionPool.check_connection(conn)
 
 
 def validate_database_url(dsn: str) -> str:
@@ -49,13 +78,15 @@ def create_pool(
     name: str = "ringpilot",
     timeout_seconds: float = 10.0,
     connect_timeout_seconds: int = 5,
+    recent_seconds: float = RECENT_SECONDS,
 ) -> Pool:
     """Build an unopened pool; `await pool.open(wait=True)` (or use `open_pool`) before use.
 
-    `timeout_seconds` bounds how long a caller waits for a free connection; connections are checked
-    before being handed out so a restarted server does not surface as a broken first query.
+    `timeout_seconds` bounds how long a caller waits for a free connection; a connection that sat idle
+    is checked before it is handed out (`RecentUse`).
     """
     kwargs: dict[str, Any] = {"row_factory": dict_row, "connect_timeout": connect_timeout_seconds}
+    recent = RecentUse(recent_seconds)
     return AsyncConnectionPool(
         dsn,
         connection_class=psycopg.AsyncConnection[DictRow],
@@ -65,7 +96,8 @@ def create_pool(
         name=name,
         timeout=timeout_seconds,
         open=False,
-        check=AsyncConnectionPool.check_connection,
+        check=recent.check,
+        reset=recent.reset,
     )
 
 

@@ -2,7 +2,9 @@
 
 `setup_tracing(service)` installs an SDK tracer provider once per process (so trace ids reach logs and
 audit rows); spans are exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and
-`OTEL_SDK_DISABLED=true` leaves the no-op provider. `inject_context`/`extract_context` carry W3C trace
+`OTEL_SDK_DISABLED=true` leaves the no-op provider. With no exporter and no `OTEL_TRACES_SAMPLER`, spans
+are not recorded (`recording_sampler`): each still has a trace id for logs, audit rows and propagation,
+but nothing pays for attributes and events that nobody will read. `inject_context`/`extract_context` carry W3C trace
 context through a dict (dramatiq message options); the correlation ID lives in a contextvar.
 """
 
@@ -34,6 +36,35 @@ _correlation: ContextVar[str] = ContextVar("ringpilot_correlation_id", default="
 _installed = False
 
 
+def exporting(environ: Mapping[str, str]) -> bool:
+    """Whether spans leave the process (an OTLP endpoint is configured)."""
+    return bool(environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
+def recording_sampler(environ: Mapping[str, str]) -> Any:
+    """The sampler of the provider: the SDK's choice from `OTEL_TRACES_SAMPLER` when exporting or when set,
+    else parent-based always-off (a span is recorded only if a caller's trace context asks for it)."""
+    if exporting(environ) or environ.get("OTEL_TRACES_SAMPLER"):
+        return None
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+
+    return ParentBased(ALWAYS_OFF)
+
+
+def instrument_libraries(*, on: bool = True) -> None:
+    """The official instrumentations of psycopg (a span per SQL statement, without its parameters) and redis
+    (a span per command), switched on when spans are exported: they show where a step's time goes.
+    `on=False` switches them off again."""
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    for instrumentor in (PsycopgInstrumentor(), RedisInstrumentor()):
+        if on and not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+        elif not on and instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+
 def setup_tracing(service: str) -> bool:
     """Install the SDK tracer provider for `service` once; True if this call installed it."""
     global _installed
@@ -42,20 +73,31 @@ def setup_tracing(service: str) -> bool:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}), sampler=recording_sampler(os.environ)
+    )
+    if exporting(os.environ):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        instrument_libraries()
         logger.info("Exporting traces of %s over OTLP", service)
     trace.set_tracer_provider(provider)
     _installed = True
     return True
 
 
+_tracers: dict[int, trace.Tracer] = {}
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    """Ringpilot's tracer from the current provider, made once per provider (the SDK builds a new one per call)."""
+    provider = trace.get_tracer_provider()
+    found = _tracers.get(id(provider))
+    if found is None:
+        found = _tracers[id(provider)] = provider.get_tracer(TRACER_NAME)
+    return found
 
 
 def bind_correlation(correlation_id: str) -> None:

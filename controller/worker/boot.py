@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from dramatiq import Middleware, Worker
+from dramatiq.broker import Broker
+
 from controller.messaging.broker import RetryPolicy, build_broker
 from controller.settings import SettingsError, WorkerSettings, load_settings
 from controller.telemetry.metrics import mark_build
@@ -19,6 +22,21 @@ from controller.worker.resources import WorkerResources
 logger = logging.getLogger(__name__)
 
 _settings: WorkerSettings | None = None
+
+
+class PollInterval(Middleware):
+    """Sets how long an idle consumer waits on its queue (`RINGPILOT_POLL_INTERVAL_MS`) on the worker itself.
+
+    dramatiq's default comes from `dramatiq_worker_timeout` read when `dramatiq.worker` is first imported,
+    so an environment variable set later was silently lost; the worker builds its consumers after
+    `before_worker_boot`, so setting it here always holds.
+    """
+
+    def __init__(self, milliseconds: int) -> None:
+        self.milliseconds = milliseconds
+
+    def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        worker.worker_timeout = self.milliseconds
 
 
 def prepare(settings: WorkerSettings) -> str:
@@ -43,6 +61,7 @@ def setup() -> None:
             time_limit_ms=settings.time_limit_ms,
         ),
     )
+    broker.add_middleware(PollInterval(settings.poll_interval_ms))
     broker.add_middleware(WorkerResources(settings))
     if settings.metrics_port:
         from dramatiq.middleware.prometheus import Prometheus

@@ -33,7 +33,6 @@ from controller.api.group import GROUP, VERSION
 from controller.api.policy import Policy, load_policy
 from controller.devkit.kubelet import SimulatedKubelet
 from controller.devkit.seeding import apply_crds, seed_rings
-from controller.kube.client import impersonating
 from controller.storage.db import Pool
 from tests.fixtures.kube import api_client, emulator  # noqa: F401  (fixture)
 
@@ -167,12 +166,7 @@ def build_harness(
     probes: tuple[HealthProbe, ...] = (),
 ) -> Harness:
     policy = load_policy()
-    clients: dict[str, client.ApiClient] = {}
-
-    def kube_for(user: str) -> client.ApiClient:
-        if user not in clients:
-            clients[user] = impersonating(client.Configuration(host=cluster.url), user)
-        return clients[user]
+    worker_client = client.ApiClient(client.Configuration(host=cluster.url))
 
     breakers = BreakerBoard(
         redis_client, fail_max=settings.breaker_fail_max, reset_seconds=settings.breaker_reset_seconds
@@ -183,7 +177,7 @@ def build_harness(
 
     services = ToolServices(
         policy=policy,
-        kube_for=kube_for,
+        kube=worker_client,
         pool=pool,
         redis=redis_client,
         breakers=breakers,

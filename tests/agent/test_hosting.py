@@ -15,7 +15,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
 from agent.health.probes import KnownApps
-from agent.hosting import UserClients, build_turn_worker, retry_scheduler
+from agent.hosting import build_turn_worker, retry_scheduler
 from agent.settings import AgentSettings
 from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
 from controller.messaging.dispatching import Dispatcher, message_id_for
@@ -125,7 +125,6 @@ def test_every_component_probe_answers(worker_process: EventLoopThread, redis_ur
             api_client=opened.api_client,
             enqueue=opened.dispatcher.enqueue,
             redis=redis,
-            kube_for=UserClients(opened.api_client),
         )
         services = worker.engine.services
         results = {p.name: await p.check() for p in services.probes}

@@ -276,6 +276,14 @@ async def test_cancel_picks_the_failing_task_and_is_idempotent(harness: Harness)
     assert operator.outcome == "denied"
 
 
+def test_tool_specs_are_built_once_and_match_each_tools_input_model() -> None:
+    registry = ToolRegistry()
+    first = registry.specs()
+    assert registry.specs() is first  # not rebuilt on every model round
+    for spec in first:
+        assert spec.input_schema == registry.tools[spec.name].schema()
+
+
 def test_every_tool_has_a_schema_a_permission_and_a_flag() -> None:
     registry = ToolRegistry()
     specs = {s.name: s for s in registry.specs()}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from prometheus_client import REGISTRY
 
 from agent.health.breakers import BreakerBoard
 from agent.llm.base import ToolCall
@@ -137,13 +138,22 @@ async def test_circuit_breakers_open_half_open_and_closed(harness: Harness) -> N
     every = await call(harness, "list_circuit_breakers", only_open=False)
     assert [b["name"] for b in every.output.data["breakers"]] == ["llm-anthropic", "plane-kubernetes"]
     assert not await board.allow("plane-kubernetes")
+    assert open_gauge("plane-kubernetes") == 1 and open_gauge("llm-anthropic") == 0
     quick = BreakerBoard(board.redis, fail_max=1, reset_seconds=0.0)
     await quick.record_failure("probe", "x")
+    assert open_gauge("probe") == 1
     assert await quick.allow("probe")  # cooled down: half-open lets one probe through
     assert (await quick.get("probe")).state.value == "half_open"
+    assert open_gauge("probe") == 0
     assert (await quick.record_failure("probe", "still failing")).value == "open"
     await quick.record_success("probe")
     assert (await quick.get("probe")).state.value == "closed"
+    assert open_gauge("probe") == 0
+
+
+def open_gauge(breaker: str) -> float | None:
+    """The process's `ringpilot_circuit_breaker_open{breaker}` sample, as /metrics would show it."""
+    return REGISTRY.get_sample_value("ringpilot_circuit_breaker_open", {"breaker": breaker})
 
 
 async def test_breakers_fail_open_when_redis_is_unreachable() -> None:

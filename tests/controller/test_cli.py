@@ -80,3 +80,23 @@ def test_an_unknown_policy_file_is_refused(tmp_path: Path) -> None:
     result = run_cli("controller", RINGPILOT_POLICY_FILE=str(tmp_path / "missing.yaml"))
     assert result.returncode == 2
     assert "RINGPILOT_POLICY_FILE" in result.stderr
+
+
+def test_the_poll_interval_setting_reaches_every_consumer_even_when_dramatiq_was_imported_first() -> None:
+    import dramatiq
+    from dramatiq.brokers.stub import StubBroker
+
+    from controller.worker.boot import PollInterval
+
+    assert dramatiq.worker.WORKER_TIMEOUT == 1000  # already imported with its default: the env var would be lost
+    broker = StubBroker(middleware=[PollInterval(37)])
+    broker.declare_queue("steps")
+    worker = dramatiq.Worker(broker, worker_threads=1)
+    worker.start()
+    try:
+        assert worker.worker_timeout == 37
+        timeouts = {name: consumer.worker_timeout for name, consumer in worker.consumers.items()}
+        assert timeouts == {"steps": 37, "steps.DQ": 37}  # the queue and its delay queue
+    finally:
+        worker.stop()
+        broker.close()

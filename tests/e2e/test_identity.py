@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from controller.api.rbacrules import CONTROLLER_ACCOUNT
+from controller.api.rbacrules import CONTROLLER_ACCOUNT, WORKER_ACCOUNT
 from controller.storage.db import connect
 from tests.fixtures.stack import Stack, wait_for
 
@@ -152,6 +154,29 @@ def test_decisions_by_a_viewer_or_the_submitter_are_refused_and_approve_nothing(
     assert named.returncode == 0, named.stderr
     [decision] = stack.get("changerequests", "cab-identity", ns)["spec"]["decisions"]
     assert decision["approver"] == "dev-approver" and decision["decidedAt"]
+
+
+def test_the_worker_names_a_user_only_for_an_action_pending_in_their_conversation(stack: Stack, ns: str) -> None:
+    """The chat agent's credentials: the worker's own identity, which cannot impersonate anyone, and may name a
+    user on a DeploymentTask only when that user's Conversation has the action pending (issue #8 point 7)."""
+    worker = stack.custom_as(WORKER_ACCOUNT)
+    doc = task_doc("worker-forged", "dev-admin")
+    doc["metadata"]["labels"] = {"ringpilot.dev/correlation-id": "corr-nobody-confirmed"}
+    with pytest.raises(ApiException) as refused:
+        worker.create_namespaced_custom_object(GROUP, VERSION, ns, "deploymenttasks", doc)
+    assert refused.value.status == 403
+    assert (
+        "spec.requestedBy: the worker may name 'dev-admin' only for an action pending in a Conversation of "
+        "'dev-admin', and there is none"
+    ) in str(refused.value.body)
+    assert not stack.custom.list_namespaced_custom_object(
+        GROUP, VERSION, ns, "deploymenttasks", field_selector="metadata.name=worker-forged"
+    )["items"]
+    for target in ("users", "serviceaccounts", "groups"):
+        review = client.AuthorizationV1Api(stack.as_user(WORKER_ACCOUNT)).create_self_subject_access_review(
+            {"spec": {"resourceAttributes": {"verb": "impersonate", "resource": target, "name": "dev-admin"}}}
+        )
+        assert review.status.allowed is False, target
 
 
 def test_with_the_webhooks_down_writes_fail_closed_and_reads_keep_working(stack: Stack, ns: str) -> None:

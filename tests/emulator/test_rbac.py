@@ -1,7 +1,7 @@
 """RBAC in auth mode: 403 wording, roles and bindings, subresources, resourceNames, aggregation, can-i, impersonation.
 
 Driven by kubectl (`auth can-i`, `get`, `apply`) and the `kubernetes` client (SubjectAccessReview, the
-project's own `impersonating()` client) against `secured`.
+an `Impersonate-User` client as kubectl's `--as` sends) against `secured`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,20 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from controller.devkit.emulator import EmulatorServer
-from controller.kube.client import impersonating
 from tests.emulator.conftest import client_as
 from tests.emulator.samples import GROUP, widget
 from tests.fixtures.kube import Kubectl
 
 RBAC = "rbac.authorization.k8s.io/v1"
+
+
+def impersonating(configuration: client.Configuration, user: str, groups: tuple[str, ...] = ()) -> client.ApiClient:
+    """An ApiClient that sends Kubernetes impersonation headers, as `kubectl --as/--as-group` does."""
+    api_client = client.ApiClient(configuration)
+    api_client.set_default_header("Impersonate-User", user)
+    for group in groups:
+        api_client.set_default_header("Impersonate-Group", group)
+    return api_client
 
 
 def role(name: str, rules: list[dict[str, object]], kind: str = "Role", **meta: object) -> dict[str, object]:

@@ -10,7 +10,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +182,10 @@ def test_method_and_body_errors(emulator: EmulatorServer) -> None:
     assert requests.get(url, params={"limit": "x"}, timeout=5).status_code == 400
 
 
-def test_list_of_a_thousand_objects_is_fast(emulator: EmulatorServer) -> None:
+def test_a_list_of_a_thousand_objects_is_whole_in_name_order_and_pages_with_continue(
+    emulator: EmulatorServer,
+) -> None:
+    """How fast it lists is measured by bench/emulator.py; here, that a big list is right."""
     emulator.apply_crd(WIDGET_CRD)
     rt = emulator.cluster.registry.lookup(GROUP, "v1", "widgets")
 
@@ -191,16 +193,18 @@ def test_list_of_a_thousand_objects_is_fast(emulator: EmulatorServer) -> None:
         for i in range(1000):
             emulator.cluster.create(rt, "default", widget(f"w{i:04}"), WriteOptions())
 
-    started = time.perf_counter()
     emulator.call(fill)
-    create_seconds = time.perf_counter() - started
     session = requests.Session()
-    timings = []
-    for _ in range(5):
-        started = time.perf_counter()
-        response = session.get(emulator.url + WIDGETS)
-        timings.append(time.perf_counter() - started)
-        assert response.status_code == 200
-        assert len(response.content) > 100_000
-    assert min(timings) < 0.05, timings
-    assert create_seconds < 3, create_seconds
+    whole = session.get(emulator.url + WIDGETS, timeout=30).json()
+    names = [item["metadata"]["name"] for item in whole["items"]]
+    assert names == [f"w{i:04}" for i in range(1000)]
+    paged: list[str] = []
+    token = ""
+    while True:
+        params = {"limit": "300", **({"continue": token} if token else {})}
+        page = session.get(emulator.url + WIDGETS, params=params, timeout=30).json()
+        paged += [item["metadata"]["name"] for item in page["items"]]
+        token = page["metadata"].get("continue", "")
+        if not token:
+            break
+    assert paged == names

@@ -1,4 +1,4 @@
-"""A live operator for the tests in this folder: Ringpilot's real Kopf handlers, in a thread of its own.
+"""A live operator for the tests in this folder: Ringpilot's real Kopf handlers under `kopf.testing.KopfRunner`.
 
 The emulator serves the API from its own thread with our CRDs; PostgreSQL and Redis come from
 tests/fixtures/services.py. The operator is built as controller/operator/running.py builds it.
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 import pytest
+from kopf.testing import KopfRunner
 from kubernetes import client
 
 from controller.devkit.seeding import apply_crds
@@ -88,8 +89,9 @@ def cluster(emulator: EmulatorServer, kubeconfig: Path, monkeypatch: pytest.Monk
 def operator(
     cluster: Any, database_url: str, redis_url: str, tmp_path: Path, quiet_kopf: None
 ) -> Iterator[LiveOperator]:
-    """Ringpilot's registry under `kopf.operator` in its own thread and loop (as `kopf.testing.KopfRunner`
-    runs one), started and ready; stopped after the test, with its cleanup handlers run."""
+    """Ringpilot's registry under Kopf's own test toolkit, `kopf.testing.KopfRunner` (`kopf run` in a thread
+    of this process, so the handlers count in the coverage run), started and ready; stopped after the test,
+    with its cleanup handlers run, and any error of the operator raised here."""
     settings = ControllerSettings(
         database_url=database_url,
         redis_url=redis_url,
@@ -97,30 +99,14 @@ def operator(
         liveness_port=0,
         resync_interval_seconds=60,
     )
-    stop, ready = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
+    registry = build_registry(settings)
+    started = threading.Event()
 
-    def run() -> None:
-        try:
-            asyncio.run(
-                kopf.operator(
-                    registry=build_registry(settings),
-                    standalone=True,
-                    clusterwide=True,
-                    stop_flag=stop,
-                    ready_flag=ready,
-                )
-            )
-        except BaseException as error:  # reported by the fixture, not lost in the thread
-            failures.append(error)
+    @kopf.on.startup(registry=registry, id="test-ready")
+    async def ready(**_: Any) -> None:  # registered last: Kopf invokes it after the pool and planes handlers
+        started.set()
 
-    thread = threading.Thread(target=run, name="kopf-operator", daemon=True)
-    thread.start()
-    try:
-        assert ready.wait(15), f"the operator did not start: {failures}"
+    with KopfRunner(["run", "--standalone", "--all-namespaces"], registry=registry, timeout=30) as runner:
+        assert started.wait(30), "the operator did not start within 30 s"
         yield LiveOperator(client.CustomObjectsApi(cluster), client.CoreV1Api(cluster), settings)
-    finally:
-        stop.set()
-        thread.join(15)
-    assert not thread.is_alive(), "the operator did not stop within 15 s"
-    assert failures == []
+    assert runner.exit_code == 0, runner.output

@@ -7,9 +7,11 @@ decision appended to a ChangeRequest is judged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import psycopg
 import redis
 
 from controller.api.conversation import TURN_ACTOR, TURN_QUEUE
@@ -166,3 +168,47 @@ async def test_a_cab_decision_on_a_change_request_is_judged(operator: LiveOperat
         return reasons if {"DecisionAccepted", "DecisionDenied"} <= reasons else set()
 
     assert await eventually(verdicts, "an Event per decision")
+
+
+async def test_an_assignment_has_no_finalizer_and_its_deletion_is_audited_from_the_watch(
+    operator: LiveOperator,
+) -> None:
+    body = {
+        "apiVersion": "ringpilot.dev/v1alpha1",
+        "kind": "Assignment",
+        "metadata": {"name": "web-ring-0-gone"},
+        "spec": {
+            "app": "web",
+            "version": "1.4.1",
+            "ring": 0,
+            "target": {"plane": "kubernetes", "namespace": "ring-0-lab", "name": "web"},
+            "drift": {"mode": "Warn"},
+        },
+    }
+    await operator.create("assignments", body)
+
+    async def labelled() -> str | None:
+        labels = (await operator.get("assignments", "web-ring-0-gone"))["metadata"].get("labels") or {}
+        return labels.get(CORRELATION_LABEL)
+
+    correlation_id = await eventually(labelled, "the first reconcile of the Assignment")
+    assert not (await operator.get("assignments", "web-ring-0-gone"))["metadata"].get("finalizers")
+    await asyncio.to_thread(
+        operator.custom.delete_namespaced_custom_object,
+        "ringpilot.dev",
+        "v1alpha1",
+        "default",
+        "assignments",
+        "web-ring-0-gone",
+    )
+
+    async def audited() -> list[dict[str, Any]]:
+        async with await psycopg.AsyncConnection.connect(operator.settings.database_url) as conn:
+            cursor = await conn.execute(
+                "SELECT action, actor FROM audit_events WHERE correlation_id = %s AND kind = 'Assignment'"
+                " AND name = 'web-ring-0-gone' AND action = 'Deleted'",
+                (correlation_id,),
+            )
+            return [{"action": row[0], "actor": row[1]} for row in await cursor.fetchall()]
+
+    assert await eventually(audited, "the Deleted audit row") == [{"action": "Deleted", "actor": "system:ringpilot"}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 import redis
 import redis.asyncio
@@ -102,3 +103,41 @@ async def test_ping_is_false_quickly_when_redis_is_down(url: str) -> None:
     finally:
         await client.aclose()
         sync_client.close()
+
+
+async def _terminate(database_url: str, pid: int) -> None:
+    async with await aconnect(database_url) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+async def test_an_idle_pooled_connection_is_checked_and_replaced_when_its_server_side_is_gone(
+    database_url: str,
+) -> None:
+    pool = await open_pool(database_url, min_size=1, max_size=1, recent_seconds=0)
+    try:
+        async with pool.connection() as conn:
+            pid = conn.info.backend_pid
+        await _terminate(database_url, pid)
+        async with pool.connection() as conn:  # checked on the way out, found dead, replaced
+            assert conn.info.backend_pid != pid
+            assert (await (await conn.execute("SELECT 1 AS one")).fetchone()) == {"one": 1}
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_used_moments_ago_is_handed_out_unchecked_and_a_broken_one_is_then_dropped(
+    database_url: str,
+) -> None:
+    pool = await open_pool(database_url, min_size=1, max_size=1, recent_seconds=60)
+    try:
+        async with pool.connection() as conn:
+            pid = conn.info.backend_pid
+        await _terminate(database_url, pid)
+        with pytest.raises(psycopg.OperationalError):  # no round trip to check it: the caller's retry covers this
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        async with pool.connection() as conn:  # the broken one was not put back
+            assert conn.info.backend_pid != pid
+            assert (await (await conn.execute("SELECT 1 AS one")).fetchone()) == {"one": 1}
+    finally:
+        await pool.close()

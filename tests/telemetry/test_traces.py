@@ -16,7 +16,8 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from prometheus_client import REGISTRY
@@ -27,7 +28,14 @@ from controller.storage.audit import AuditEvent, audit_trail, record_audit
 from controller.storage.db import Pool
 from controller.telemetry.logformat import build_handler
 from controller.telemetry.scopes import reconcile_scope
-from controller.telemetry.tracing import CORRELATION_ATTRIBUTE, TracedProxy, current_trace_id
+from controller.telemetry.tracing import (
+    CORRELATION_ATTRIBUTE,
+    TracedProxy,
+    current_trace_id,
+    instrument_libraries,
+    recording_sampler,
+    span,
+)
 
 KEY = "sk-ant-api03-PLANTEDstepKEY0123456789abcdef"
 logger = logging.getLogger("tests.telemetry.step")
@@ -144,3 +152,41 @@ async def test_an_audit_row_records_the_trace_it_was_written_in(db_pool: Pool, s
     inside, outside = await audit_trail(db_pool, "corr-audit")
     assert trace_id is not None and inside.trace_id == trace_id
     assert outside.trace_id is None
+
+
+def test_without_an_exporter_spans_are_not_recorded_but_still_carry_a_trace_id() -> None:
+    assert recording_sampler({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}) is None  # the SDK's default
+    assert recording_sampler({"OTEL_TRACES_SAMPLER": "always_on"}) is None
+    provider = TracerProvider(sampler=recording_sampler({}))
+    span = provider.get_tracer("t").start_span("reconcile DeploymentTask")
+    assert not span.is_recording()
+    assert span.get_span_context().is_valid  # logs, audit rows and traceparent still get its trace id
+    child = provider.get_tracer("t").start_span("step", context=trace.set_span_in_context(span))
+    assert child.get_span_context().trace_id == span.get_span_context().trace_id
+
+
+async def test_exported_traces_show_each_sql_statement_and_redis_command(
+    database_url: str, redis_url: str, spans: InMemorySpanExporter
+) -> None:
+    import psycopg
+    import redis.asyncio
+
+    instrument_libraries()
+    try:
+        with span("step deploy_ring", "corr-sql") as step:
+            async with await psycopg.AsyncConnection.connect(database_url) as conn:
+                await conn.execute("SELECT count(*) FROM audit_events WHERE correlation_id = %s", ("secret-ish",))
+            client = redis.asyncio.Redis.from_url(redis_url)
+            await client.set("ringpilot:test:key", "value")
+            await client.aclose()
+    finally:
+        instrument_libraries(on=False)
+    children = [
+        s for s in spans.get_finished_spans() if s.parent and s.parent.span_id == step.get_span_context().span_id
+    ]
+    systems = {
+        str((s.attributes or {}).get("db.system") or (s.attributes or {}).get("db.system.name")) for s in children
+    }
+    assert {"postgresql", "redis"} <= systems, [(s.name, dict(s.attributes or {})) for s in children]
+    statements = " ".join(str(v) for s in children for v in (s.attributes or {}).values())
+    assert "secret-ish" not in statements and "value" not in statements.split()  # parameters and values stay out
