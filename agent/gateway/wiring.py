@@ -19,7 +19,7 @@ from typing import Any
 from agent.chat.events import EventLog
 from agent.gateway.authenticating import Authenticator, Principal, build_authenticator, token_digest
 from agent.gateway.ratelimit import TurnLimiter
-from agent.gateway.settings import AuthMode, GatewaySettings
+from agent.gateway.settings import GatewaySettings
 from controller.api.policy import Permission, Policy, Role, load_policy
 from controller.kube.client import CREDENTIAL_ERRORS, ApiClient, CustomObjects, api_client_from_environment
 from controller.storage.cache import redis_client
@@ -127,6 +127,3 @@ async def open_gateway(settings: GatewaySettings, api_client: ApiClient | None =
         if redis is not None:
             await redis.aclose()
         await pool.close()
-
-
-__all__ = ["AuthMode", "Gateway", "open_gateway"]
