@@ -93,12 +93,21 @@ class Snapshots:
         self._write(self._serialize())
 
     async def run(self) -> None:
-        """Save at most once per interval while the store is dirty; runs until cancelled."""
+        """Save at most once per interval while the store is dirty; runs until cancelled.
+
+        A failed save is logged and tried again next interval: a saver that died quietly would leave the
+        snapshot behind every later write.
+        """
         while True:
             await asyncio.sleep(self.interval_seconds)
-            if self.cluster.store.dirty:
+            if not self.cluster.store.dirty:
+                continue
+            try:
                 data = self._serialize()
                 await asyncio.get_running_loop().run_in_executor(None, self._write, data)
+            except (OSError, TypeError, ValueError):
+                self.cluster.store.dirty = True
+                log.exception("Could not write the snapshot %s; trying again", self.path)
 
 
 class ServingCert(BaseModel):
@@ -213,17 +222,23 @@ class EmulatorServer:
         return self.url
 
     async def stop(self) -> None:
-        """End watch streams, stop serving, and write the final snapshot."""
+        """Write what every acknowledged write left, end watch streams, stop serving, then write it again.
+
+        The first snapshot comes before the connections drain, so a SIGKILL that follows a slow shutdown
+        (the dev stack's reaper waits a few seconds) cannot lose a write the server acknowledged.
+        """
         if self._saver is not None:
             self._saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._saver
             self._saver = None
+        if self.snapshots is not None:
+            self.snapshots.save()
         self.cluster.store.close_subscribers()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self.snapshots is not None:
+        if self.snapshots is not None and self.cluster.store.dirty:
             self.snapshots.save()
 
     def _seed_policy(self) -> None:
