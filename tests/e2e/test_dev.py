@@ -2,7 +2,8 @@
 
 It supervises: children die with it even after a `kill -9`, a crashed child (PostgreSQL included) is
 restarted with a line naming it, a start over an earlier run's live processes is refused naming them,
-`RINGPILOT_DATA_DIR` is honoured, JSON logs parse line by line and each child sees only its secrets.
+`RINGPILOT_DATA_DIR` is honoured, JSON logs parse line by line and each child sees only its secrets. The
+emulator's final snapshot survives the second SIGTERM that a dying `ringpilot dev` brings.
 """
 
 from __future__ import annotations
@@ -286,3 +287,39 @@ def test_dev_supervises_its_children_and_none_outlives_a_kill_9(scratch: Path) -
     finally:
         assert stop(again) == 0
     assert alive(started) == set()
+
+
+#: The emulator's command, with one more SIGTERM sent to it as it starts stopping (as when `ringpilot dev`
+#: dies: the kernel's parent-death signal and the reaper's SIGTERM come within a millisecond of each other).
+SIGTERM_AGAIN_WHILE_STOPPING = """
+import asyncio, os, signal, sys
+from controller.devkit.emulator.__main__ import main
+from controller.devkit.emulator.server import EmulatorServer
+
+original_stop = EmulatorServer.stop
+
+async def stop_under_a_second_sigterm(self):
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.sleep(0.2)  # the signal is delivered before the final snapshot is written
+    await original_stop(self)
+
+EmulatorServer.stop = stop_under_a_second_sigterm
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_second_sigterm_while_the_emulator_stops_loses_no_acknowledged_write(scratch: Path) -> None:
+    kubeconfig, state = scratch / "kubeconfig", scratch / "cluster.json"
+    argv = ["--port", "0", "--kubeconfig", str(kubeconfig), "--state", str(state)]
+    emulator = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_AGAIN_WHILE_STOPPING, *argv], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert emulator.stdout is not None and emulator.stdout.readline().startswith("http://127.0.0.1:")
+        kubectl(kubeconfig, "create", "namespace", "acknowledged")
+    finally:
+        emulator.send_signal(signal.SIGTERM)
+        code = emulator.wait(timeout=30)
+    assert code == 0  # not killed by the second SIGTERM
+    names = [o["object"]["metadata"]["name"] for o in json.loads(state.read_text())["objects"]]
+    assert "acknowledged" in names

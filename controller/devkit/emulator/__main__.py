@@ -63,7 +63,10 @@ def service_ports(specs: list[str]) -> ServicePorts:
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> None:
-    """Serve until `stop` is set or SIGINT/SIGTERM arrives; the final snapshot is written on the way out."""
+    """Serve until `stop` is set or SIGINT/SIGTERM arrives; the final snapshot is written on the way out.
+
+    Further SIGINT/SIGTERMs while stopping are absorbed, so they cannot cut the final snapshot short.
+    """
     server = EmulatorServer(
         args.host,
         args.port,
@@ -74,23 +77,28 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
         service_ports=service_ports(args.webhook_service),
         serving_cert=serving_cert(args),
     )
-    await server.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
+    # The handlers stay until the final snapshot is written: a second SIGTERM is usual (under `ringpilot
+    # dev` the kernel's parent-death signal and the reaper's both come when it dies), and with the default
+    # disposition restored it would kill us half-way through `server.stop()`, losing acknowledged writes.
     for sig in signals:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        if args.kubeconfig:
-            server.write_kubeconfig(args.kubeconfig, user=args.user, token=args.token)
-        print(server.url, flush=True)
-        await stop.wait()
+        await server.start()
+        try:
+            if args.kubeconfig:
+                server.write_kubeconfig(args.kubeconfig, user=args.user, token=args.token)
+            print(server.url, flush=True)
+            await stop.wait()
+        finally:
+            await server.stop()
     finally:
         for sig in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-        await server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
