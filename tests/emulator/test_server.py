@@ -101,6 +101,38 @@ async def test_snapshots_are_written_while_dirty(tmp_path: Path) -> None:
         await server.stop()
 
 
+async def test_a_failing_periodic_save_is_retried_and_never_costs_the_final_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state.json"
+    server = EmulatorServer(state_path=state, snapshot_interval_seconds=0.02)
+    await server.start()
+    assert server.snapshots is not None
+    real_write = server.snapshots._write
+    failures = 0
+
+    def full_disk(data: bytes) -> None:
+        nonlocal failures
+        failures += 1
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(server.snapshots, "_write", full_disk)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(server.url + "/api/v1/namespaces", json={"metadata": {"name": "kept"}}) as response,
+    ):
+        assert response.status == 201
+    for _ in range(200):
+        if failures >= 2:  # tried again after the first failure: the saver did not die
+            break
+        await asyncio.sleep(0.01)
+    assert failures >= 2
+    assert "Could not write the snapshot" in caplog.text
+    monkeypatch.setattr(server.snapshots, "_write", real_write)
+    await server.stop()
+    assert "kept" in state.read_text()
+
+
 def test_bad_snapshot_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"format": "something else"}))

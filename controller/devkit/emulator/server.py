@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -229,8 +228,12 @@ class EmulatorServer:
         """
         if self._saver is not None:
             self._saver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._saver
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a saver that died must not cost the final snapshot
+                log.exception("The snapshot saver had failed")
             self._saver = None
         if self.snapshots is not None:
             self.snapshots.save()
