@@ -14,6 +14,7 @@ from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION
 from tests.agent import objects
 from tests.fixtures.stack import Stack, wait_for
 from tests.gateway.conftest import Served, spawn_gateway, stop_gateway
+from tests.orchestration.test_e2e import HIGH_RISK, NS, apply_task, new_app, wait_phase
 
 pytestmark = pytest.mark.e2e
 
@@ -160,18 +161,36 @@ def test_an_approver_decides_a_change_over_http_and_the_submitter_is_refused(ser
     assert refused.status_code == 403
     own = api(served, "dev-approver-2", "POST", "/changerequests/gw-own-cab/decisions", json=decision)
     assert own.status_code == 403 and "submitted change request gw-own-cab" in own.json()["error"]["message"]
-    done = api(served, "dev-approver", "POST", "/changerequests/gw-cab/decisions", json=decision)
-    assert done.status_code == 201 and done.json()["approver"] == "dev-approver"
+    # The controller counts a decision only on a ChangeRequest it opened for a real task (issue 12):
+    # a risky task of a fresh app waits for the CAB, and the approver decides over HTTP.
+    stack.kubectl(
+        "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    )
+    app = new_app(stack)
+    apply_task(stack, "gw-risky", app=app, maxRing=3, risk=HIGH_RISK, approval={"maxWaitSeconds": 600})
+    change = wait_phase(stack, "gw-risky", "AwaitingApproval")["status"]["changeRequest"]
+    digest = stack.get("changerequests", change, NS)["spec"]["planDigest"]
+    in_ns = {"namespace": NS}
+    done = api(
+        served,
+        "dev-approver",
+        "POST",
+        f"/changerequests/{change}/decisions",
+        json={**decision, "planDigest": digest},
+        params=in_ns,
+    )
+    assert done.status_code == 201 and done.json()["approver"] == "dev-approver", done.text
 
     def counted() -> dict[str, Any] | None:
-        status = stack.get("changerequests", "gw-cab", served.namespace).get("status") or {}
+        status = stack.get("changerequests", change, NS).get("status") or {}
         return status if status.get("outcomes") else None
 
-    status = wait_for(counted, 30, what="the controller to count the decision")
+    status = wait_for(counted, 60, what="the controller to count the decision")
     [outcome] = status["outcomes"]
     assert outcome["approver"] == "dev-approver" and outcome["accepted"], outcome
-    [record] = stack.get("changerequests", "gw-cab", served.namespace)["spec"]["decisions"]
-    assert record["approver"] == "dev-approver" and record["planDigest"] == objects.DIGEST
+    [record] = stack.get("changerequests", change, NS)["spec"]["decisions"]
+    assert record["approver"] == "dev-approver" and record["planDigest"] == digest
+    stack.kubectl("patch", "dtask", "gw-risky", "-n", NS, "--type=merge", "-p", '{"spec":{"cancel":true}}')
     assert stack.get("changerequests", "gw-own-cab", served.namespace)["spec"].get("decisions", []) == []
 
 
