@@ -12,7 +12,6 @@ permanent ones end the turn with a `failure`.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +19,7 @@ from agent.chat.events import EventLog
 from agent.chat.models import ConversationMessage, MessageRole, StoredMessage
 from agent.chat.state import ChatStateManager
 from agent.chat.turnlog import TurnLog
+from agent.conversation.confirming import confirmation_of
 from agent.conversation.fallback import note, offline_answer
 from agent.conversation.following import failure_notices
 from agent.conversation.prompting import earlier_turns, system_prompt, this_turn
@@ -35,23 +35,6 @@ from controller.api.conversation import LLMRef, PendingAction, ResourceRef
 from controller.api.policy import Policy
 
 logger = logging.getLogger(__name__)
-
-_YES = re.compile(
-    r"^\W*(yes|y|yep|yeah|yup|sure|ok|okay|confirm(?:ed)?|go ahead|do it|proceed|make it so)"
-    r"(?:[\s,.!]+(?:please|go ahead|do it|thanks|thank you|confirm(?:ed)?|proceed))*\W*$"
-)
-_NO = re.compile(r"^\W*(no|n|nope|nah|no thanks?|no,? cancel(?: it)?|no,? don'?t|don'?t|do not)\W*$")
-_NO_IF_PENDING = re.compile(r"^\W*(cancel|cancel it|abort|stop|never ?mind|forget it|decline)\W*$")
-
-
-def confirmation_of(text: str, has_pending: bool) -> bool | None:
-    """True for a yes, False for a no, None for anything else (which goes to the model)."""
-    lowered = text.strip().lower()
-    if _YES.match(lowered):
-        return True
-    if _NO.match(lowered) or (has_pending and _NO_IF_PENDING.match(lowered)):
-        return False
-    return None
 
 
 @dataclass(frozen=True)

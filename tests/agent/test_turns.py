@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.conversation.engine import confirmation_of
+from agent.conversation.confirming import confirmation_of
 from agent.conversation.worker import conversation_lock
 from agent.llm.base import Completion, CompletionRequest, ToolCall
 from agent.settings import AgentSettings
