@@ -1,8 +1,8 @@
 """PostgreSQL connections: the async pool every long-running process shares, and a sync connect.
 
-Callers: the controller, workers and the gateway open one `Pool` at start (`open_pool`) and close it at
-exit; `ringpilot migrate` and the tests use `connect` (`ringpilot trace` asks the gateway). Rows come back as dicts (`dict_row`) so
-repositories can validate them straight into pydantic models.
+Callers: the controller, workers and the gateway open one `Pool` at start (`open_pool`) and close it
+at exit; `ringpilot migrate` and the tests use `connect` (`ringpilot trace` asks the gateway). Rows
+come back as dicts (`dict_row`) so repositories can validate them straight into pydantic models.
 """
 
 from __future__ import annotations
