@@ -2,40 +2,45 @@
 
 `register` wires one level-based entry per kind (create, update of spec, resume, and a
 timer while the object is in flight: `reconcile/inflight.py`) to that kind's reconciler, plus an audited
-delete behind our finalizer, startup, cleanup and liveness probes. Assignments, of which there are
-many, get neither a timer nor a finalizer: the drift sweep re-checks them, and their deletion is audited
-from the watch. Handlers are thin: parse, call, apply the Outcome.
+delete behind our finalizer, startup, cleanup and liveness probes. A DeploymentTask in flight is driven
+by a daemon instead (operator/driving.py), woken by the watch when its spec changes or the worker announces
+a finished step. Assignments, of which there are many, get neither a timer nor a finalizer: the drift
+sweep re-checks them, and their deletion is audited from the watch. Handlers are thin: parse, call,
+apply the Outcome.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
 from controller.api.group import GROUP, VERSION
 from controller.api.identity import SYSTEM_USER
-from controller.api.kinds import ASSIGNMENT, KINDS, KindInfo
+from controller.api.kinds import ASSIGNMENT, DEPLOYMENT_TASK, KINDS, KindInfo
 from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import Condition, utcnow
 from controller.core import conditions
 from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome, write_outcome
 from controller.core.outcome import with_correlation as with_correlation  # re-exported for its callers
+from controller.kube.client import CustomObjects, api_client_from_environment
 from controller.kube.coreapps import CoreApps, event_manifest
 from controller.kube.errors import KubeError
 from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
 from controller.operator import outages
 from controller.operator.admissionhooks import register_admission
+from controller.operator.driving import TaskDriver
 from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
 from controller.reconcile.deps import Deps
-from controller.reconcile.inflight import in_flight
+from controller.reconcile.inflight import in_flight, wants_wake
 from controller.reconcile.reconcilers import reconciler_for
 from controller.settings import ControllerSettings
 from controller.storage.audit import AuditEvent, record_audit
@@ -252,6 +257,10 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
     def live(body: kopf.Body, **_: Any) -> bool:
         return in_flight(info.kind, body)
 
+    if info.kind == DEPLOYMENT_TASK.kind:
+        _register_driven(registry, info, resource, live)
+        kopf.on.delete(*resource, registry=registry, id=f"audit-delete-{info.plural}")(deleted)
+        return
     hid = f"reconcile-{info.plural}"
     kopf.on.resume(*resource, registry=registry, id=hid)(reconcile)
     kopf.on.create(*resource, registry=registry, id=hid)(reconcile)
@@ -268,6 +277,56 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
         when=live,
     )(reconcile)
     kopf.on.delete(*resource, registry=registry, id=f"audit-delete-{info.plural}")(deleted)
+
+
+async def task_driver(info: KindInfo, deps: Deps, stack: AsyncExitStack) -> TaskDriver:
+    """The driver of `info`'s objects in flight, on the controller's Kubernetes client."""
+    runtime = deps.orchestration or deps.remediation
+    if runtime is not None:
+        api_client = runtime.api_client
+    else:  # no engines (no PostgreSQL): admission and status still run; Kopf has logged in, so can we
+        api_client = await asyncio.to_thread(api_client_from_environment)
+        stack.callback(api_client.close)
+    reconcile = reconciler_for(info.kind)
+    events = CoreApps(api_client)
+
+    async def run(body: dict[str, Any]) -> Outcome:
+        return await reconcile(info, body, deps, utcnow())
+
+    def notes(body: dict[str, Any], correlation_id: str) -> KopfWriter:
+        return KopfWriter(deps, info, kopf.Body(cast(kopf.RawBody, body)), kopf.Patch(), correlation_id, events)
+
+    return TaskDriver(info, CustomObjects(api_client), run, notes, deps.lock_for)
+
+
+def _register_driven(
+    registry: kopf.OperatorRegistry, info: KindInfo, resource: tuple[str, str, str], live: Any
+) -> None:
+    """A daemon per object in flight runs its rounds; the watch wakes it (operator/driving.py)."""
+
+    async def drive(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        driver: TaskDriver = memo["driver"]
+        meta = body.metadata
+        await driver.drive(meta.namespace or "default", meta.name or "", meta.uid or "", stopped.wait())
+
+    async def wake(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        driver: TaskDriver | None = memo.get("driver")
+        if driver is not None:
+            driver.wake(body.metadata.uid or "")
+
+    def woken(body: kopf.Body, **_: Any) -> bool:
+        return wants_wake(body)
+
+    # Stopped (finished, deleted, paused for a peer): the round in progress finishes first, then the loop exits.
+    kopf.daemon(
+        *resource,
+        registry=registry,
+        id=f"drive-{info.plural}",
+        when=live,
+        cancellation_backoff=30.0,
+        cancellation_timeout=10.0,
+    )(drive)
+    kopf.on.event(*resource, registry=registry, id=f"wake-{info.plural}", when=woken)(wake)
 
 
 def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> None:
@@ -287,6 +346,7 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         memo["deps"] = deps = await open_deps(settings)
         memo["events"] = event_poster(deps)
         memo["telemetry"] = stack = AsyncExitStack()
+        memo["driver"] = await task_driver(DEPLOYMENT_TASK, deps, stack)
         await stack.enter_async_context(serve_metrics(settings.metrics_port, refresh=metrics_refresher(deps)))
 
     @kopf.on.login(registry=registry)

@@ -2,7 +2,8 @@
 
 Pure over `Transitions` and `Facts`. `run_actor_step` is called on every reconcile while a step is
 not finished; it returns `done` (with the worker's report) once, `failed` when the step cannot
-succeed, else `waiting` after asking to be woken. The step's attempts, key and retry time live in
+succeed, else `waiting` after asking to be woken when the step's lease runs out (the worker's
+announcement of its report wakes the task first). The step's attempts, key and retry time live in
 `status.steps`, so a restarted controller picks up exactly where the last one stopped. While a step's
 worker is silent past its lease, `Waiting` says so (`worker unavailable since …`) until a report comes.
 """
@@ -18,7 +19,6 @@ from controller.api.meta import ConditionStatus
 from controller.orchestration.facts import Facts, TaskView
 from controller.orchestration.steps import (
     MAX_ATTEMPTS,
-    REPORT_WAIT_SECONDS,
     Dispatch,
     R,
     StepFailure,
@@ -110,7 +110,7 @@ def start_attempt(
         )
     )
     dispatch(t, task, step, actor, kwargs)
-    t.wake_in(REPORT_WAIT_SECONDS)
+    t.wake_in(lease)  # the worker's announcement wakes the task sooner (operator/driving.py)
     return step
 
 

@@ -3,8 +3,9 @@
 Each actor in controller/worker/actors.py calls `execute` with one of `generate_evidence`, `deploy_ring`,
 `poll_ring` or `rollback_ring`. `execute` claims the step's key in `step_claims` first and exits
 quietly when another delivery holds it, then runs the body and finishes the claim with the step's
-report (controller/orchestration/steps.py) or a `StepFailure` saying whether a retry may help; the
-reconcile reads it back. The ring-wide plane calls carry the step's key without its attempt, so a
+report (controller/orchestration/steps.py) or a `StepFailure` saying whether a retry may help, then
+wakes the controller by writing the step's key to the task's `status.stepReported` (`announce`); the
+reconcile reads the report back at once. The ring-wide plane calls carry the step's key without its attempt, so a
 replacement attempt never acts twice.
 """
 
@@ -24,6 +25,7 @@ from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import DEPLOYMENT_TASK
 from controller.api.policy import Policy
 from controller.kube.client import ApiClient, ApiException, CustomObjects
+from controller.kube.errors import KubeError
 from controller.orchestration import evidencestore, history
 from controller.orchestration import risk as riskmodel
 from controller.orchestration.assigning import MAX_ASSIGNMENTS_PER_RING, write_assignments
@@ -134,7 +136,22 @@ async def execute(ctx: StepContext, request: StepRequest, body: Body, step: str)
                 detail={"key": request.key, **{k: v for k, v in report.items() if k != "error"}},
             ),
         )
+    await announce(ctx, request)
     return report
+
+
+async def announce(ctx: StepContext, request: StepRequest) -> None:
+    """Wake the controller for the task: its `status.stepReported` names the key just finished.
+
+    Best effort: the report is stored already, and a task the controller is not woken for is
+    reconciled when the step's lease runs out.
+    """
+    try:
+        await CustomObjects(ctx.api_client).patch_status(
+            DEPLOYMENT_TASK, request.namespace, request.name, {"stepReported": request.key}
+        )
+    except KubeError as error:
+        logger.warning("Could not announce step %r on %s: %s", request.key, request.name, error)
 
 
 async def _read_task(ctx: StepContext, request: StepRequest) -> DeploymentTask:

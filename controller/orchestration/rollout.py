@@ -30,7 +30,6 @@ from controller.orchestration.steps import (
     DEPLOY_RING_ACTOR,
     MAX_POLL_ERRORS,
     POLL_RING_ACTOR,
-    REPORT_WAIT_SECONDS,
     ROLLBACK_RING_ACTOR,
     DeployReport,
     PollReport,
@@ -223,7 +222,7 @@ def _dispatch_poll(t: Transitions, task: TaskView, ring: int, number: int) -> Pr
         step.model_copy(update={"attempts": number, "key": key, "next_attempt_at": t.now + timedelta(seconds=lease)})
     )
     dispatch(t, task, step, POLL_RING_ACTOR, {"app": plan.app, "version": plan.version, "plane": plan.plane.value})
-    t.wake_in(REPORT_WAIT_SECONDS)
+    t.wake_in(lease)
     return Progress.WAIT
 
 

@@ -32,11 +32,6 @@ BACKOFF_CAP_SECONDS = 60.0
 #: A step whose worker stays silent for this long (or this many poll intervals) is taken over.
 MIN_LEASE_SECONDS = 10.0
 LEASE_POLL_INTERVALS = 5
-#: How soon the reconcile looks for a worker's report after enqueuing a step, and how that wait grows
-#: (half the time the step has run so far, at most the cap): quick steps are seen quickly, slow ones
-#: and a backlog of many tasks do not make the controller spin.
-REPORT_WAIT_SECONDS = 1.0
-REPORT_WAIT_CAP_SECONDS = 5.0
 #: Consecutive failed health polls after which the task fails (health is unknown).
 MAX_POLL_ERRORS = 5
 
@@ -45,11 +40,6 @@ def backoff_seconds(attempt: int) -> float:
     """Delay before attempt `attempt + 1` after attempt `attempt` failed: 1, 2, 4, ... capped at 60 s."""
     delay: float = BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1)
     return min(BACKOFF_CAP_SECONDS, delay)
-
-
-def report_wait_seconds(running_seconds: float) -> float:
-    """How long to wait before looking for the report of a step that has run this long."""
-    return min(REPORT_WAIT_CAP_SECONDS, max(REPORT_WAIT_SECONDS, running_seconds / 2))
 
 
 def lease_seconds(poll_interval_seconds: int) -> float:

@@ -26,7 +26,7 @@ from controller.api.identity import SYSTEM_USER
 from controller.api.meta import Condition, ConditionStatus
 from controller.core import conditions
 from controller.core.outcome import AuditNote, EventNote
-from controller.orchestration.steps import Dispatch, report_wait_seconds
+from controller.orchestration.steps import Dispatch
 
 TERMINAL = FINAL_PHASES
 #: Phases whose entry the starting step already reports, with the reasons used for that plain entry.
@@ -98,12 +98,11 @@ class Transitions:
         self.wake(self.now + timedelta(seconds=seconds))
 
     def wake_for_report(self, step: Step, lease_seconds: float) -> None:
-        """Look for the worker's report of `step` again: soon after dispatch, then less and less often."""
-        running = 0.0
-        if step.next_attempt_at is not None:
-            dispatched = step.next_attempt_at - timedelta(seconds=lease_seconds)
-            running = max(0.0, (self.now - dispatched).total_seconds())
-        self.wake_in(report_wait_seconds(running))
+        """Look at `step` again when its lease runs out: its report, announced by the worker, wakes us first."""
+        if step.next_attempt_at is not None and step.next_attempt_at > self.now:
+            self.wake(step.next_attempt_at)
+        else:
+            self.wake_in(lease_seconds)
 
     def condition(self, type_: str, status: bool | ConditionStatus, reason: str, message: str = "") -> None:
         self.extra_conditions.append(conditions.make(type_, status, reason, message, self.generation, self.now))

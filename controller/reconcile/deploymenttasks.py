@@ -12,12 +12,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from controller.api.deploymenttask import DeploymentTask, DeploymentTaskStatus, TaskPhase
+from controller.api.deploymenttask import WORKER_STATUS_FIELDS, DeploymentTask, DeploymentTaskStatus, TaskPhase
 from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.api.labels import OBJECT_APP_LABEL
 from controller.api.meta import Condition
-from controller.core.conditions import accepted_conditions, delta
+from controller.core.conditions import accepted_conditions, current_conditions, delta
 from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
 from controller.orchestration.facts import TaskView
 from controller.orchestration.machine import next_step
@@ -28,8 +28,8 @@ from controller.reconcile.deps import Deps
 
 logger = logging.getLogger(__name__)
 
-#: Shortest and longest requeue Kopf is asked for: a delayed handler holds back the object's next events
-#: (a spec change such as `cancel: true`), so long waits are taken in short steps.
+#: Shortest and longest requeue the task's loop is given (operator/driving.py): a task waiting on a
+#: ChangeRequest's decisions or a long soak looks again at least every MAX_REQUEUE_SECONDS.
 MIN_REQUEUE_SECONDS = 0.2
 MAX_REQUEUE_SECONDS = 10.0
 
@@ -43,6 +43,8 @@ def status_fields(status: DeploymentTaskStatus) -> dict[str, Any]:
             dumped[alias] = None
     dumped.pop("conditions", None)
     dumped.pop("observedGeneration", None)
+    for worker_field in WORKER_STATUS_FIELDS:
+        dumped.pop(worker_field, None)
     return dumped
 
 
@@ -65,7 +67,10 @@ def view_of(admitted: Admitted, body: dict[str, Any]) -> TaskView:
 def outcome_of(body: dict[str, Any], admitted: Admitted, t: Transitions, generation: int, now: datetime) -> Outcome:
     current = body.get("status") or {}
     first = not current.get("conditions")
-    conds: list[Condition] = accepted_conditions(body, generation, now)
+    if t.idle and current.get("observedGeneration") == generation:
+        conds: list[Condition] = current_conditions(body)  # a finished task read again keeps what it said
+    else:
+        conds = accepted_conditions(body, generation, now)
     if not t.idle:
         conds = summary_conditions(t, conds)
     desired = {

@@ -1,4 +1,4 @@
-"""Which objects still have work ahead of them: only those get the controller's resync timer.
+"""Which objects still have work ahead of them: only those get the controller's resync timer (or daemon).
 
 An idle fleet costs nothing: a finished DeploymentTask, a decided ChangeRequest, a closed Remediation or
 an answered Conversation has no timer (Kopf stops an object's timer when its filter stops matching, and
@@ -14,6 +14,7 @@ from typing import Any
 from controller.api.changerequest import ChangePhase
 from controller.api.conversation import REPLYING
 from controller.api.deploymenttask import FINAL_PHASES as TASK_FINAL_PHASES
+from controller.api.deploymenttask import StepState
 from controller.api.remediation import FINAL_PHASES as REMEDIATION_FINAL_PHASES
 
 #: ChangeRequest phases that still wait for something (decisions, expiry, the task's end).
@@ -54,3 +55,19 @@ def in_flight(kind: str, body: Mapping[str, Any]) -> bool:
     if kind == "Conversation":
         return _conversation_in_flight(body)
     return True
+
+
+def wants_wake(body: Mapping[str, Any]) -> bool:
+    """True when a DeploymentTask's loop should run now: its spec changed, or the worker announced the
+    report of the step it runs (`status.stepReported` names that step's key)."""
+    metadata = body.get("metadata") or {}
+    status = _status(body)
+    if metadata.get("deletionTimestamp"):
+        return False
+    if status.get("observedGeneration") != metadata.get("generation"):
+        return True
+    reported = status.get("stepReported")
+    if not reported:
+        return False
+    steps = status.get("steps") or []
+    return any(step.get("key") == reported and step.get("state") == StepState.RUNNING.value for step in steps)

@@ -166,6 +166,10 @@ class FakeWorld:
         self.sent.append(item)
 
 
+#: Simulated time from a step's dispatch to the round its announced report wakes.
+ANNOUNCED_REPORT_SECONDS = 0.1
+
+
 @dataclass
 class FakeWorker:
     """Finishes every enqueued step at once, unless told to fail or stay silent."""
@@ -176,7 +180,9 @@ class FakeWorker:
     lost: set[tuple[str, int]] = field(default_factory=set)  # never picked up
     polls: dict[int, int] = field(default_factory=dict)
 
-    def run(self, world: FakeWorld, now: datetime) -> None:
+    def run(self, world: FakeWorld, now: datetime) -> int:
+        """Run every queued message; the number of reports stored (each announced to the controller)."""
+        announced = 0
         queue, world.queue = world.queue, []
         for item in queue:
             if item.key in world.claim_rows:
@@ -197,6 +203,8 @@ class FakeWorker:
                 report = self.result(world, item)
             outcome = report.model_copy(update={"at": now}).model_dump(mode="json")
             world.claim_rows[item.key] = Claim(now, True, outcome)
+            announced += 1
+        return announced
 
     def result(self, world: FakeWorld, item: Dispatch) -> StepReport:
         """The report the real worker stores for the step, with counts from the fake world."""
@@ -306,7 +314,7 @@ class Run:
         apply_status(self.body, outcome)
         self.events.extend(outcome.events)
         self.last = outcome
-        self.worker.run(self.world, self.now)
+        announced = self.worker.run(self.world, self.now)
         for cr in self.world.change_requests.values():
             task = self.body if cr["spec"].get("task") == self.name else None
             judged = evaluate_body(CHANGE_REQUEST, cr, self.deps.policy, self.now, task)
@@ -314,7 +322,10 @@ class Run:
                 cr["spec"].update(judged.restore)
             apply_status(cr, judged.outcome)
             self.cr_events.extend(judged.outcome.events)
-        self.now += timedelta(seconds=outcome.requeue_after_seconds or 1.0)
+        # A stored report is announced (status.stepReported) and wakes the task's loop at once: the next
+        # round comes after the worker's own time, not after the requeue (controller/operator/driving.py).
+        wait = ANNOUNCED_REPORT_SECONDS if announced else (outcome.requeue_after_seconds or 1.0)
+        self.now += timedelta(seconds=wait)
         return outcome
 
     async def until(self, *phases: str, ticks: int = 300) -> None:
