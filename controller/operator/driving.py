@@ -2,8 +2,8 @@
 
 Kopf runs `TaskDriver.drive` as the daemon of every DeploymentTask in flight (reconcile/inflight.py), and
 stops it when the task is finished, deleted, or the operator pauses for a peer. Each round reads the task
-fresh, runs its reconcile and writes the Outcome through the API (`ApiWriter`: audit rows, then status and
-labels, then Events, as `core.outcome.write_outcome` orders them). Then the loop sleeps until the Outcome's
+fresh, runs its reconcile and writes the Outcome (`ApiWriter`: audit rows, Events, then status and labels
+through the API, the order of a Kopf handler whose patch lands last). Then the loop sleeps until the Outcome's
 requeue (a soak, a backoff, a review deadline, the lease of a running step) or until `wake` is called:
 for a spec change, or when the worker announces a finished step in `status.stepReported`. So a worker's
 report is acted on at once, a task waiting on time costs nothing until it is due, and a finished task has
@@ -47,12 +47,18 @@ BUG_RETRY_SECONDS = 60.0
 
 @dataclass
 class ApiWriter:
-    """`OutcomeWriter` of a round: status and labels through the API; audit rows and Events by `notes`."""
+    """`OutcomeWriter` of a round: audit rows and Events by `notes`, then status and labels through the API.
+
+    `write` only holds the status and labels; `flush` sends them after the Events, as a Kopf handler's
+    patch lands after its Events: a crash in between re-posts the Events under the same names (nothing
+    new, kube/coreapps.py), where the other order would lose them for good.
+    """
 
     objects: CustomObjects
     info: KindInfo
     body: Json
     notes: OutcomeWriter
+    pending: tuple[dict[str, Any], dict[str, str], tuple[Condition, ...]] | None = None
 
     async def audit(self, note: AuditNote) -> None:
         await self.notes.audit(note)
@@ -61,6 +67,14 @@ class ApiWriter:
         await self.notes.event(note)
 
     async def write(self, status: dict[str, Any], labels: dict[str, str], owned: tuple[Condition, ...] = ()) -> bool:
+        self.pending = (status, labels, owned)
+        return True
+
+    async def flush(self) -> bool:
+        """Send what `write` held; False when the object is gone."""
+        if self.pending is None:
+            return True
+        (status, labels, owned), self.pending = self.pending, None
         meta = self.body.get("metadata") or {}
         namespace, name = str(meta.get("namespace") or "default"), str(meta["name"])
         try:
@@ -155,6 +169,7 @@ class TaskDriver:
                     bind_correlation(correlation_id)
                     writer = ApiWriter(self.objects, self.info, body, self.notes(body, correlation_id))
                     await write_outcome(outcome, writer, correlation_id)
+                    await writer.flush()
                     if outcome.requeue_after_seconds is not None:
                         mark_requeue()
             except Unavailable as error:
@@ -175,7 +190,9 @@ class TaskDriver:
         condition = outages.waiting_condition(body, *found, error, utcnow())
         logger.warning("%s %s/%s waits: %s", self.info.kind, meta.get("namespace"), meta.get("name"), condition.message)
         try:
-            await ApiWriter(self.objects, self.info, body, self.notes(body, "")).write({}, {}, (condition,))
+            writer = ApiWriter(self.objects, self.info, body, self.notes(body, ""))
+            await writer.write({}, {}, (condition,))
+            await writer.flush()
         except KubeError as write_error:  # the API may be what is down
             logger.debug("Could not write Waiting on %s: %s", meta.get("name"), write_error)
         return outages.retry_delay_seconds(retry)
