@@ -150,6 +150,8 @@ async def test_deploy_poll_and_rollback_on_the_kubernetes_plane_act_once_per_key
 
     deployed = await run(c, request("Deploy", 0), "deploy_ring")
     assert deployed is not None and deployed["ok"], deployed
+    task = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, "default", "deploymenttasks", "t1")
+    assert task["status"]["stepReported"] == request("Deploy", 0).key  # the worker wakes the controller
     assert (deployed["targets"], deployed["changed"], deployed["assignments"]) == (1, 1, 1)
     assert cluster.image("ring-0-lab").endswith(":2.0.0")
     generation = cluster.generation("ring-0-lab")
