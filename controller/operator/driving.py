@@ -5,7 +5,8 @@ stops it when the task is finished, deleted, or the operator pauses for a peer. 
 fresh, runs its reconcile and writes the Outcome (`ApiWriter`: audit rows, Events, then status and labels
 through the API, the order of a Kopf handler whose patch lands last). Then the loop sleeps until the Outcome's
 requeue (a soak, a backoff, a review deadline, the lease of a running step) or until `wake` is called:
-for a spec change, or when the worker announces a finished step in `status.stepReported`. So a worker's
+for a spec change, when the worker announces a finished step in `status.stepReported`, or when the
+task's ChangeRequest has judged new decisions. So a worker's
 report is acted on at once, a task waiting on time costs nothing until it is due, and a finished task has
 no loop at all. A restarted controller gets a daemon per task still in flight, which carries on from the
 status (level-based); a lost announcement costs one lease.
@@ -122,6 +123,12 @@ class TaskDriver:
     notes: NotesWriter
     lock_for: Callable[[str], asyncio.Lock]
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
+    uids: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def wake_named(self, namespace: str, name: str) -> bool:
+        """`wake` by name: for a ChangeRequest whose decisions its task counts."""
+        uid = self.uids.get((namespace, name))
+        return uid is not None and self.wake(uid)
 
     def wake(self, uid: str) -> bool:
         """Cut the sleep of the object's loop short; False when it has none (it is not in flight)."""
@@ -134,6 +141,7 @@ class TaskDriver:
     async def drive(self, namespace: str, name: str, uid: str, stopped: Awaitable[Any]) -> None:
         """Run rounds until `stopped` resolves (Kopf's daemon stop flag)."""
         wake = self.wakes.setdefault(uid, asyncio.Event())
+        self.uids[(namespace, name)] = uid
         stopping = asyncio.ensure_future(stopped)
         retry = 0
         try:
@@ -149,6 +157,7 @@ class TaskDriver:
             stopping.cancel()
             if self.wakes.get(uid) is wake:
                 del self.wakes[uid]
+                self.uids.pop((namespace, name), None)
 
     async def round(self, namespace: str, name: str, uid: str, retry: int) -> tuple[float, int]:
         """One reconcile of the object as the API holds it now; (seconds until the next round, retries so far)."""

@@ -24,7 +24,7 @@ import kopf
 
 from controller.api.group import GROUP, VERSION
 from controller.api.identity import SYSTEM_USER
-from controller.api.kinds import ASSIGNMENT, DEPLOYMENT_TASK, KINDS, KindInfo
+from controller.api.kinds import ASSIGNMENT, CHANGE_REQUEST, DEPLOYMENT_TASK, KINDS, KindInfo
 from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import Condition, utcnow
 from controller.core import conditions
@@ -268,6 +268,8 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
     if info.kind == ASSIGNMENT.kind:
         kopf.on.event(*resource, registry=registry, id=f"audit-gone-{info.plural}")(gone)
         return
+    if info.kind == CHANGE_REQUEST.kind:
+        kopf.on.event(*resource, registry=registry, id=f"wake-task-{info.plural}", when=judged)(wake_task)
     kopf.timer(
         *resource,
         registry=registry,
@@ -297,6 +299,20 @@ async def task_driver(info: KindInfo, deps: Deps, stack: AsyncExitStack) -> Task
         return KopfWriter(deps, info, kopf.Body(cast(kopf.RawBody, body)), kopf.Patch(), correlation_id, events)
 
     return TaskDriver(info, CustomObjects(api_client), run, notes, deps.lock_for)
+
+
+def judged(body: kopf.Body, **_: Any) -> bool:
+    """A ChangeRequest whose reconcile has judged its current decisions (its task may count them now)."""
+    status = body.get("status") or {}
+    return bool(status) and status.get("observedGeneration") == body.metadata.get("generation")
+
+
+async def wake_task(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Wake the loop of the ChangeRequest's task, so an approval is acted on at once."""
+    driver: TaskDriver | None = memo.get("driver")
+    task = (body.get("spec") or {}).get("task")
+    if driver is not None and task:
+        driver.wake_named(body.metadata.namespace or "default", str(task))
 
 
 def _register_driven(

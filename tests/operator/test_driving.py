@@ -119,12 +119,12 @@ async def test_a_sleeping_loop_runs_again_when_woken_and_exits_when_stopped(clus
         GROUP, VERSION, NAMESPACE, "deploymenttasks", "woken", {"status": {"stepReported": "k/a1"}}
     )
     recorder.called.clear()
-    assert loop_driver.wake(uid)
+    assert loop_driver.wake_named(NAMESPACE, "woken")  # as a ChangeRequest's judged decision does
     await asyncio.wait_for(recorder.called.wait(), 10)
     assert recorder.bodies[-1]["status"]["stepReported"] == "k/a1"  # the second round read the task again
     stop.set()
     await asyncio.wait_for(running, 10)
-    assert not loop_driver.wake(uid)  # no loop any more
+    assert not loop_driver.wake(uid) and not loop_driver.wake_named(NAMESPACE, "woken")  # no loop any more
 
 
 async def test_an_outage_is_named_on_the_task_and_retried_soon(cluster: Any) -> None:
