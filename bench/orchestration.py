@@ -34,6 +34,7 @@ from controller.api.policy import load_policy
 from controller.devkit.embedded import EmbeddedServices
 from controller.devkit.processes import ProcessGroup
 from controller.devkit.seeding import apply_crds
+from controller.orchestration import execution
 from controller.orchestration.execution import BODIES, StepContext, StepRequest, execute
 from controller.planes.catalog import PlaneSet
 from controller.planes.fleet import seed_fleet, set_failure_rate
@@ -175,7 +176,12 @@ def throughput(tasks: int, sizes: dict[int, int]) -> dict[str, float]:
     }
 
 
+async def no_task_to_wake(ctx: StepContext, request: StepRequest) -> None:
+    """The monitor test runs step bodies without a DeploymentTask or an API server: nothing to announce."""
+
+
 async def monitor_at_scale(database_url: str, fleet: int) -> dict[str, float]:
+    execution.announce = no_task_to_wake  # type: ignore[assignment]
     pool = await open_pool(database_url, min_size=1, max_size=4)
     try:
         await seed_fleet(pool, "bench-global", {4: fleet}, "1.0.0")
