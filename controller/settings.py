@@ -94,7 +94,10 @@ class ControllerSettings(CommonSettings):
         description="This replica's peering priority (the highest runs, the others wait); unset: random",
     )
     resync_interval_seconds: float = Field(
-        60.0, gt=0, description="Timer interval re-running every reconcile, so no missed event stalls work"
+        60.0,
+        gt=0,
+        description="Timer interval re-running the reconcile of every object in flight, so no missed event stalls "
+        "work (a DeploymentTask in flight has its own loop, woken by events, instead)",
     )
     liveness_port: int = Field(
         8081, ge=0, le=65535, description="Port of the /healthz liveness endpoint; 0 turns it off"
