@@ -205,6 +205,18 @@ def measure(variant: str, tasks: int, messages: int) -> dict[str, float]:
     return {"reconcile": seconds / reconciles * 1e6, "step": step * 1e6, "reconciles": reconciles}
 
 
+def print_added(results: dict[str, list[dict[str, float]]], floors: dict[str, float], name: str) -> None:
+    """A table of what each variant adds to "off", per unit, in microseconds and as a share of `floors`."""
+    print(f"  {'unit':12s} {name:>10s} {'+unrecorded':>12s} {'% ' + name:>8s} {'+recorded':>10s} {'% ' + name:>8s}")
+    for unit, floor in floors.items():
+        off = statistics.median(r[unit] for r in results["off"])
+        cells = []
+        for variant in ("unrecorded", "recorded"):
+            added = statistics.median(r[unit] for r in results[variant]) - off
+            cells.append(f"{added:+9.1f}us {added / (floor * 1e6) * 100:7.2f}%")
+        print(f"  {unit:12s} {floor * 1e3:8.2f}ms {cells[0]:>21s} {cells[1]:>19s}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tasks", type=int, default=40)
@@ -245,31 +257,16 @@ def main(argv: list[str] | None = None) -> int:
         step_floor = 1 / floors["dramatiq_messages_per_second"]
         print("  against the floor of the real stack (same run): a bare Kopf handler's one status patch per object")
         print("  on the emulator, and a bare dramatiq no-op message on Redis:")
-        print(f"  {'unit':12s} {'floor':>10s} {'+unrecorded':>12s} {'% floor':>8s} {'+recorded':>10s} {'% floor':>8s}")
-        for unit, floor in (("reconcile", reconcile_floor), ("step", step_floor)):
-            off = statistics.median(r[unit] for r in results["off"])
-            cells = []
-            for variant in ("unrecorded", "recorded"):
-                added = statistics.median(r[unit] for r in results[variant]) - off
-                cells.append(f"{added:+9.1f}us {added / (floor * 1e6) * 100:7.2f}%")
-            print(f"  {unit:12s} {floor * 1e3:8.2f}ms {cells[0]:>21s} {cells[1]:>19s}")
+        print_added(results, {"reconcile": reconcile_floor, "step": step_floor}, "floor")
         body = real_step_body_seconds()
         ours = {
             "reconcile": reconcile_floor + statistics.median(r["reconcile"] for r in results["off"]) / 1e6,
             "step": step_floor + body,
         }
         print("  against what ours cost at least (same run): that floor plus our reconcile's decision, and that")
-        print(
-            f"  floor plus a real Monitor step's body ({body * 1e3:.2f}ms: claim, poll of 8 simulated devices, report):"
-        )
-        print(f"  {'unit':12s} {'ours':>10s} {'+unrecorded':>12s} {'% ours':>8s} {'+recorded':>10s} {'% ours':>8s}")
-        for unit, floor in ours.items():
-            off = statistics.median(r[unit] for r in results["off"])
-            cells = []
-            for variant in ("unrecorded", "recorded"):
-                added = statistics.median(r[unit] for r in results[variant]) - off
-                cells.append(f"{added:+9.1f}us {added / (floor * 1e6) * 100:7.2f}%")
-            print(f"  {unit:12s} {floor * 1e3:8.2f}ms {cells[0]:>21s} {cells[1]:>19s}")
+        print(f"  floor plus a real Monitor step's body ({body * 1e3:.2f}ms: claim, poll of 8 simulated devices,")
+        print("  report):")
+        print_added(results, ours, "ours")
     return 0
 
 

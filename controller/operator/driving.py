@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controller.api.kinds import KindInfo
@@ -101,16 +101,7 @@ def _conditions(body: Json) -> list[Json]:
 def with_cleared_outage(body: Json, outcome: Outcome) -> Outcome:
     """The outcome with `Waiting` set False when the last round waited out an outage."""
     back = outages.cleared(body, utcnow())
-    if back is None:
-        return outcome
-    return Outcome(
-        status=outcome.status,
-        labels=outcome.labels,
-        events=outcome.events,
-        audits=outcome.audits,
-        requeue_after_seconds=outcome.requeue_after_seconds,
-        conditions=(*outcome.conditions, back),
-    )
+    return outcome if back is None else replace(outcome, conditions=(*outcome.conditions, back))
 
 
 @dataclass
