@@ -2,7 +2,7 @@
 
 Kopf runs `TaskDriver.drive` as the daemon of every DeploymentTask in flight (reconcile/inflight.py), and
 stops it when the task is finished, deleted, or the operator pauses for a peer. Each round reads the task
-fresh, runs its reconcile and writes the Outcome (`ApiWriter`: audit rows, Events, then status and labels
+fresh, runs its reconcile and writes the Outcome (`ApiWriter`: audit rows, Events, then labels and status
 through the API, the order of a Kopf handler whose patch lands last). Then the loop sleeps until the Outcome's
 requeue (a soak, a backoff, a review deadline, the lease of a running step) or until `wake` is called:
 for a spec change, when the worker announces a finished step in `status.stepReported`, or when the
@@ -48,7 +48,7 @@ BUG_RETRY_SECONDS = 60.0
 
 @dataclass
 class ApiWriter:
-    """`OutcomeWriter` of a round: audit rows and Events by `notes`, then status and labels through the API.
+    """`OutcomeWriter` of a round: audit rows and Events by `notes`, then labels and status through the API.
 
     `write` only holds the status and labels; `flush` sends them after the Events, as a Kopf handler's
     patch lands after its Events: a crash in between re-posts the Events under the same names (nothing
@@ -83,10 +83,10 @@ class ApiWriter:
                 holder: Json = {"status": {"conditions": status.get("conditions", _conditions(self.body))}}
                 conditions.merge_into(holder, owned)
                 status = {**status, "conditions": holder["status"]["conditions"]}
+            if labels:  # before the status: whoever sees observedGeneration sees the labels of that round too
+                await self.objects.patch(self.info, namespace, name, {"metadata": {"labels": labels}})
             if status:
                 await self.objects.patch_status(self.info, namespace, name, status)
-            if labels:  # after the status, whose observedGeneration tells the watch this round saw the spec
-                await self.objects.patch(self.info, namespace, name, {"metadata": {"labels": labels}})
         except KubeError as error:
             if error.not_found:
                 return False
