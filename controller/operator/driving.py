@@ -29,6 +29,7 @@ from controller.core.outcome import AuditNote, EventNote, Outcome, OutcomeWriter
 from controller.kube.client import CustomObjects
 from controller.kube.errors import KubeError
 from controller.operator import outages
+from controller.telemetry import domainmetrics
 from controller.telemetry.scopes import mark_requeue, reconcile_scope
 from controller.telemetry.tracing import bind_correlation
 
@@ -167,6 +168,7 @@ class TaskDriver:
                     outcome = with_cleared_outage(body, await self.reconcile(body))
                     correlation_id = outcome.labels.get(CORRELATION_LABEL) or labelled  # set on the first round
                     bind_correlation(correlation_id)
+                    domainmetrics.observe_outcome(self.info.kind, body, outcome.status, outcome.audits, utcnow())
                     writer = ApiWriter(self.objects, self.info, body, self.notes(body, correlation_id))
                     await write_outcome(outcome, writer, correlation_id)
                     await writer.flush()
