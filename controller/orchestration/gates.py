@@ -166,10 +166,16 @@ def _failure(p: RingProgress, poll: Poll, settings: GateSettings, counts: str) -
 
 
 def next_poll_at(progress: RingProgress, settings: GateSettings) -> datetime | None:
-    """When the next poll is due (None: now)."""
+    """When the next poll is due (None: now): a poll interval after the last, or sooner when a ring that is
+    soaking healthy reaches the end of its soak (that poll can pass the gate)."""
     if progress.last_polled_at is None:
         return None
-    return progress.last_polled_at + timedelta(seconds=settings.poll_interval_seconds)
+    due = progress.last_polled_at + timedelta(seconds=settings.poll_interval_seconds)
+    if progress.healthy_since is not None:
+        soaked = progress.healthy_since + timedelta(seconds=settings.soak_seconds)
+        if progress.last_polled_at < soaked:
+            due = min(due, soaked)
+    return due
 
 
 def approval_windows(windows: list[ChangeWindow]) -> list[PolicyWindow]:

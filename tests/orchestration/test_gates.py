@@ -133,6 +133,14 @@ def test_next_poll_is_one_interval_after_the_last() -> None:
     assert next_poll_at(progress, settings()) == T0 + timedelta(seconds=2)
 
 
+def test_a_ring_soaking_healthy_is_polled_again_as_its_soak_ends_not_a_whole_interval_later() -> None:
+    soaking = RingProgress(ring=0, last_polled_at=T0, healthy_since=T0)
+    assert next_poll_at(soaking, settings(soak_seconds=1, poll_interval_seconds=60)) == T0 + timedelta(seconds=1)
+    assert next_poll_at(soaking, settings(soak_seconds=600, poll_interval_seconds=60)) == T0 + timedelta(seconds=60)
+    soaked = RingProgress(ring=0, last_polled_at=T0 + timedelta(seconds=5), healthy_since=T0)
+    assert next_poll_at(soaked, settings(soak_seconds=1, poll_interval_seconds=60)) == T0 + timedelta(seconds=65)
+
+
 def policy_with_windows(windows: list[dict[str, Any]]) -> Policy:
     raw = POLICY.model_dump(mode="json", by_alias=True)
     raw["windows"] = windows
