@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 
+import psycopg
 import pytest
 import redis
 
@@ -41,19 +42,32 @@ def ns(stack: Stack) -> str:
 def test_kill_9_at_each_step_of_a_rollout_still_runs_every_step_once(stack: Stack, ns: str, process: str) -> None:
     app = new_app(stack)
     name = f"killed-{process}"
-    apply_task(stack, name, app)
     restart: Callable[[signal.Signals], None] = getattr(stack, f"restart_{process}")
     killed_at: list[tuple[str, int | None]] = []
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        status = status_of(stack, name)
-        if status.get("phase") in ("Succeeded", "Failed", "RolledBack"):
-            break
-        for step in running_steps(status):
-            if step not in killed_at:
-                killed_at.append(step)
-                restart(signal.SIGKILL)
-        time.sleep(0.05)
+    # A Deploy finishes in milliseconds: hold each one inside the worker (it patches the ring's workloads,
+    # then waits to write its rollout history) so the kill lands mid-step, then let it go. Monitor steps
+    # last their 3 s soak on their own.
+    holder = psycopg.connect(stack.database_url)
+    holder.execute("LOCK TABLE rollout_history IN SHARE MODE")
+    try:
+        apply_task(stack, name, app)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            status = status_of(stack, name)
+            if status.get("phase") in ("Succeeded", "Failed", "RolledBack"):
+                break
+            for step in running_steps(status):
+                if step not in killed_at:
+                    killed_at.append(step)
+                    restart(signal.SIGKILL)
+                    if step[0] == "Deploy":
+                        holder.rollback()  # the kill landed while it was held: let it (or its replacement) finish
+                    elif step[0] == "Monitor":
+                        holder.execute("LOCK TABLE rollout_history IN SHARE MODE")  # hold the next ring's Deploy
+            time.sleep(0.05)
+    finally:
+        holder.rollback()
+        holder.close()
     wait_final(stack, name)
     assert {("Deploy", 0), ("Monitor", 0), ("Deploy", 1), ("Monitor", 1)} <= set(killed_at), killed_at
     assert_ran_once(stack, name, app)
