@@ -55,6 +55,19 @@ def bench_policy(path: Path) -> Path:
     return path
 
 
+#: Every risk input declared at its lowest, so the tasks auto-approve (an undeclared input scores as Unknown,
+#: which would send ring 2 to the CAB and leave the benchmark waiting).
+LOW_RISK = {
+    "privilegeImpact": "UserContext",
+    "supplyChainTrust": "SignedKnownProvenance",
+    "exploitability": "None",
+    "dataAccess": "OwnDirectory",
+    "sbomVulnerability": "NoHighOrCritical",
+    "operationalComplexity": "OnlineQuick",
+    "history": "Clean",
+}
+
+
 def task_body(index: int) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -67,6 +80,7 @@ def task_body(index: int) -> dict[str, Any]:
             "plane": "simulated",
             "requestedBy": "dev-publisher",
             "monitor": {"pollIntervalSeconds": 1, "soakSeconds": 0},
+            "risk": LOW_RISK,
         },
     }
 
@@ -105,6 +119,8 @@ def run_batch(custom: client.CustomObjectsApi, indexes: list[int]) -> tuple[list
         phases = [(it.get("status") or {}).get("phase") for it in items]
         if sum(1 for p in phases if p in ("Succeeded", "Failed", "RolledBack")) >= len(indexes):
             return items, time.monotonic() - started
+        if "AwaitingApproval" in phases:
+            raise RuntimeError("a benchmark task waits for CAB approval: its risk inputs are not all low")
         if time.monotonic() - started > 1800:
             raise TimeoutError(f"tasks did not finish: {sorted(set(map(str, phases)))}")
         time.sleep(0.5)
