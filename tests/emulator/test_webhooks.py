@@ -266,3 +266,33 @@ def test_webhooks_see_the_authenticated_user_in_auth_mode(
         user = hook.reviews[-1]["request"]["userInfo"]
         assert user["username"] == "system:serviceaccount:default:gateway"
         assert user["groups"] == ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"]
+
+
+def test_a_patch_raced_by_other_writers_during_its_webhooks_is_re_admitted_until_it_lands(
+    cluster: EmulatorServer, hook: WebhookServer
+) -> None:
+    # kube-apiserver re-runs admission on every storage conflict of a write without a resourceVersion
+    # (GuaranteedUpdate), so a busy object never turns a plain patch into a 409 the client did not ask for.
+    register(
+        cluster, "ValidatingWebhookConfiguration", "raced", [via_service(hook, "/raced", name="raced.ringpilot.dev")]
+    )
+    writer = custom(cluster, "bob")
+    writer.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("busy"))
+    races = iter(range(8))  # more than the 5 conflicts upstream's patch handler itself would absorb
+    phases = ("Pending", "Ready")
+
+    def race_then_allow(review: Json) -> Json:
+        race = next(races, None)
+        if race is not None:  # another writer lands while this review is out
+            writer.patch_namespaced_custom_object_status(
+                GROUP, "v1", "default", "widgets", "busy", {"status": {"phase": phases[race % 2]}}
+            )
+        return {"allowed": True}
+
+    hook.answers["/raced"] = race_then_allow  # type: ignore[attr-defined]
+    patched = custom(cluster).patch_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", "busy", {"spec": {"app": "api"}}
+    )
+    assert patched["spec"]["app"] == "api"
+    assert patched["status"]["phase"] == "Ready"  # the other writer's last status is kept
+    assert len(hook.reviews) >= 9  # admitted again after each of the 8 races

@@ -33,7 +33,10 @@ from .webhooks import (
 
 Json = dict[str, Any]
 logger = logging.getLogger(__name__)
-ATTEMPTS = 5
+#: How long an update or patch without a resourceVersion keeps re-running its admission when other writers
+#: change the object meanwhile. kube-apiserver's storage (`GuaranteedUpdate`) retries such a conflict until
+#: the request times out, so a client never sees a 409 it did not ask for with a precondition.
+STALE_RETRY_SECONDS = 30.0
 _DRY_RUN_SAFE = ("None", "NoneOnDryRun")
 
 
@@ -180,14 +183,15 @@ class AdmittedWrites:
         hooks = self.chain.matching(probe)
         if not any(hooks):
             return self.cluster.update(rt, namespace, name, body, opts)
-        for _ in range(ATTEMPTS):
+        deadline = asyncio.get_running_loop().time() + STALE_RETRY_SECONDS
+        while True:
             del opts.warnings[:]
             old, new = self.cluster.update_request(rt, namespace, name, clone(body))
             try:
                 return await self._write(probe, hooks, new, old, opts)
             except StaleWrite:
-                continue
-        raise ApiError.conflict(rt.group, rt.plural, name)
+                if asyncio.get_running_loop().time() > deadline:
+                    raise ApiError.conflict(rt.group, rt.plural, name) from None
 
     async def patch(
         self,
@@ -204,7 +208,8 @@ class AdmittedWrites:
         creates = self.chain.matching(dataclasses.replace(probe, operation="CREATE"))
         if not any(hooks) and not any(creates):
             return self.cluster.patch(rt, namespace, name, patch_type, patch, opts)
-        for _ in range(ATTEMPTS):
+        deadline = asyncio.get_running_loop().time() + STALE_RETRY_SECONDS
+        while True:
             del opts.warnings[:]
             old, merged = self.cluster.patch_request(rt, namespace, name, patch_type, clone(patch))
             if old is None:
@@ -212,8 +217,8 @@ class AdmittedWrites:
             try:
                 return await self._write(probe, hooks, merged, old, opts), False
             except StaleWrite:
-                continue
-        raise ApiError.conflict(rt.group, rt.plural, name)
+                if asyncio.get_running_loop().time() > deadline:
+                    raise ApiError.conflict(rt.group, rt.plural, name) from None
 
     async def delete(
         self, rt: ResourceType, namespace: str | None, name: str, options: Json, opts: WriteOptions, user: UserInfo
