@@ -26,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import yaml
 from baselines import measure, start_emulator
 from kubernetes import client
@@ -40,6 +42,7 @@ from controller.planes.fleet import seed_fleet, set_failure_rate
 from controller.planes.simulated import SimulatedPlane
 from controller.storage.db import open_pool
 from controller.storage.migrating import migrate
+from tests.orchestration.driver import LOW_RISK  # every input at its lowest row: the tasks auto-approve
 
 GROUP, VERSION = "ringpilot.dev", "v1alpha1"
 NS = "bench"
@@ -53,19 +56,6 @@ def bench_policy(path: Path) -> Path:
         ring["minSoakSeconds"] = 0
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-#: Every risk input declared at its lowest, so the tasks auto-approve (an undeclared input scores as Unknown,
-#: which would send ring 2 to the CAB and leave the benchmark waiting).
-LOW_RISK = {
-    "privilegeImpact": "UserContext",
-    "supplyChainTrust": "SignedKnownProvenance",
-    "exploitability": "None",
-    "dataAccess": "OwnDirectory",
-    "sbomVulnerability": "NoHighOrCritical",
-    "operationalComplexity": "OnlineQuick",
-    "history": "Clean",
-}
 
 
 def task_body(index: int) -> dict[str, Any]:
