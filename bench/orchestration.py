@@ -26,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import yaml
 from baselines import measure, start_emulator
 from kubernetes import client
@@ -41,6 +43,7 @@ from controller.planes.fleet import seed_fleet, set_failure_rate
 from controller.planes.simulated import SimulatedPlane
 from controller.storage.db import open_pool
 from controller.storage.migrating import migrate
+from tests.orchestration.driver import LOW_RISK  # every input at its lowest row: the tasks auto-approve
 
 GROUP, VERSION = "ringpilot.dev", "v1alpha1"
 NS = "bench"
