@@ -59,19 +59,6 @@ def bench_policy(path: Path) -> Path:
     return path
 
 
-#: Every risk input declared at its lowest, so the tasks auto-approve (an undeclared input scores as Unknown,
-#: which would send ring 2 to the CAB and leave the benchmark waiting).
-LOW_RISK = {
-    "privilegeImpact": "UserContext",
-    "supplyChainTrust": "SignedKnownProvenance",
-    "exploitability": "None",
-    "dataAccess": "OwnDirectory",
-    "sbomVulnerability": "NoHighOrCritical",
-    "operationalComplexity": "OnlineQuick",
-    "history": "Clean",
-}
-
-
 def task_body(index: int) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
