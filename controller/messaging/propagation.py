@@ -18,10 +18,12 @@ from controller.telemetry.scopes import StepScope, finish_step, start_step
 
 
 class TraceContext(Middleware):
-    """See the module docstring. Open step scopes wait between the two hooks keyed by message id."""
+    """See the module docstring. Open step scopes wait between the two hooks keyed by the delivery (the
+    message proxy), not the message id: a re-sent step can be delivered again while the first delivery
+    still runs, with the same id, and each delivery is a step of its own."""
 
     def __init__(self) -> None:
-        self.open: dict[str, StepScope] = {}
+        self.open: dict[int, StepScope] = {}
 
     def before_enqueue(self, broker: Broker, message: Message[Any], delay: int | None) -> None:
         carrier = tracing.inject_context({})
@@ -29,7 +31,7 @@ class TraceContext(Middleware):
             message.options[tracing.TRACE_OPTION] = carrier
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        self.open[message.message_id] = start_step(message.actor_name, message.queue_name, message.options)
+        self.open[id(message)] = start_step(message.actor_name, message.queue_name, message.options)
 
     def after_process_message(
         self,
@@ -39,7 +41,7 @@ class TraceContext(Middleware):
         result: Any | None = None,
         exception: BaseException | None = None,
     ) -> None:
-        scope = self.open.pop(message.message_id, None)
+        scope = self.open.pop(id(message), None)
         if scope is not None:
             finish_step(scope, exception)
 

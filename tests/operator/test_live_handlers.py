@@ -75,10 +75,16 @@ async def test_a_conversation_message_enqueues_one_turn_for_the_worker(operator:
         async def enqueued() -> dict[bytes, bytes]:
             return queue.hgetall(messages_key)  # type: ignore[return-value]
 
-        stored = await eventually(enqueued, f"a message in {messages_key}")
+        stored = await eventually(enqueued, f"a message in {messages_key}", 30)
     finally:
         queue.close()
-    conversation = await operator.get("conversations", "chat")
+
+    async def recorded() -> dict[str, Any] | None:
+        # the handler enqueues first and Kopf writes its status after it returns: wait for that write
+        found: dict[str, Any] = await operator.get("conversations", "chat")
+        return found if (found.get("status") or {}).get("correlationId") else None
+
+    conversation = await eventually(recorded, "the conversation's status.correlationId", 30)
     uid = conversation["metadata"]["uid"]
     [raw] = stored.values()
     message = json.loads(raw)

@@ -14,6 +14,7 @@ from typing import Any
 
 import dramatiq
 import pytest
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 from opentelemetry import trace
@@ -190,3 +191,26 @@ async def test_exported_traces_show_each_sql_statement_and_redis_command(
     assert {"postgresql", "redis"} <= systems, [(s.name, dict(s.attributes or {})) for s in children]
     statements = " ".join(str(v) for s in children for v in (s.attributes or {}).values())
     assert "secret-ish" not in statements and "value" not in statements.split()  # parameters and values stay out
+
+
+def test_a_step_delivered_twice_at_once_is_two_steps_in_the_histogram_and_two_spans(
+    spans: InMemorySpanExporter,
+) -> None:
+    # a re-sent step (the lease ran out under load) arrives again, with the same message id, while the
+    # first delivery is still running: each delivery's span and duration are its own
+    middleware = TraceContext()
+    broker = StubBroker(middleware=[middleware])
+    broker.declare_queue("steps")
+    message = Dispatcher(broker).enqueue(
+        "test_twice", "steps", key="corr-twice/deploy", correlation_id="corr-twice", kwargs={}
+    )
+    first, second = MessageProxy(message), MessageProxy(message)
+    labels = {"step": "test_twice", "result": "ok"}
+    before = REGISTRY.get_sample_value("ringpilot_step_duration_seconds_count", labels) or 0
+    middleware.before_process_message(broker, first)
+    middleware.before_process_message(broker, second)
+    middleware.after_process_message(broker, second)
+    middleware.after_process_message(broker, first)
+    assert REGISTRY.get_sample_value("ringpilot_step_duration_seconds_count", labels) == before + 2
+    assert [s.name for s in spans.get_finished_spans()] == ["step test_twice", "step test_twice"]
+    assert middleware.open == {}
