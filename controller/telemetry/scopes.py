@@ -98,10 +98,6 @@ def start_step(step: str, queue: str, options: Mapping[str, Any]) -> StepScope:
     return scope
 
 
-#: `ringpilot_step_duration_seconds` children by (step, result), looked up once each (labels() costs a lock).
-_step_histograms: dict[tuple[str, str], Histogram] = {}
-
-
 def finish_step(scope: StepScope, error: BaseException | None) -> None:
     """Close a step's span and observe `ringpilot_step_duration_seconds{step,result}`."""
     if error is not None:
@@ -112,10 +108,7 @@ def finish_step(scope: StepScope, error: BaseException | None) -> None:
     for token in reversed(scope.tokens):
         tracing.detach(token)
     result = "error" if error is not None else "ok"
-    histogram = _step_histograms.get((scope.step, result))
-    if histogram is None:
-        histogram = _step_histograms[scope.step, result] = metrics.STEP_SECONDS.labels(scope.step, result)
-    histogram.observe(time.perf_counter() - scope.started)
+    metrics.STEP_SECONDS.labels(scope.step, result).observe(time.perf_counter() - scope.started)
 
 
 def traced_turn(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
