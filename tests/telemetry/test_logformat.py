@@ -23,17 +23,19 @@ KEY = "sk-ant-api03-PLANTEDsecret0123456789abcdef"
 
 @pytest.fixture
 def json_lines() -> Iterator[io.StringIO]:
+    # On the tests' own logger, not the root: a thread an earlier test left (a watch, a pool) may still log,
+    # and its line would land between the ones a test counts.
     stream = io.StringIO()
     handler = build_handler("json", stream)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    log = logging.getLogger("ringpilot.test")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
     try:
         yield stream
     finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
