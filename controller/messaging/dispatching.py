@@ -7,12 +7,16 @@ claim the key in PostgreSQL before acting).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
 import dramatiq
 from dramatiq.broker import Broker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 
 from controller.telemetry.metrics import STEPS_ENQUEUED
 
@@ -29,8 +33,25 @@ def message_id_for(key: str) -> str:
 class Dispatcher:
     """Sends messages to named actors on the broker."""
 
+    #: How long a queue depth read from the broker is reused (every round of every task asks for it).
+    DEPTH_TTL_SECONDS = 1.0
+
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        self._depths: dict[str, tuple[float, int]] = {}
+
+    async def queued(self, queue: str) -> int:
+        """Messages waiting in `queue` (not the delayed ones), read at most once a second."""
+        at, depth = self._depths.get(queue, (float("-inf"), 0))
+        if time.monotonic() - at < self.DEPTH_TTL_SECONDS:
+            return depth
+        broker = self.broker
+        if isinstance(broker, RedisBroker):
+            depth = int(await asyncio.to_thread(broker.client.llen, f"{broker.namespace}:{queue}"))
+        elif isinstance(broker, StubBroker) and queue in broker.queues:
+            depth = broker.queues[queue].qsize()
+        self._depths[queue] = (time.monotonic(), depth)
+        return depth
 
     def enqueue(
         self,

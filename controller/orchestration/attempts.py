@@ -128,7 +128,7 @@ def run_actor_step(
     """Advance one slow step by what the facts say (see the module docstring); `kind` reads its report."""
     step = t.step(name, ring)
     what = label(name, ring)
-    lease = lease_seconds(task.spec.monitor.poll_interval_seconds)
+    lease = lease_seconds(task.spec.monitor.poll_interval_seconds, facts.queued_steps)
     if step.state is StepState.SUCCEEDED:
         return StepRun("done")
     if step.state is StepState.FAILED:

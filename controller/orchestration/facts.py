@@ -86,3 +86,5 @@ class Facts:
     claims: Mapping[str, Claim] = field(default_factory=dict)
     change_request: ChangeRequestView | None = None
     evidence_problem: str | None = None
+    #: Messages waiting in the steps queue (the lease of a step sent now grows with it).
+    queued_steps: int = 0

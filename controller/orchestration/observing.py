@@ -48,6 +48,8 @@ class World(Protocol):
 
     async def verify_evidence(self, ref: EvidenceRef) -> str | None: ...
 
+    async def queued_steps(self) -> int: ...
+
     def dispatch(self, item: Dispatch, correlation_id: str) -> None: ...
 
 
@@ -107,7 +109,7 @@ async def gather(world: World, task: TaskView, policy: Policy, now: datetime, cr
                 outcomes=tuple(cr.status.outcomes),
             )
     problem = await world.verify_evidence(status.evidence) if status.evidence is not None else None
-    return Facts(now, policy, validation, found, change_request, problem)
+    return Facts(now, policy, validation, found, change_request, problem, await world.queued_steps())
 
 
 async def carry_out(world: World, task: TaskView, t: Transitions) -> None:
@@ -200,6 +202,9 @@ class KubeWorld:
         except KubeError as error:
             if not error.not_found:
                 raise
+
+    async def queued_steps(self) -> int:
+        return await self.dispatcher.queued(STEPS_QUEUE) if self.dispatcher is not None else 0
 
     def dispatch(self, item: Dispatch, correlation_id: str) -> None:
         if self.dispatcher is None:

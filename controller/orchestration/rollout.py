@@ -167,8 +167,8 @@ def _monitor(t: Transitions, task: TaskView, facts: Facts, ring: int, settings: 
         if report is None:
             if step.next_attempt_at is not None and t.now >= step.next_attempt_at:
                 # The poll never reported (lost message or silent worker): poll again under a new key.
-                return _dispatch_poll(t, task, ring, step.attempts + 1)
-            t.wake_for_report(step, lease_seconds(task.spec.monitor.poll_interval_seconds))
+                return _dispatch_poll(t, task, facts, ring, step.attempts + 1)
+            t.wake_for_report(step, lease_seconds(task.spec.monitor.poll_interval_seconds, facts.queued_steps))
             return Progress.WAIT
         progress = t.ring(ring)
         t.put_step(step.model_copy(update={"key": None, "next_attempt_at": None}))
@@ -209,15 +209,15 @@ def _monitor(t: Transitions, task: TaskView, facts: Facts, ring: int, settings: 
     if due is not None and t.now < due:
         t.wake(due)
         return Progress.WAIT
-    return _dispatch_poll(t, task, ring, t.step(StepName.MONITOR, ring).attempts + 1)
+    return _dispatch_poll(t, task, facts, ring, t.step(StepName.MONITOR, ring).attempts + 1)
 
 
-def _dispatch_poll(t: Transitions, task: TaskView, ring: int, number: int) -> Progress:
+def _dispatch_poll(t: Transitions, task: TaskView, facts: Facts, ring: int, number: int) -> Progress:
     plan = t.status.plan
     assert plan is not None
     step = t.step(StepName.MONITOR, ring)
     key = step_key(task.correlation_id, task.uid, StepName.MONITOR, ring, number, "poll")
-    lease = lease_seconds(task.spec.monitor.poll_interval_seconds)
+    lease = lease_seconds(task.spec.monitor.poll_interval_seconds, facts.queued_steps)
     step = t.put_step(
         step.model_copy(update={"attempts": number, "key": key, "next_attempt_at": t.now + timedelta(seconds=lease)})
     )

@@ -32,6 +32,11 @@ BACKOFF_CAP_SECONDS = 60.0
 #: A step whose worker stays silent for this long (or this many poll intervals) is taken over.
 MIN_LEASE_SECONDS = 10.0
 LEASE_POLL_INTERVALS = 5
+#: Each message already waiting in the steps queue when a step is sent lengthens its lease by this much
+#: (a worker process with its threads gets through tens of steps a second; this is a pessimistic rate),
+#: so a long queue is not mistaken for a silent worker and the step is not sent a second time.
+LEASE_SECONDS_PER_QUEUED_STEP = 0.1
+MAX_LEASE_SECONDS = 1800.0
 #: Consecutive failed health polls after which the task fails (health is unknown).
 MAX_POLL_ERRORS = 5
 
@@ -42,8 +47,10 @@ def backoff_seconds(attempt: int) -> float:
     return min(BACKOFF_CAP_SECONDS, delay)
 
 
-def lease_seconds(poll_interval_seconds: int) -> float:
-    return max(MIN_LEASE_SECONDS, LEASE_POLL_INTERVALS * float(poll_interval_seconds))
+def lease_seconds(poll_interval_seconds: int, queued_steps: int = 0) -> float:
+    """How long a step's worker may stay silent before the step is sent again or taken over."""
+    base = max(MIN_LEASE_SECONDS, LEASE_POLL_INTERVALS * float(poll_interval_seconds))
+    return min(MAX_LEASE_SECONDS, base + LEASE_SECONDS_PER_QUEUED_STEP * max(0, queued_steps))
 
 
 def step_base(correlation_id: str, uid: str, step: StepName, ring: int | None = None) -> str:

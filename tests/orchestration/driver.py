@@ -111,6 +111,8 @@ class FakeWorld:
     claim_rows: dict[str, Claim] = field(default_factory=dict)
     change_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     evidence_problem: str | None = None
+    #: Messages other tasks left waiting in the steps queue (the machine's `queue` adds its own).
+    backlog: int = 0
     queue: list[Dispatch] = field(default_factory=list)
     sent: list[Dispatch] = field(default_factory=list)
     task_bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -151,6 +153,9 @@ class FakeWorld:
         else:
             body["spec"].update({k: v for k, v in spec.items() if k != "decisions"})
             body["metadata"]["generation"] += 1
+
+    async def queued_steps(self) -> int:
+        return self.backlog + len(self.queue)
 
     async def verify_evidence(self, ref: EvidenceRef) -> str | None:
         return self.evidence_problem

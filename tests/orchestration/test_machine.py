@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from controller.orchestration.steps import (
     DEPLOY_RING_ACTOR,
@@ -180,6 +180,23 @@ async def test_a_silent_worker_is_replaced_by_a_new_attempt_and_a_lost_message_i
     assert "StepAbandoned" in run.reasons()
     evidence = [d.key for d in run.world.sent if d.actor == GENERATE_EVIDENCE_ACTOR]
     assert len(evidence) == 2 and len(set(evidence)) == 1  # the same key, enqueued again
+
+
+async def test_a_step_sent_behind_a_long_queue_is_given_longer_before_it_counts_as_silent() -> None:
+    # 3000 steps of other tasks wait in the queue: at 0.1 s each, the Deploy's worker gets 300 s more
+    # than the 10 s lease before another attempt starts, and the step is not sent a second time meanwhile
+    async def abandoned_after(backlog: int) -> float:
+        run = Run({"maxRing": 0}, world=FakeWorld(backlog=backlog), worker=FakeWorker(silent={(DEPLOY_RING_ACTOR, 1)}))
+        await run.until("Deploying")
+        sent = datetime.fromisoformat(run.step("Deploy", 0)["startedAt"])
+        while "StepAbandoned" not in run.reasons():
+            at = run.now
+            await run.tick()
+        return (at - sent).total_seconds()
+
+    quiet, busy = await abandoned_after(0), await abandoned_after(3000)
+    assert 10 <= quiet < 15
+    assert 310 <= busy < 315
 
 
 async def test_a_lost_poll_is_replaced() -> None:

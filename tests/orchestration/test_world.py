@@ -15,6 +15,7 @@ from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.policy import load_policy
 from controller.core.errors import Unavailable
+from controller.messaging.broker import build_broker
 from controller.messaging.dispatching import Dispatcher
 from controller.operator.startup import OrchestrationRuntime
 from controller.orchestration import evidencestore
@@ -74,10 +75,13 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster:
     digest = await evidencestore.store(db_pool, "00000000-0000-0000-0000-0000000000aa", "cid-1", "t", {"a": 1})
     assert await world.verify_evidence(EvidenceRef(id="00000000-0000-0000-0000-0000000000aa", sha256=digest)) is None
     world.dispatch(Dispatch("orchestration_poll_ring", "cid-1/x/Monitor/r0/a1", {"ring": 0, "artifact": None}), "cid-1")
+    assert await world.queued_steps() == 1  # the lease of the next step sent grows with it
     message = broker.queues["steps"].get_nowait()
     assert b"orchestration_poll_ring" in message and b"artifact" not in message
+    brokerless = KubeWorld(cluster.admin, db_pool, cluster.planes, None)
+    assert await brokerless.queued_steps() == 0
     with pytest.raises(Unavailable, match="RINGPILOT_REDIS_URL"):
-        KubeWorld(cluster.admin, db_pool, cluster.planes, None).dispatch(Dispatch("a", "k"), "c")
+        brokerless.dispatch(Dispatch("a", "k"), "c")
 
 
 def test_the_earliest_live_task_for_an_app_wins() -> None:
@@ -271,3 +275,20 @@ def test_a_worker_process_runs_its_steps_on_one_loop_with_resources_opened_once(
         loop.after_worker_shutdown(broker, None)
     with pytest.raises(resources.ResourcesNotOpen):
         resources.current()
+
+
+async def test_the_dispatcher_reads_the_steps_queue_depth_from_redis_at_most_once_a_second(redis_url: str) -> None:
+    broker = build_broker(redis_url, set_global=False)
+    broker.declare_queue("steps")
+    dispatcher = Dispatcher(broker)
+    try:
+        for n in range(3):
+            dispatcher.enqueue("orchestration_poll_ring", "steps", key=f"cid-q/k{n}", correlation_id="cid-q", kwargs={})
+        assert await dispatcher.queued("steps") == 3
+        dispatcher.enqueue("orchestration_poll_ring", "steps", key="cid-q/k3", correlation_id="cid-q", kwargs={})
+        assert await dispatcher.queued("steps") == 3  # read less than a second ago
+        dispatcher.DEPTH_TTL_SECONDS = 0.0
+        assert await dispatcher.queued("steps") == 4
+        assert await dispatcher.queued("turns") == 0
+    finally:
+        broker.close()
