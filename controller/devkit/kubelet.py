@@ -151,7 +151,7 @@ class SimulatedKubelet:
             try:
                 listing = self._plain(list_fn())
                 for item in listing.get("items", []):
-                    on_object(item, "ADDED")
+                    on_object(item, "LISTED")
                 stream = watch.Watch().stream(
                     list_fn, resource_version=listing["metadata"].get("resourceVersion"), timeout_seconds=5
                 )
@@ -164,12 +164,20 @@ class SimulatedKubelet:
                 self._stop.wait(0.5)
 
     def _on_namespace(self, ns: dict[str, Any], kind: str) -> None:
-        self.failures.namespace_annotations[ns["metadata"]["name"]] = dict(ns["metadata"].get("annotations") or {})
+        name = ns["metadata"]["name"]
+        annotations = dict(ns["metadata"].get("annotations") or {})
+        if self.failures.namespace_annotations.get(name) == annotations:
+            return  # a relist, or a change that does not touch failure injection
+        self.failures.namespace_annotations[name] = annotations
         self._mark_all()
 
     def _on_deployment(self, deployment: dict[str, Any], kind: str) -> None:
-        if kind != "DELETED":
-            self._mark(deployment["metadata"]["namespace"], deployment["metadata"]["name"])
+        # Marked only when its status is not what it should be: the watch starts over every few seconds and
+        # each status write comes back as an event, and reading every Deployment again each time starved a
+        # new one under load.
+        if kind == "DELETED" or self._wanted_status(deployment) is None:
+            return
+        self._mark(deployment["metadata"]["namespace"], deployment["metadata"]["name"])
 
     def _watch_namespaces(self) -> None:
         self._follow(self.core.list_namespace, self._on_namespace)
@@ -191,7 +199,7 @@ class SimulatedKubelet:
         except ApiException:
             return
         for item in listing.get("items", []):
-            self._on_deployment(item, "ADDED")
+            self._on_deployment(item, "LISTED")
 
     def _tick(self) -> None:
         while not self._stop.wait(0.05):
@@ -207,6 +215,16 @@ class SimulatedKubelet:
                     logger.warning("Could not reconcile Deployment %s/%s: %s", namespace, name, error)
                     self._mark(namespace, name)
 
+    def _wanted_status(self, deployment: dict[str, Any]) -> dict[str, Any] | None:
+        """The status to write, or None when the Deployment already has it."""
+        status = desired_status(deployment, self.failures.mode_for(deployment), datetime.now(UTC))
+        current = deployment.get("status") or {}
+        if all(current.get(k) == v for k, v in status.items()) and "unavailableReplicas" not in (
+            set(current) - set(status)
+        ):
+            return None
+        return status
+
     def reconcile(self, namespace: str, name: str) -> None:
         """Write the status of one Deployment if it differs from what it should be."""
         try:
@@ -215,11 +233,8 @@ class SimulatedKubelet:
             if error.status != 404:
                 logger.warning("Could not read Deployment %s/%s: %s", namespace, name, error.reason)
             return
-        status = desired_status(raw, self.failures.mode_for(raw), datetime.now(UTC))
-        current = raw.get("status") or {}
-        if all(current.get(k) == v for k, v in status.items()) and "unavailableReplicas" not in (
-            set(current) - set(status)
-        ):
+        status = self._wanted_status(raw)
+        if status is None:
             return
         if "unavailableReplicas" not in status:
             status["unavailableReplicas"] = None
