@@ -132,6 +132,8 @@ def test_a_rollout_moves_reconciles_gates_steps_and_task_duration(stack: Stack, 
     assert moved(before, after, "controller", "ringpilot_step_enqueued_total", step="orchestration_deploy_ring") == 2
     assert moved(before, after, "controller", "ringpilot_reconcile_total", kind="DeploymentTask") >= 5
     assert moved(before, after, "controller", "ringpilot_reconcile_duration_seconds_count", kind="DeploymentTask") >= 5
+    # At least this task's two deploys (ok). The worker's histogram is process-wide, and an earlier test's
+    # task may have a redelivered step land in this window (it does nothing, and is counted as a delivery).
     assert (
         moved(
             before,
@@ -141,9 +143,9 @@ def test_a_rollout_moves_reconciles_gates_steps_and_task_duration(stack: Stack, 
             step="orchestration_deploy_ring",
             result="ok",
         )
-        == 2
+        >= 2
     )
-    assert moved(before, after, "worker", "dramatiq_messages_total", actor_name="orchestration_deploy_ring") == 2
+    assert moved(before, after, "worker", "dramatiq_messages_total", actor_name="orchestration_deploy_ring") >= 2
     assert after.value("controller", "ringpilot_deploymenttasks", phase="Succeeded") >= 1
     assert ("ringpilot_queue_depth", frozenset({("queue", "steps")})) in after.seen["controller"]
 
