@@ -190,10 +190,6 @@ class SimulatedKubelet:
             self._due.setdefault((namespace, name), time.monotonic() + self.delay)
 
     def _mark_all(self) -> None:
-        with self._lock:
-            keys = list(self._due)
-        for key in keys:
-            self._mark(*key)
         try:
             listing = self._plain(self.apps.list_deployment_for_all_namespaces())
         except ApiException:

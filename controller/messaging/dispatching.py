@@ -18,6 +18,7 @@ from dramatiq.broker import Broker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from controller.messaging.broker import queue_key
 from controller.telemetry.metrics import STEPS_ENQUEUED
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Dispatcher:
             return depth
         broker = self.broker
         if isinstance(broker, RedisBroker):
-            depth = int(await asyncio.to_thread(broker.client.llen, f"{broker.namespace}:{queue}"))
+            depth = int(await asyncio.to_thread(broker.client.llen, queue_key(queue)))
         elif isinstance(broker, StubBroker) and queue in broker.queues:
             depth = broker.queues[queue].qsize()
         self._depths[queue] = (time.monotonic(), depth)
