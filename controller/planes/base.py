@@ -152,3 +152,10 @@ class ExecutionPlane(Protocol):
     async def reapply_config(self, target: TargetRef, key: str) -> ActionResult:
         """Restore the target's configuration to the recorded one."""
         ...
+
+
+#: The plane calls that only read. The worker records no span of their own: the step's span already times
+#: them, and a Monitor step, the most frequent of all, is one health read (see `PLANE_ACTIONS`).
+PLANE_READS = frozenset({"targets", "observe", "health"})
+#: The plane calls that change a target: each is a span `plane <name>.<call>` in its step's trace.
+PLANE_ACTIONS = frozenset({"apply", "rollback", "apply_ring", "rollback_ring", "install", "restart", "reapply_config"})

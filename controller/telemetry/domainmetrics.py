@@ -44,6 +44,8 @@ class Census:
     counts: Counter[tuple[str, ...]] = field(default_factory=Counter)
 
     def put(self, uid: str, labels: tuple[str, ...] | None) -> None:
+        if labels is not None and self.members.get(uid) == labels:
+            return  # most reconciles change nothing the census counts
         old = self.members.pop(uid, None)
         if old is not None:
             self.counts[old] -= 1
@@ -99,7 +101,7 @@ def observe_outcome(
     after = {**before, **status}
     old_phase, new_phase = before.get("phase"), after.get("phase")
     changed = new_phase is not None and new_phase != old_phase
-    age = _age_seconds(body, now)
+    age = _age_seconds(body, now) if changed else None  # only a phase change observes a duration
     notes = list(audits)
     for note in notes:
         allowed = ADMISSION_ACTIONS.get(note.action)

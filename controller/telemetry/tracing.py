@@ -14,7 +14,7 @@ import functools
 import inspect
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -101,8 +101,9 @@ def tracer() -> trace.Tracer:
 
 
 def bind_correlation(correlation_id: str) -> None:
-    """Make `correlation_id` the one of this context (logs) and of the current span."""
-    if not correlation_id:
+    """Make `correlation_id` the one of this context (logs) and of the current span (every span `span` and
+    the step scope open is stamped with the ID in scope then, so an ID already in scope is on it)."""
+    if not correlation_id or _correlation.get() == correlation_id:
         return
     _correlation.set(correlation_id)
     trace.get_current_span().set_attribute(CORRELATION_ATTRIBUTE, correlation_id)
@@ -177,15 +178,19 @@ def reset_correlation(token: object) -> None:
 
 
 class TracedProxy:
-    """Wraps every coroutine method of `target` in a span `<prefix>.<method>` (e.g. the plane calls)."""
+    """Wraps the coroutine methods of `target` in a span `<prefix>.<method>` (e.g. the plane calls): every one,
+    or those named in `spanned`."""
 
-    def __init__(self, target: Any, prefix: str) -> None:
+    def __init__(self, target: Any, prefix: str, spanned: Collection[str] | None = None) -> None:
         self._target = target
         self._prefix = prefix
+        self._spanned = spanned
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
         if name.startswith("_") or not inspect.iscoroutinefunction(value):
+            return value
+        if self._spanned is not None and name not in self._spanned:
             return value
         what = f"{self._prefix}.{name}"
 

@@ -30,7 +30,7 @@ from controller.api.policy import Policy, load_policy
 from controller.kube.client import ApiClient, api_client_from_environment
 from controller.messaging.dispatching import Dispatcher
 from controller.orchestration.steps import MIN_LEASE_SECONDS
-from controller.planes.base import ExecutionPlane
+from controller.planes.base import PLANE_ACTIONS, ExecutionPlane
 from controller.planes.catalog import PlaneSet
 from controller.settings import WorkerSettings
 from controller.storage.db import Pool, open_pool
@@ -87,11 +87,18 @@ class Resources:
             ) from None
 
 
+def traced_plane(plane: ExecutionPlane, name: str) -> ExecutionPlane:
+    """`plane` whose calls that change a target are spans `plane <name>.<call>` in the step's trace; its
+    reads are timed by the step's own span (`PLANE_READS`: a span each would cost a Monitor step more than
+    5 % when every span is recorded, see bench/telemetry.py)."""
+    return cast(ExecutionPlane, TracedProxy(plane, f"plane {name}", spanned=PLANE_ACTIONS))
+
+
 class TracedPlaneSet(PlaneSet):
-    """A `PlaneSet` whose planes' calls are spans `plane <name>.<method>` in the step's trace."""
+    """A `PlaneSet` whose planes are `traced_plane`s."""
 
     def get(self, name: str) -> ExecutionPlane:
-        return cast(ExecutionPlane, TracedProxy(super().get(name), f"plane {name}"))
+        return traced_plane(super().get(name), name)
 
 
 def pool_size(settings: WorkerSettings) -> int:

@@ -6,11 +6,12 @@ middleware and a real worker) and a traced plane run in this process, with an in
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import pytest
@@ -25,18 +26,19 @@ from prometheus_client import REGISTRY
 
 from controller.messaging.dispatching import Dispatcher
 from controller.messaging.propagation import TraceContext
+from controller.planes.base import PLANE_ACTIONS, PLANE_READS, ExecutionPlane
 from controller.storage.audit import AuditEvent, audit_trail, record_audit
 from controller.storage.db import Pool
 from controller.telemetry.logformat import build_handler
 from controller.telemetry.scopes import reconcile_scope
 from controller.telemetry.tracing import (
     CORRELATION_ATTRIBUTE,
-    TracedProxy,
     current_trace_id,
     instrument_libraries,
     recording_sampler,
     span,
 )
+from controller.worker.resources import traced_plane
 
 KEY = "sk-ant-api03-PLANTEDstepKEY0123456789abcdef"
 logger = logging.getLogger("tests.telemetry.step")
@@ -46,6 +48,9 @@ class Plane:
     async def health(self, app: str, ring: int) -> str:
         return f"{app} ring {ring} healthy"
 
+    async def apply_ring(self, app: str, ring: int) -> str:
+        return f"{app} ring {ring} updated"
+
     async def apply(self, app: str) -> str:
         raise PermissionError(f"plane refused the token {KEY}")
 
@@ -54,16 +59,20 @@ class Plane:
 def broker() -> Iterator[StubBroker]:
     broker = StubBroker(middleware=[TraceContext(), AsyncIO()])
     broker.declare_queue("steps")
-    plane: Any = TracedProxy(Plane(), "plane simulated")
+    plane: Any = traced_plane(cast(ExecutionPlane, Plane()), "simulated")  # as the worker wraps its planes
 
     async def poll(app: str, ring: int, correlation_id: str) -> None:
         logger.info("Polled: %s", await plane.health(app, ring))
 
-    async def deploy(app: str, correlation_id: str) -> None:
+    async def deploy(app: str, ring: int, correlation_id: str) -> None:
+        logger.info("Deployed: %s", await plane.apply_ring(app, ring))
+
+    async def fail(app: str, correlation_id: str) -> None:
         await plane.apply(app)
 
     dramatiq.actor(poll, broker=broker, actor_name="test_poll_ring", queue_name="steps")
     dramatiq.actor(deploy, broker=broker, actor_name="test_deploy_ring", queue_name="steps")
+    dramatiq.actor(fail, broker=broker, actor_name="test_deploy_target", queue_name="steps")
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.start()
     try:
@@ -97,9 +106,9 @@ def test_the_reconcile_its_step_and_the_plane_call_are_one_trace_with_one_correl
 ) -> None:
     with reconcile_scope("DeploymentTask", "default", "t1", "corr-rollout"):
         Dispatcher(broker).enqueue(
-            "test_poll_ring",
+            "test_deploy_ring",
             "steps",
-            key="corr-rollout/poll/a1",
+            key="corr-rollout/deploy/a1",
             correlation_id="corr-rollout",
             kwargs={"app": "web", "ring": 0},
         )
@@ -107,8 +116,8 @@ def test_the_reconcile_its_step_and_the_plane_call_are_one_trace_with_one_correl
     found = by_name(spans)
     reconcile, step, call = (
         found["reconcile DeploymentTask"],
-        found["step test_poll_ring"],
-        found["plane simulated.health"],
+        found["step test_deploy_ring"],
+        found["plane simulated.apply_ring"],
     )
     assert {s.context.trace_id for s in (reconcile, step, call)} == {reconcile.context.trace_id}
     assert step.parent is not None and step.parent.span_id == reconcile.context.span_id
@@ -116,22 +125,41 @@ def test_the_reconcile_its_step_and_the_plane_call_are_one_trace_with_one_correl
     assert {s.attributes[CORRELATION_ATTRIBUTE] for s in (reconcile, step, call)} == {"corr-rollout"}
 
     lines = [json.loads(line) for line in log_text.getvalue().splitlines()]
-    enqueued = next(line for line in lines if str(line["message"]).startswith("Enqueued test_poll_ring"))
-    polled = next(line for line in lines if line["message"] == "Polled: web ring 0 healthy")
-    assert enqueued["correlation_id"] == polled["correlation_id"] == "corr-rollout"
-    assert enqueued["trace_id"] == polled["trace_id"] == format(reconcile.context.trace_id, "032x")
+    enqueued = next(line for line in lines if str(line["message"]).startswith("Enqueued test_deploy_ring"))
+    deployed = next(line for line in lines if line["message"] == "Deployed: web ring 0 updated")
+    assert enqueued["correlation_id"] == deployed["correlation_id"] == "corr-rollout"
+    assert enqueued["trace_id"] == deployed["trace_id"] == format(reconcile.context.trace_id, "032x")
+
+
+def test_a_plane_read_is_timed_by_its_steps_span_alone(
+    broker: StubBroker, spans: InMemorySpanExporter, log_text: io.StringIO
+) -> None:
+    Dispatcher(broker).enqueue(
+        "test_poll_ring", "steps", key="corr-poll/poll/a1", correlation_id="corr-poll", kwargs={"app": "web", "ring": 2}
+    )
+    broker.join("steps", fail_fast=True)
+    assert [s.name for s in spans.get_finished_spans()] == ["step test_poll_ring"]
+    polled = next(json.loads(line) for line in log_text.getvalue().splitlines() if "Polled: web ring 2" in line)
+    assert polled["correlation_id"] == "corr-poll"
+    assert polled["trace_id"] == format(spans.get_finished_spans()[0].context.trace_id, "032x")
+
+
+def test_every_plane_call_is_either_a_read_or_an_action_that_is_spanned() -> None:
+    calls = {name for name, value in vars(ExecutionPlane).items() if inspect.iscoroutinefunction(value)}
+    assert calls == PLANE_READS | PLANE_ACTIONS
+    assert not PLANE_READS & PLANE_ACTIONS
 
 
 def test_a_failing_step_is_an_error_span_and_its_key_is_in_no_log_line_or_span(
     broker: StubBroker, spans: InMemorySpanExporter, log_text: io.StringIO
 ) -> None:
-    labels = {"step": "test_deploy_ring", "result": "error"}
+    labels = {"step": "test_deploy_target", "result": "error"}
     before = REGISTRY.get_sample_value("ringpilot_step_duration_seconds_count", labels) or 0
     Dispatcher(broker).enqueue(
-        "test_deploy_ring", "steps", key="corr-bad/deploy", correlation_id="corr-bad", kwargs={"app": "web"}
+        "test_deploy_target", "steps", key="corr-bad/deploy", correlation_id="corr-bad", kwargs={"app": "web"}
     )
     broker.join("steps")
-    step = by_name(spans)["step test_deploy_ring"]
+    step = by_name(spans)["step test_deploy_target"]
     assert step.status.status_code is StatusCode.ERROR
     assert step.attributes is not None and step.attributes[CORRELATION_ATTRIBUTE] == "corr-bad"
     assert [e.attributes["exception.message"] for e in step.events if e.attributes] == [
