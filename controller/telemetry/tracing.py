@@ -178,10 +178,10 @@ def reset_correlation(token: object) -> None:
 
 
 class TracedProxy:
-    """Wraps the coroutine methods of `target` in a span `<prefix>.<method>` (e.g. the plane calls): every one,
-    or those named in `spanned`."""
+    """Wraps the coroutine methods of `target` named in `spanned` in a span `<prefix>.<method>` (e.g. the plane
+    calls that change a target); every other attribute is the target's own."""
 
-    def __init__(self, target: Any, prefix: str, spanned: Collection[str] | None = None) -> None:
+    def __init__(self, target: Any, prefix: str, spanned: Collection[str]) -> None:
         self._target = target
         self._prefix = prefix
         self._spanned = spanned
@@ -190,7 +190,8 @@ class TracedProxy:
         value = getattr(self._target, name)
         if name.startswith("_") or not inspect.iscoroutinefunction(value):
             return value
-        if self._spanned is not None and name not in self._spanned:
+        if name not in self._spanned:
+            setattr(self, name, value)  # found in the instance from now on, like a traced method
             return value
         what = f"{self._prefix}.{name}"
 
