@@ -38,7 +38,8 @@ from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
 from controller.operator import outages
 from controller.operator.admissionhooks import register_admission
 from controller.operator.driving import TaskDriver
-from controller.operator.startup import close_deps, open_deps, probe_database, probe_redis
+from controller.operator.startup import attach_live_tasks, close_deps, open_deps, probe_database, probe_redis
+from controller.orchestration.observing import live_task_entry
 from controller.reconcile.deps import Deps
 from controller.reconcile.inflight import in_flight, wants_wake
 from controller.reconcile.reconcilers import reconciler_for
@@ -212,6 +213,16 @@ async def apply_outcome(
         raise kopf.TemporaryError(REQUEUED, delay=outcome.requeue_after_seconds)
 
 
+#: The Kopf index of DeploymentTasks in flight by app (also the keyword its handlers receive it by).
+LIVE_TASKS_INDEX = "live_deploymenttasks"
+
+
+def attach_index(deps: Deps, kwargs: dict[str, Any]) -> None:
+    """Hand the index to the engines the first time a handler runs (Kopf fills indices before handlers)."""
+    if LIVE_TASKS_INDEX in kwargs:
+        attach_live_tasks(deps, kwargs[LIVE_TASKS_INDEX])
+
+
 def metrics_refresher(deps: Deps) -> Any:
     """What a scrape of the controller's /metrics updates first: queue depths and scrape-time gauges."""
 
@@ -227,8 +238,9 @@ def metrics_refresher(deps: Deps) -> Any:
 def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: ControllerSettings) -> None:
     resource = (GROUP, VERSION, info.plural)
 
-    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int = 0, **kwargs: Any) -> None:
         deps: Deps = memo["deps"]
+        attach_index(deps, kwargs)
         correlation_id = (body.metadata.labels or {}).get(CORRELATION_LABEL, "")
         async with deps.lock_for(body.metadata.uid or body.metadata.name or ""):
             scope = reconcile_scope(info.kind, body.metadata.namespace, body.metadata.name, correlation_id)
@@ -250,7 +262,8 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
         with kopf_errors():
             await _audit(deps, info, body, correlation_id, AuditNote("Deleted", SYSTEM_USER))
 
-    async def gone(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def gone(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        attach_index(memo["deps"], kwargs)  # an Assignment's first event: the sweep reads the index from now on
         if event.get("type") == "DELETED":
             await deleted(body=body, memo=memo)
 
@@ -315,13 +328,23 @@ async def wake_task(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         driver.wake_named(body.metadata.namespace or "default", str(task))
 
 
+async def index_live(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    """A task in flight, under its app: what a new task's validation checks for an earlier change."""
+    return {str((body.get("spec") or {}).get("app") or ""): live_task_entry(body)}
+
+
 def _register_driven(
     registry: kopf.OperatorRegistry, info: KindInfo, resource: tuple[str, str, str], live: Any
 ) -> None:
-    """A daemon per object in flight runs its rounds; the watch wakes it (operator/driving.py)."""
+    """A daemon per object in flight runs its rounds; the watch wakes it (operator/driving.py).
 
-    async def drive(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    Kopf keeps the in-flight tasks by app in an index (filled before any handler runs, an entry dropped
+    when its task stops matching `live`), so validating a task reads no list of every task ever stored.
+    """
+
+    async def drive(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
         driver: TaskDriver = memo["driver"]
+        attach_index(memo["deps"], kwargs)
         meta = body.metadata
         await driver.drive(meta.namespace or "default", meta.name or "", meta.uid or "", stopped.wait())
 
@@ -333,6 +356,7 @@ def _register_driven(
     def woken(body: kopf.Body, **_: Any) -> bool:
         return wants_wake(body)
 
+    kopf.index(*resource, registry=registry, id=LIVE_TASKS_INDEX, when=live)(index_live)
     # Stopped (finished, deleted, paused for a peer): the round in progress finishes first, then the loop exits.
     kopf.daemon(
         *resource,

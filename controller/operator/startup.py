@@ -19,7 +19,7 @@ from controller.api.policy import Policy, load_policy
 from controller.kube.client import CREDENTIAL_ERRORS, ApiClient, api_client_from_environment
 from controller.messaging.broker import STEPS_QUEUE, RetryPolicy, build_broker
 from controller.messaging.dispatching import Dispatcher
-from controller.orchestration.observing import KubeWorld
+from controller.orchestration.observing import KubeWorld, LiveTasks
 from controller.planes.catalog import PlaneSet
 from controller.reconcile.deps import Deps
 from controller.reconcile.statusmemo import StatusMemo
@@ -81,6 +81,20 @@ async def start_orchestration(
     return OrchestrationRuntime(
         KubeWorld(api_client, pool, planes or PlaneSet(api_client, pool), dispatcher), api_client
     )
+
+
+def attach_live_tasks(deps: Deps, live_tasks: LiveTasks) -> None:
+    """Point the engines' "tasks in flight" reads at the operator's Kopf index (no list of every task).
+
+    Called from the resource handlers, which Kopf runs only once its indices are filled.
+    """
+    runtime: OrchestrationRuntime | None = deps.orchestration
+    if runtime is not None and runtime.world.live_tasks is not live_tasks:
+        runtime.world.attach(live_tasks)
+    remediation: RemediationRuntime | None = deps.remediation
+    cluster = remediation.ports.cluster if remediation is not None else None
+    if isinstance(cluster, KubeCluster) and cluster.live_tasks is not live_tasks:
+        cluster.attach(live_tasks)
 
 
 async def stop_orchestration(runtime: OrchestrationRuntime | None) -> None:

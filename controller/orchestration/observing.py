@@ -9,6 +9,7 @@ status is written, so a lost status write only repeats work that is idempotent b
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -32,9 +33,12 @@ from controller.storage.db import Pool
 
 _TERMINAL_VALUES = {p.value for p in TERMINAL}
 
+#: The operator's index of DeploymentTasks in flight by app (a `kopf.Index`: app -> a store of entries).
+LiveTasks = Mapping[str, Iterable[Mapping[str, Any]]]
+
 
 class World(Protocol):
-    async def list_tasks(self) -> list[dict[str, Any]]: ...
+    async def live_tasks_of(self, app: str) -> list[dict[str, Any]]: ...
 
     async def target_count(self, plane: str, app: str, ring: int) -> int: ...
 
@@ -59,7 +63,17 @@ def _undone_by(spec: dict[str, Any], rollback: TaskView) -> bool:
     return deploy and spec.get("version") == rollback.spec.version and bool(spec.get("cancel"))
 
 
-def earlier_active_task(tasks: list[dict[str, Any]], me: TaskView, created: str) -> str | None:
+def live_task_entry(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the "live tasks of an app" index keeps of a DeploymentTask: what `earlier_active_task` reads."""
+    meta, spec, status = body.get("metadata") or {}, body.get("spec") or {}, body.get("status") or {}
+    return {
+        "metadata": {k: meta.get(k) for k in ("uid", "namespace", "name", "creationTimestamp")},
+        "spec": {k: spec.get(k) for k in ("app", "version", "action", "cancel")},
+        "status": {"phase": status.get("phase")},
+    }
+
+
+def earlier_active_task(tasks: Iterable[Mapping[str, Any]], me: TaskView, created: str) -> str | None:
     """`namespace/name` of a live task for the same app created before this one (ties: by name)."""
     mine = (created, me.namespace, me.name)
     for raw in tasks:
@@ -88,7 +102,7 @@ async def gather(world: World, task: TaskView, policy: Policy, now: datetime, cr
         spec = task.spec
         app, plane = (plan.app, plan.plane.value) if plan and task.deploy_started() else (spec.app, spec.plane.value)
         counts = await asyncio.gather(*(world.target_count(plane, app, r) for r in range(spec.max_ring + 1)))
-        conflict = earlier_active_task(await world.list_tasks(), task, created)
+        conflict = earlier_active_task(await world.live_tasks_of(task.spec.app), task, created)
         candidates = None
         if spec.action is Action.ROLLBACK:
             candidates = await world.rollback_candidates(app, plane, spec.version, list(range(spec.max_ring + 1)))
@@ -134,9 +148,18 @@ class KubeWorld:
         self.pool = pool
         self.planes = planes
         self.dispatcher = dispatcher
+        self.live_tasks: LiveTasks | None = None
 
-    async def list_tasks(self) -> list[dict[str, Any]]:
-        return await self.objects.list_raw(DEPLOYMENT_TASK)
+    def attach(self, live_tasks: LiveTasks) -> None:
+        """Read the live tasks of an app from the operator's Kopf index (`live_deploymenttasks`)."""
+        self.live_tasks = live_tasks
+
+    async def live_tasks_of(self, app: str) -> list[dict[str, Any]]:
+        if self.live_tasks is not None:
+            return [dict(entry) for entry in self.live_tasks.get(app, ())]
+        # no operator (a tool or a test): one list of every task
+        every = await self.objects.list_raw(DEPLOYMENT_TASK)
+        return [raw for raw in every if (raw.get("spec") or {}).get("app") == app]
 
     async def target_count(self, plane: str, app: str, ring: int) -> int:
         return len(await self.planes.get(plane).targets(app, ring))

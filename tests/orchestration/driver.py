@@ -117,8 +117,8 @@ class FakeWorld:
     sent: list[Dispatch] = field(default_factory=list)
     task_bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    async def list_tasks(self) -> list[dict[str, Any]]:
-        return self.tasks
+    async def live_tasks_of(self, app: str) -> list[dict[str, Any]]:
+        return [t for t in self.tasks if (t.get("spec") or {}).get("app") == app]
 
     async def target_count(self, plane: str, app: str, ring: int) -> int:
         return self.targets.get(ring, 0)

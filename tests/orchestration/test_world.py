@@ -19,7 +19,8 @@ from controller.messaging.broker import build_broker
 from controller.messaging.dispatching import Dispatcher
 from controller.operator.startup import OrchestrationRuntime
 from controller.orchestration import evidencestore
-from controller.orchestration.observing import KubeWorld, earlier_active_task
+from controller.orchestration.facts import TaskView
+from controller.orchestration.observing import KubeWorld, earlier_active_task, live_task_entry
 from controller.orchestration.steps import Dispatch
 from controller.orchestration.transitions import ChangeRequestWrite
 from controller.reconcile.changerequests import reconcile_change_request
@@ -56,7 +57,7 @@ async def test_the_kube_world_reads_and_writes_what_the_reconcile_needs(cluster:
     cluster.add_app("shop", range(2))
     assert [await world.target_count("kubernetes", "shop", r) for r in range(3)] == [1, 1, 0]
     assert await world.rollback_candidates("shop", "kubernetes", "2.0.0", [0]) == 0
-    assert await world.list_tasks() == []
+    assert await world.live_tasks_of("shop") == []
     assert await world.change_request("default", "t1-cab") is None
     await world.write_change_request(cr_write(), "owner-uid")
     await world.write_change_request(cr_write("b" * 64), "owner-uid")  # re-pointed at a new plan
@@ -292,3 +293,24 @@ async def test_the_dispatcher_reads_the_steps_queue_depth_from_redis_at_most_onc
         assert await dispatcher.queued("turns") == 0
     finally:
         broker.close()
+
+
+async def test_with_the_operator_index_attached_the_world_reads_live_tasks_from_it_not_the_api(
+    cluster: Cluster, db_pool: Pool
+) -> None:
+    world = KubeWorld(cluster.admin, db_pool, cluster.planes, None)
+    body = {
+        "metadata": {"name": "a", "namespace": "ns", "uid": "uid-a", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"app": "shop", "version": "2", "action": "Deploy", "cancel": False, "maxRing": 3, "gates": []},
+        "status": {"phase": "Deploying", "steps": [{"name": "Deploy"}]},
+    }
+    entry = live_task_entry(body)
+    assert entry["spec"] == {"app": "shop", "version": "2", "action": "Deploy", "cancel": False}
+    assert entry["status"] == {"phase": "Deploying"}  # what the conflict check reads, and no more
+    world.attach({"shop": [entry]})
+    assert await world.live_tasks_of("shop") == [entry]  # the emulator holds no task at all
+    assert await world.live_tasks_of("web") == []
+    me = TaskView(
+        "ns", "b", "uid-b", 1, "c", DeploymentTaskSpec(app="shop", version="3", max_ring=0), DeploymentTaskStatus()
+    )
+    assert earlier_active_task(await world.live_tasks_of("shop"), me, "2026-01-01T00:00:01Z") == "ns/a"

@@ -61,6 +61,9 @@ async def test_assignments_remediations_tasks_and_events(kube_api: client.ApiCli
     assert tasks_in_flight(tasks) == {}  # no phase yet: not running
     tasks[0]["status"] = {"phase": "Deploying"}
     assert tasks_in_flight(tasks) == {"web": "ship"}
+    entry = {"metadata": {"name": "idx"}, "spec": {"app": "api"}, "status": {"phase": "Monitoring"}}
+    cluster.attach({"api": [entry]})  # the operator's index: what is in flight, without a list
+    assert tasks_in_flight(await cluster.list_deployment_tasks()) == {"api": "idx"}
     await cluster.post_event(
         ObjectRef("Assignment", "team-a", "one", "uid-1"), "DriftDetected", "x" * 2000, "Warning", NOW
     )
