@@ -2,8 +2,8 @@
 
 Pure values. The reconcile (controller/reconcile/deploymenttasks.py) gathers them with as few calls
 as it can: validation facts only while a plan is missing or stale, claims only for the keys the
-status says are running, the ChangeRequest only once the task has one, and the evidence check only
-once a pack is recorded. Tests build them by hand.
+status says are running, the ChangeRequest only once the task has one, and the evidence pack only for
+a decision that needs it (observing.wants_evidence_check). Tests build them by hand.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ class Facts:
     validation: Validation | None = None
     claims: Mapping[str, Claim] = field(default_factory=dict)
     change_request: ChangeRequestView | None = None
+    #: True when the stored evidence pack was read for this decision; `evidence_problem` is what it found.
+    evidence_checked: bool = False
     evidence_problem: str | None = None
     #: Messages waiting in the steps queue (the lease of a step sent now grows with it).
     queued_steps: int = 0

@@ -250,23 +250,26 @@ def _plan_lock(t: Transitions, task: TaskView) -> None:
     t.condition("PlanLocked", True, "IdentityChangedAfterDeploy", message)
 
 
+def _verified(t: Transitions, ref: EvidenceRef, facts: Facts) -> bool:
+    """The stored pack's check, when this decision was taken with it read (docs/domain.md §5)."""
+    if not facts.evidence_checked:
+        return True  # not read for this decision: nothing it does needs the pack (no deploy, no success)
+    if facts.evidence_problem:
+        message = f"Evidence pack {ref.id}: {facts.evidence_problem}"
+        t.condition("EvidenceVerified", False, "EvidenceTampered", message)
+        t.phase(TaskPhase.FAILED, "EvidenceTampered", message)
+        return False
+    t.condition("EvidenceVerified", True, "HashVerified", f"Evidence pack {ref.id} matches sha256 {ref.sha256[:16]}")
+    return True
+
+
 def _evidence(t: Transitions, task: TaskView, facts: Facts) -> bool:
-    """GenerateEvidence: done once per plan; every later reconcile checks the stored hash."""
+    """GenerateEvidence: done once per plan. The stored pack is checked when it arrives, before each
+    ring's Deploy and before the rollout succeeds (`observing.wants_evidence_check`)."""
     plan = t.status.plan
     assert plan is not None
     if t.status.evidence is not None:
-        if facts.evidence_problem:
-            message = f"Evidence pack {t.status.evidence.id}: {facts.evidence_problem}"
-            t.condition("EvidenceVerified", False, "EvidenceTampered", message)
-            t.phase(TaskPhase.FAILED, "EvidenceTampered", message)
-            return False
-        t.condition(
-            "EvidenceVerified",
-            True,
-            "HashVerified",
-            f"Evidence pack {t.status.evidence.id} matches sha256 {t.status.evidence.sha256[:16]}",
-        )
-        return True
+        return _verified(t, t.status.evidence, facts)
     t.phase(TaskPhase.VALIDATING, "GeneratingEvidence", "Building the evidence pack")
     t.set(current_step=StepName.GENERATE_EVIDENCE.value)
     run = run_actor_step(
@@ -299,8 +302,7 @@ def _evidence(t: Transitions, task: TaskView, facts: Facts) -> bool:
         id=ref.id,
         sha256=ref.sha256,
     )
-    t.condition("EvidenceVerified", True, "HashVerified", f"Evidence pack {ref.id} matches sha256 {ref.sha256[:16]}")
-    return True
+    return _verified(t, ref, facts)
 
 
 def _approval(t: Transitions, task: TaskView) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from controller.api.changerequest import ChangeRequest
-from controller.api.deploymenttask import Action, EvidenceRef
+from controller.api.deploymenttask import Action, EvidenceRef, TaskPhase
 from controller.api.group import GROUP, VERSION
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.labels import CHANGE_TASK_LABEL, CORRELATION_LABEL, OBJECT_APP_LABEL
@@ -25,7 +26,7 @@ from controller.messaging.broker import STEPS_QUEUE
 from controller.messaging.dispatching import Dispatcher
 from controller.orchestration import evidencestore, history
 from controller.orchestration.facts import ChangeRequestView, Facts, TaskView, Validation
-from controller.orchestration.steps import Claim, Dispatch
+from controller.orchestration.steps import DEPLOY_RING_ACTOR, Claim, Dispatch
 from controller.orchestration.transitions import TERMINAL, ChangeRequestWrite, Transitions
 from controller.planes.catalog import PlaneSource
 from controller.storage import claims as claim_store
@@ -122,8 +123,27 @@ async def gather(world: World, task: TaskView, policy: Policy, now: datetime, cr
                 required=cr.spec.required_approvals,
                 outcomes=tuple(cr.status.outcomes),
             )
-    problem = await world.verify_evidence(status.evidence) if status.evidence is not None else None
-    return Facts(now, policy, validation, found, change_request, problem, await world.queued_steps())
+    return Facts(now, policy, validation, found, change_request, queued_steps=await world.queued_steps())
+
+
+def wants_evidence_check(task: TaskView, t: Transitions, facts: Facts) -> bool:
+    """True when `t`, decided without reading the evidence pack, is a decision that must not be taken
+    on a tampered one: the pack has just arrived, a ring's Deploy is sent, or the rollout succeeds."""
+    ref = t.status.evidence
+    if facts.evidence_checked or ref is None:
+        return False
+    if task.status.evidence != ref:
+        return True
+    if t.status.phase is TaskPhase.SUCCEEDED and task.status.phase is not TaskPhase.SUCCEEDED:
+        return True
+    return any(item.actor == DEPLOY_RING_ACTOR for item in t.dispatches)
+
+
+async def check_evidence(world: World, t: Transitions, facts: Facts) -> Facts:
+    """`facts` with the stored pack of `t` read: the reconcile decides again with them."""
+    ref = t.status.evidence
+    problem = await world.verify_evidence(ref) if ref is not None else None
+    return replace(facts, evidence_checked=True, evidence_problem=problem)
 
 
 async def carry_out(world: World, task: TaskView, t: Transitions) -> None:

@@ -21,7 +21,7 @@ from controller.core.conditions import accepted_conditions, current_conditions, 
 from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
 from controller.orchestration.facts import TaskView
 from controller.orchestration.machine import next_step
-from controller.orchestration.observing import World, carry_out, gather
+from controller.orchestration.observing import World, carry_out, check_evidence, gather, wants_evidence_check
 from controller.orchestration.transitions import Transitions, summary_conditions
 from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
@@ -140,6 +140,8 @@ async def reconcile_with(
     created = str((body.get("metadata") or {}).get("creationTimestamp") or "")
     facts = await gather(world, task, deps.policy, now, created)
     t = next_step(task, facts)
+    if wants_evidence_check(task, t, facts):  # decide again with the evidence pack read
+        t = next_step(task, await check_evidence(world, t, facts))
     await carry_out(world, task, t)
     return outcome_of(body, admitted, t, generation, now)
 

@@ -111,6 +111,8 @@ class FakeWorld:
     claim_rows: dict[str, Claim] = field(default_factory=dict)
     change_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     evidence_problem: str | None = None
+    #: Reads of the stored evidence pack (`verify_evidence` calls).
+    evidence_reads: int = 0
     #: Messages other tasks left waiting in the steps queue (the machine's `queue` adds its own).
     backlog: int = 0
     queue: list[Dispatch] = field(default_factory=list)
@@ -158,6 +160,7 @@ class FakeWorld:
         return self.backlog + len(self.queue)
 
     async def verify_evidence(self, ref: EvidenceRef) -> str | None:
+        self.evidence_reads += 1
         return self.evidence_problem
 
     async def task_body(self, namespace: str, name: str) -> dict[str, Any] | None:

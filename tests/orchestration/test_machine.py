@@ -229,6 +229,38 @@ async def test_tampered_evidence_stops_the_task() -> None:
     assert run.condition("Succeeded")["reason"] == "EvidenceTampered"
 
 
+async def test_the_evidence_pack_is_read_when_it_arrives_before_each_ring_and_before_success_only() -> None:
+    run = Run({})
+    await run.until("Succeeded")
+    # arrival and ring 0's Deploy in one round, rings 1 and 2, then the success: not every reconcile
+    assert run.world.evidence_reads == 4
+    await run.tick()
+    await run.tick()
+    assert run.world.evidence_reads == 4  # a finished task reads it no more
+    assert run.condition("EvidenceVerified")["status"] == "True"
+
+
+async def test_evidence_tampered_during_the_last_gate_fails_the_task_instead_of_succeeding() -> None:
+    run = Run({"maxRing": 1})
+    await run.until("Deploying")
+    while not (run.phase == "Monitoring" and run.status.get("currentRing") == 1):
+        await run.tick()
+    run.world.evidence_problem = "hashes to 1234, not its recorded sha256 eeee"
+    await run.until("Failed", "Succeeded")
+    assert run.phase == "Failed"
+    assert run.condition("Succeeded")["reason"] == "EvidenceTampered"
+    assert "RolloutSucceeded" not in run.reasons()
+
+
+async def test_evidence_tampered_between_rings_sends_no_further_deploy() -> None:
+    run = Run({})
+    await run.until("Monitoring")
+    run.world.evidence_problem = "is missing from the evidence store"
+    await run.until("Failed")
+    assert [d.key.split("/")[3] for d in run.world.sent if d.actor == DEPLOY_RING_ACTOR] == ["r0"]
+    assert run.condition("EvidenceVerified")["message"].endswith("is missing from the evidence store")
+
+
 async def test_validation_rejects_unknown_apps_conflicts_and_blocked_publishes() -> None:
     unknown = Run({}, world=FakeWorld(targets={}))
     await unknown.until("Failed")
