@@ -41,7 +41,7 @@ from controller.operator.driving import TaskDriver
 from controller.operator.startup import attach_live_tasks, close_deps, open_deps, probe_database, probe_redis
 from controller.orchestration.observing import live_task_entry
 from controller.reconcile.deps import Deps
-from controller.reconcile.inflight import in_flight, wants_wake
+from controller.reconcile.inflight import in_flight, wants_resume, wants_wake
 from controller.reconcile.reconcilers import reconciler_for
 from controller.settings import ControllerSettings
 from controller.storage.audit import AuditEvent, record_audit
@@ -270,12 +270,15 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
     def live(body: kopf.Body, **_: Any) -> bool:
         return in_flight(info.kind, body)
 
+    def resumable(body: kopf.Body, **_: Any) -> bool:
+        return wants_resume(info.kind, body)
+
     if info.kind == DEPLOYMENT_TASK.kind:
         _register_driven(registry, info, resource, live)
         kopf.on.delete(*resource, registry=registry, id=f"audit-delete-{info.plural}")(deleted)
         return
     hid = f"reconcile-{info.plural}"
-    kopf.on.resume(*resource, registry=registry, id=hid)(reconcile)
+    kopf.on.resume(*resource, registry=registry, id=hid, when=resumable)(reconcile)
     kopf.on.create(*resource, registry=registry, id=hid)(reconcile)
     kopf.on.update(*resource, registry=registry, id=hid, field="spec")(reconcile)
     if info.kind == ASSIGNMENT.kind:

@@ -3,7 +3,8 @@
 An idle fleet costs nothing: a finished DeploymentTask, a decided ChangeRequest, a closed Remediation or
 an answered Conversation has no timer (Kopf stops an object's timer when its filter stops matching, and
 starts it again when an edit makes the object live again). Assignments have none at all: the drift sweep
-re-checks them in batches (controller/remediation/sweeping.py).
+re-checks them in batches (controller/remediation/sweeping.py). A restarted controller resumes only what is
+in flight or not yet reconciled (`wants_resume`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ def in_flight(kind: str, body: Mapping[str, Any]) -> bool:
     if kind == "Conversation":
         return _conversation_in_flight(body)
     return True
+
+
+def wants_resume(kind: str, body: Mapping[str, Any]) -> bool:
+    """True when a restarted controller should reconcile the object again: it is in flight, or it was not
+    reconciled at its generation. A settled object (every Assignment of an idle fleet, a finished task) is
+    left alone, so a restart costs Kopf's own pass over the objects and no reconcile of each."""
+    if in_flight(kind, body):
+        return True
+    metadata = body.get("metadata") or {}
+    return not metadata.get("deletionTimestamp") and _status(body).get("observedGeneration") != metadata.get(
+        "generation"
+    )
 
 
 def wants_wake(body: Mapping[str, Any]) -> bool:
