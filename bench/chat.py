@@ -1,10 +1,16 @@
-"""Chat benchmark: turn latency with the offline provider and get_context latency, next to the Kopf baseline.
+"""Chat benchmark: turn latency (offline, and a model behind the Messages API) and get_context latency.
 
 Starts embedded PostgreSQL and Redis, the API emulator, the real `ringpilot controller` and
 `ringpilot worker`, then measures "message appended → reply in status" at 1 and 20 concurrent
 conversations (a watch stream timestamps each reply), and `get_context` p50 from Redis and from
 PostgreSQL with 1,000,000 stored messages. The bare-Kopf baseline is measured in the same run.
-Usage: .venv/bin/python bench/chat.py [--turns 30] [--messages 1000000] [--skip-baseline]
+
+Two providers answer: `offline` (the keyword router, all CPU on this machine) and `anthropic`, the real
+SDK against a local Messages API server that answers after `--model-latency-ms` like a model would.
+With the offline provider, 20 conversations at once share this machine's two cores with the emulator
+and the controller, so their p50 measures CPU per turn; the Messages API rows measure whether turns
+wait for each other while their models think.
+Usage: .venv/bin/python bench/chat.py [--turns 30] [--messages 1000000] [--model-latency-ms 500] [--skip-baseline]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from kubernetes import client, watch
 
 from controller.devkit.embedded import EmbeddedServices
@@ -38,6 +45,10 @@ POLL_MS = 50
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def median_ratio(many: list[float], alone: list[float]) -> float:
+    return statistics.median(many) / statistics.median(alone)
 
 
 class Replies:
@@ -74,7 +85,49 @@ class Replies:
         return time.perf_counter()
 
 
-def create(custom: client.CustomObjectsApi, name: str) -> None:
+class MessagesAPI:
+    """A local Messages API (POST /v1/messages) answering every request with text after a fixed latency."""
+
+    def __init__(self, latency_ms: int) -> None:
+        self.latency = latency_ms / 1000
+        self.requests = 0
+        self.port = 0
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests += 1
+        await asyncio.sleep(self.latency)
+        return web.json_response(
+            {
+                "id": f"msg_bench_{self.requests}",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model", "bench"),
+                "content": [{"type": "text", "text": "Ring 1 runs web 1.0.0 on 2 targets, all healthy."}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 200, "output_tokens": 20},
+            }
+        )
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self._answer)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = runner.addresses[0][1]
+
+    def start(self) -> str:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return f"http://127.0.0.1:{self.port}"
+
+
+def create(custom: client.CustomObjectsApi, name: str, llm: dict[str, str] | None = None) -> None:
     custom.create_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -84,7 +137,7 @@ def create(custom: client.CustomObjectsApi, name: str) -> None:
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Conversation",
             "metadata": {"name": name},
-            "spec": {"user": "dev-viewer", "messages": []},
+            "spec": {"user": "dev-viewer", "messages": [], **({"llm": llm} if llm else {})},
         },
     )
 
@@ -99,11 +152,18 @@ def converse(custom: client.CustomObjectsApi, replies: Replies, name: str, turns
         out.append((replies.wait(name, n) - started) * 1000)
 
 
-def turn_latency(api: client.ApiClient, replies: Replies, conversations: int, turns: int, tag: str) -> list[float]:
+def turn_latency(
+    api: client.ApiClient,
+    replies: Replies,
+    conversations: int,
+    turns: int,
+    tag: str,
+    llm: dict[str, str] | None = None,
+) -> list[float]:
     custom = client.CustomObjectsApi(api)
     names = [f"{tag}-{i}" for i in range(conversations)]
     for name in names:
-        create(custom, name)
+        create(custom, name, llm)
     time.sleep(0.5)
     results: list[list[float]] = [[] for _ in names]
     threads = [
@@ -173,6 +233,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages stored for get_context")
     parser.add_argument("--samples", type=int, default=2000, help="get_context calls measured per source")
     parser.add_argument("--skip-baseline", action="store_true", help="do not measure the bare-Kopf baseline")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads (RINGPILOT_THREADS; 8 is the default)")
+    parser.add_argument("--model-latency-ms", type=int, default=500, help="how long the local Messages API thinks")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from baselines import kopf_objects_per_second, start_emulator
@@ -181,6 +243,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         group = ProcessGroup()
+        model = MessagesAPI(args.model_latency_ms)
+        model_url = model.start()
         with EmbeddedServices(workdir / "services", durable=False) as services:
             migrate(services.database_url)
             try:
@@ -193,10 +257,13 @@ def main() -> None:
                     "RINGPILOT_DATABASE_URL": services.database_url,
                     "RINGPILOT_REDIS_URL": services.redis_url,
                     "RINGPILOT_LIVENESS_PORT": "0",
-                    "RINGPILOT_THREADS": "8",
+                    "RINGPILOT_THREADS": str(args.threads),
                     "RINGPILOT_LOG_LEVEL": "WARNING",
                     "RINGPILOT_RESYNC_INTERVAL_SECONDS": "60",
                     "RINGPILOT_POLL_INTERVAL_MS": str(POLL_MS),
+                    "RINGPILOT_LLM_PROVIDER": "offline",  # a conversation asks for the Messages API in spec.llm
+                    "RINGPILOT_ANTHROPIC_API_KEY": "bench-key",
+                    "RINGPILOT_ANTHROPIC_BASE_URL": model_url,
                 }
                 ringpilot = [sys.executable, "-m", "controller.cli"]
                 group.spawn("controller", [*ringpilot, "controller"], env, workdir / "controller.log")
@@ -205,6 +272,10 @@ def main() -> None:
                 turn_latency(api, replies, 1, 3, "warmup")
                 one = turn_latency(api, replies, 1, args.turns, "one")
                 twenty = turn_latency(api, replies, 20, max(3, args.turns // 3), "twenty")
+                remote = {"provider": "anthropic"}
+                turn_latency(api, replies, 1, 2, "warm-model", remote)
+                model_one = turn_latency(api, replies, 1, max(3, args.turns // 2), "model-one", remote)
+                model_twenty = turn_latency(api, replies, 20, max(3, args.turns // 3), "model-twenty", remote)
                 replies.stopping = True
             finally:
                 group.stop_all()
@@ -213,7 +284,8 @@ def main() -> None:
             )
     print(
         f"Ringpilot chat benchmark ({platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores; worker poll timeout {POLL_MS} ms; question: {QUESTION!r})"
+        f"{os.cpu_count()} cores; {args.threads} worker threads; worker poll timeout {POLL_MS} ms; "
+        f"question: {QUESTION!r})"
     )
     rows: list[tuple[str, Any, str]] = []
     if kopf is not None:
@@ -221,11 +293,26 @@ def main() -> None:
             ("bare Kopf handler on the emulator (objects/s)", kopf, "baseline"),
             ("  one bare Kopf reconcile at that rate (ms)", 1000 / kopf, "baseline"),
         ]
+    lat = args.model_latency_ms
     rows += [
         ("turn latency, offline, 1 conversation, p50 (ms)", statistics.median(one), "<= 150"),
         ("turn latency, offline, 1 conversation, p95 (ms)", percentile(one, 0.95), ""),
         ("turn latency, offline, 20 conversations, p50 (ms)", statistics.median(twenty), ""),
         ("turn latency, offline, 20 conversations, p95 (ms)", percentile(twenty, 0.95), ""),
+        ("  20 / 1 conversations, p50 (x; CPU-bound on this machine)", median_ratio(twenty, one), ""),
+        (f"turn latency, Messages API ({lat} ms model), 1 conversation, p50 (ms)", statistics.median(model_one), ""),
+        (f"turn latency, Messages API ({lat} ms model), 1 conversation, p99 (ms)", percentile(model_one, 0.99), ""),
+        (
+            f"turn latency, Messages API ({lat} ms model), 20 conversations, p50 (ms)",
+            statistics.median(model_twenty),
+            "",
+        ),
+        (
+            f"turn latency, Messages API ({lat} ms model), 20 conversations, p99 (ms)",
+            percentile(model_twenty, 0.99),
+            "",
+        ),
+        ("  20 / 1 conversations, p50 (x)", median_ratio(model_twenty, model_one), "<= 2"),
         (f"get_context from Redis, p50 (ms), {args.messages:,} messages stored", redis_p50, "<= 2"),
         (f"get_context from PostgreSQL, p50 (ms), {args.messages:,} messages stored", pg_p50, "<= 10"),
     ]
