@@ -51,7 +51,8 @@ CRD: dict[str, Any] = {
 }
 
 
-def start_emulator(group: ProcessGroup, workdir: Path) -> client.ApiClient:
+def start_emulator(group: ProcessGroup, workdir: Path, verbose: bool = False) -> client.ApiClient:
+    """The API emulator in its own process; `verbose` logs every request to `workdir/emulator.log`."""
     kubeconfig = workdir / "kubeconfig"
     emulator = group.spawn(
         "emulator",
@@ -65,6 +66,7 @@ def start_emulator(group: ProcessGroup, workdir: Path) -> client.ApiClient:
             "0",
             "--kubeconfig",
             str(kubeconfig),
+            *(["--verbose"] if verbose else []),
         ],
         dict(os.environ),
         workdir / "emulator.log",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psycopg
 import yaml
 from baselines import measure, start_emulator
 from kubernetes import client
@@ -119,6 +121,33 @@ def run_batch(
         time.sleep(poll_seconds)
 
 
+WRITE = re.compile(r'"(POST|PUT|PATCH|DELETE) (\S+) HTTP')
+STATEMENT = re.compile(r"LOG:\s+(statement|execute [^:]*):")
+
+
+def api_writes(emulator_log: Path) -> Counter[str]:
+    """Write requests the emulator served so far (its --verbose access log): "all", and "ours" (ringpilot.dev)."""
+    counts: Counter[str] = Counter()
+    for line in emulator_log.read_text(errors="replace").splitlines():
+        found = WRITE.search(line)
+        if found:
+            counts["all"] += 1
+            counts["ours"] += "/apis/ringpilot.dev/" in found.group(2)
+    return counts
+
+
+def sql_statements(log_dir: Path) -> int:
+    """Statements PostgreSQL logged so far (log_statement=all, while it is on)."""
+    return sum(len(STATEMENT.findall(path.read_text(errors="replace"))) for path in log_dir.glob("postgres.log*"))
+
+
+def log_statements(database_url: str, on: bool) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET log_statement = '{'all' if on else 'none'}'")
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.5)  # the server reads its configuration again
+
+
 def throughput(tasks: int, sizes: dict[int, int]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedServices(Path(tmp) / "services", durable=False) as svc:
         workdir = Path(tmp)
@@ -126,7 +155,7 @@ def throughput(tasks: int, sizes: dict[int, int]) -> dict[str, float]:
         asyncio.run(seed(svc.database_url, tasks + 1, sizes))
         group = ProcessGroup()
         try:
-            api = start_emulator(group, workdir)
+            api = start_emulator(group, workdir, verbose=True)  # its access log counts the writes
             apply_crds(api)
             client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
             env = {
@@ -148,7 +177,13 @@ def throughput(tasks: int, sizes: dict[int, int]) -> dict[str, float]:
             custom = client.CustomObjectsApi(api)
             # one task alone, the overhead without contention: timed on this clock, to 20 ms (the task's own
             # timestamps have whole seconds, finer than which a solo task now finishes)
+            logs = workdir / "services" / "logs"
+            log_statements(svc.database_url, True)
+            writes_before, sql_before = api_writes(workdir / "emulator.log"), sql_statements(logs)
             solo, solo_seconds = run_batch(custom, [tasks], poll_seconds=0.02)
+            time.sleep(1.0)  # the last status writes and the worker's last report land
+            writes, sql = api_writes(workdir / "emulator.log") - writes_before, sql_statements(logs) - sql_before
+            log_statements(svc.database_url, False)
             items, elapsed = run_batch(custom, list(range(tasks)))
         finally:
             group.stop_all()
@@ -183,6 +218,10 @@ def throughput(tasks: int, sizes: dict[int, int]) -> dict[str, float]:
         "overhead_per_step_seconds": statistics.mean(per_step),
         "solo_latency_seconds": solo_latency,
         "solo_overhead_per_step_seconds": solo_latency / max(1, solo_steps),
+        # one task alone, without the bench's own create and reads: what the controller and worker did
+        "solo_api_writes": float(writes["all"] - 1),
+        "solo_writes_to_our_kinds": float(writes["ours"] - 1),
+        "solo_sql_statements": float(sql),
     }
 
 
@@ -275,6 +314,10 @@ def main() -> None:
     print(f"{'  orchestration overhead per step, all at once (s)':<{width}} {run['overhead_per_step_seconds']:>10.2f}")
     print(f"{'  one task alone: latency (s)':<{width}} {run['solo_latency_seconds']:>10.2f}")
     print(f"{'  one task alone: overhead per step (s)':<{width}} {run['solo_overhead_per_step_seconds']:>10.2f}")
+    print(f"{'  one task alone: API writes (floor ~25)':<{width}} {int(run['solo_api_writes']):>10d}")
+    ours = int(run["solo_writes_to_our_kinds"])
+    print(f"{'  one task alone: writes to our kinds (= controller watch events)':<{width}} {ours:>10d}")
+    print(f"{'  one task alone: SQL statements (floor ~50)':<{width}} {int(run['solo_sql_statements']):>10d}")
     print(f"{'Monitor of ring 4: simulated devices':<{width}} {int(big['devices']):>10d}")
     print(f"{'  deploy of the ring, one statement (s)':<{width}} {big['deploy_seconds']:>10.2f}")
     print(f"{'  one health poll with its claim (s)':<{width}} {big['poll_seconds']:>10.3f}")

@@ -32,6 +32,8 @@ TERMINAL = FINAL_PHASES
 #: Phases whose entry the starting step already reports, with the reasons used for that plain entry.
 STEP_PHASES = frozenset({TaskPhase.VALIDATING, TaskPhase.DEPLOYING, TaskPhase.MONITORING})
 STEP_REASONS = frozenset({"GeneratingEvidence", "Deploying", "Monitoring"})
+#: Notes of a step starting: the Event that says the phase it runs in (Validating, Deploying, Monitoring) began.
+STEP_START_REASONS = frozenset({"StepStarted", "MonitorStarted"})
 WARNING_REASONS = frozenset(
     {
         "GateFailed",
@@ -84,9 +86,15 @@ class Transitions:
     # ---- notes ------------------------------------------------------------------------------
 
     def note(self, reason: str, message: str, **detail: Any) -> None:
-        """An Event and an audit row for one transition."""
-        kind = "Warning" if reason in WARNING_REASONS else "Normal"
-        self.events.append(EventNote(reason, f"{message} [correlation {self.correlation_id}]", kind))
+        """An audit row for one transition, and an Event when it is a warning or a step starting (the phase
+        it runs in begins). Other milestones (IntentValidated, RingDeployed, GatePassed...) are audit rows
+        only: an Event each cost a write per ring for what the audit trail and the status already say."""
+        self._record(reason, message, reason in WARNING_REASONS or reason in STEP_START_REASONS, detail)
+
+    def _record(self, reason: str, message: str, event: bool, detail: dict[str, Any]) -> None:
+        if event:
+            kind = "Warning" if reason in WARNING_REASONS else "Normal"
+            self.events.append(EventNote(reason, f"{message} [correlation {self.correlation_id}]", kind))
         self.audits.append(AuditNote(reason, SYSTEM_USER, message, {k: v for k, v in detail.items() if v is not None}))
 
     def wake(self, at: datetime) -> None:
@@ -137,7 +145,7 @@ class Transitions:
         (StepStarted, MonitorStarted), so only the other phases get an Event and audit row of their own.
         """
         if self.status.phase is not phase and (phase not in STEP_PHASES or reason not in STEP_REASONS):
-            self.note(reason, message, phase=phase.value)
+            self._record(reason, message, True, {"phase": phase.value})  # a phase change: always an Event
         self.set(phase=phase)
         self.summary_reason, self.summary_message = reason, message
         if phase in TERMINAL and self.status.finished_at is None:

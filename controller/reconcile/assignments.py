@@ -16,7 +16,7 @@ from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.core import conditions
 from controller.core.conditions import accepted_conditions
-from controller.core.outcome import Admitted, AuditNote, EventNote, Outcome
+from controller.core.outcome import Admitted, AuditNote, Outcome
 from controller.reconcile.admission import admit, rejected
 from controller.reconcile.deps import Deps
 from controller.reconcile.firstvisit import reconcile_plain
@@ -41,6 +41,6 @@ async def reconcile_assignment(info: KindInfo, body: dict[str, Any], deps: Deps,
     return Outcome(
         status=conditions.delta(current, desired),
         labels=admitted.new_labels,
-        events=(EventNote("Accepted", f"{info.kind} accepted"),) if first else (),
+        # an audit row, no Event: a rollout creates Assignments by the dozen, and one Event each was a write each
         audits=(AuditNote("Accepted", SYSTEM_USER, f"{info.kind} accepted"),) if first else (),
     )

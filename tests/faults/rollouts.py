@@ -99,7 +99,7 @@ def assert_ran_once(stack: Stack, name: str, app: str, rings: range = range(2)) 
     assert runs and set(runs.values()) == {1}, runs
     assert sum(1 for key in runs if "/Deploy/" in key) == len(rings), runs
     reasons = event_reasons(stack, name)
-    assert reasons["RingDeployed"] == len(rings) and reasons["RolloutSucceeded"] == 1, reasons
+    assert reasons["MonitorStarted"] == len(rings) and reasons["RolloutSucceeded"] == 1, reasons
 
 
 def wait_condition(stack: Stack, name: str, type_: str, status: str, timeout_seconds: float) -> dict[str, Any]:

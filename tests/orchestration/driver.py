@@ -23,7 +23,7 @@ from controller.api.deploymenttask import (
 from controller.api.kinds import CHANGE_REQUEST, DEPLOYMENT_TASK
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import Policy, load_policy
-from controller.core.outcome import EventNote, Outcome
+from controller.core.outcome import AuditNote, EventNote, Outcome
 from controller.orchestration.steps import (
     DEPLOY_RING_ACTOR,
     GENERATE_EVIDENCE_ACTOR,
@@ -258,6 +258,7 @@ class Run:
     now: datetime = T0
     name: str = "t1"
     events: list[EventNote] = field(default_factory=list)
+    audits: list[AuditNote] = field(default_factory=list)
     cr_events: list[EventNote] = field(default_factory=list)
     body: dict[str, Any] = field(default_factory=dict)
     world_enabled: bool = True
@@ -302,7 +303,12 @@ class Run:
         return next(s for s in self.status.get("steps", []) if s["name"] == name and s.get("ring") == ring)
 
     def reasons(self) -> list[str]:
+        """Reasons of the Events posted so far."""
         return [e.reason for e in self.events]
+
+    def actions(self) -> list[str]:
+        """Actions of the audit rows written so far (every transition has one)."""
+        return [a.action for a in self.audits]
 
     def edit(self, **spec: Any) -> None:
         self.body["spec"].update(spec)
@@ -321,6 +327,7 @@ class Run:
         outcome = await reconcile_with(world, DEPLOYMENT_TASK, self.body, self.deps, self.now)
         apply_status(self.body, outcome)
         self.events.extend(outcome.events)
+        self.audits.extend(outcome.audits)
         self.last = outcome
         announced = self.worker.run(self.world, self.now)
         for cr in self.world.change_requests.values():

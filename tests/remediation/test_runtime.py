@@ -92,7 +92,8 @@ async def test_the_assignment_reconcile_leaves_synced_and_ready_to_the_sweep_and
     deps = Deps(settings=ControllerSettings(), policy=load_policy(None))
     deps.remediation = SimpleNamespace(sweeper=SimpleNamespace(notice=noticed.append))
     first = await reconcile_assignment(ASSIGNMENT, body, deps, NOW)
-    assert first.status["observedGeneration"] == 1 and [e.reason for e in first.events] == ["Accepted"]
+    assert first.status["observedGeneration"] == 1 and [a.action for a in first.audits] == ["Accepted"]
+    assert first.events == ()  # one audit row per Assignment, no Event (a rollout creates them by the dozen)
     assert not any(c["type"] in ("Ready", "Synced") for c in first.status["conditions"])
     assert noticed == [body]
     checked = [
