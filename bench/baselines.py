@@ -8,10 +8,13 @@ Other scripts in bench/ import these so ratios come from the same machine and th
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,22 @@ CRD: dict[str, Any] = {
         ],
     },
 }
+
+
+#: A write request in the emulator's --verbose access log: time, verb, path, user agent.
+ACCESS_WRITE = re.compile(
+    r'^(\S+ \S+) INFO aiohttp\.access: .*?"(POST|PUT|PATCH|DELETE) (\S+) HTTP/[^"]*" \d+ \S+ "[^"]*" "([^"]*)"'
+)
+
+
+def write_requests(emulator_log: Path) -> Iterator[tuple[float, str, str, str]]:
+    """(time.time(), verb, path, user agent) of each write the emulator served, from its --verbose log."""
+    with emulator_log.open(encoding="utf-8", errors="replace") as lines:
+        for text in lines:
+            match = ACCESS_WRITE.match(text)
+            if match is not None:
+                at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                yield at, match[2], match[3], match[4]
 
 
 def start_emulator(group: ProcessGroup, workdir: Path, verbose: bool = False) -> client.ApiClient:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 import yaml
-from baselines import measure, start_emulator
+from baselines import measure, start_emulator, write_requests
 from kubernetes import client
 
 from controller.api.policy import load_policy
@@ -121,18 +121,15 @@ def run_batch(
         time.sleep(poll_seconds)
 
 
-WRITE = re.compile(r'"(POST|PUT|PATCH|DELETE) (\S+) HTTP')
 STATEMENT = re.compile(r"LOG:\s+(statement|execute [^:]*):")
 
 
 def api_writes(emulator_log: Path) -> Counter[str]:
     """Write requests the emulator served so far (its --verbose access log): "all", and "ours" (ringpilot.dev)."""
     counts: Counter[str] = Counter()
-    for line in emulator_log.read_text(errors="replace").splitlines():
-        found = WRITE.search(line)
-        if found:
-            counts["all"] += 1
-            counts["ours"] += "/apis/ringpilot.dev/" in found.group(2)
+    for _, _, path, _ in write_requests(emulator_log):
+        counts["all"] += 1
+        counts["ours"] += "/apis/ringpilot.dev/" in path
     return counts
 
 

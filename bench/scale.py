@@ -21,7 +21,6 @@ import asyncio
 import multiprocessing
 import os
 import platform
-import re
 import resource
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -39,14 +38,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil
-from baselines import CRD, HERE
+from baselines import CRD, HERE, start_emulator, write_requests
 from baselines import GROUP as ITEMS_GROUP
 from drift import CRITICALITIES, populate
-from kubernetes import client, config
+from kubernetes import client
 
 from controller.api.policy import CheckIntervals, load_policy
 from controller.devkit.embedded import EmbeddedServices
-from controller.devkit.processes import Child, ProcessGroup, wait_for_file
+from controller.devkit.processes import Child, ProcessGroup
 from controller.devkit.seeding import apply_crds
 from controller.remediation.sweeping import DriftSweeper
 from controller.storage.migrating import migrate
@@ -55,18 +54,11 @@ from tests.remediation.inmemory import NOW, REPO, FakeCluster, FakePlane, Memory
 GROUP, VERSION = "ringpilot.dev", "v1alpha1"
 AGENT = "ringpilot-bench"  # this script's own calls, left out of the write counts
 QUIET_SHARE, QUIET_WINDOWS = 0.05, 3
-ACCESS = re.compile(
-    r'^(\S+ \S+) INFO aiohttp\.access: .*?"(POST|PUT|PATCH|DELETE) (\S+) HTTP/[^"]*" \d+ \S+ "[^"]*" "([^"]*)"'
-)
 
 
 def emulator(group: ProcessGroup, workdir: Path, pool: int) -> client.ApiClient:
-    """baselines.start_emulator with --verbose (the access log has a line per request)."""
-    kubeconfig = workdir / "kubeconfig"
-    argv = [sys.executable, "-m", "controller.devkit.emulator", "--port", "0", "--kubeconfig", str(kubeconfig)]
-    child = group.spawn("emulator", [*argv, "--verbose"], dict(os.environ), workdir / "emulator.log")
-    wait_for_file(kubeconfig, 30, child)
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    """baselines.start_emulator with --verbose (the access log has a line per request); our calls tagged."""
+    api = start_emulator(group, workdir, verbose=True)
     api.user_agent = AGENT
     api.rest_client.pool_manager.connection_pool_kw["maxsize"] = pool
     return api
@@ -84,15 +76,10 @@ def resource_of(path: str) -> str:
 def writes(log: Path, start: float, end: float) -> Counter[str]:
     """Write calls by verb, resource and client (kopf or the kubernetes client) between two time.time()s."""
     found: Counter[str] = Counter()
-    with log.open(encoding="utf-8", errors="replace") as lines:
-        for text in lines:
-            match = ACCESS.match(text)
-            if match is None or match[4] == AGENT:
-                continue
-            at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            if start <= at <= end:
-                who = "kopf" if match[4].startswith("kopf") else "client"
-                found[f"{match[2]} {resource_of(match[3])} ({who})"] += 1
+    for at, verb, path, agent in write_requests(log):
+        if agent != AGENT and start <= at <= end:
+            who = "kopf" if agent.startswith("kopf") else "client"
+            found[f"{verb} {resource_of(path)} ({who})"] += 1
     return found
 
 

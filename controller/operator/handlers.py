@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
-from dataclasses import dataclass, replace
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
@@ -28,16 +27,15 @@ from controller.api.kinds import ASSIGNMENT, CHANGE_REQUEST, DEPLOYMENT_TASK, KI
 from controller.api.labels import CORRELATION_LABEL, CREATED_BY_ANNOTATION, FINALIZER, KOPF_ANNOTATION_PREFIX
 from controller.api.meta import Condition, utcnow
 from controller.core import conditions
-from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome, write_outcome
 from controller.core.outcome import with_correlation as with_correlation  # re-exported for its callers
 from controller.kube.client import CustomObjects, api_client_from_environment
 from controller.kube.coreapps import CoreApps, event_manifest
 from controller.kube.errors import KubeError
 from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
-from controller.operator import outages
 from controller.operator.admissionhooks import register_admission
 from controller.operator.driving import TaskDriver
+from controller.operator.kopferrors import clear_outage, kopf_errors, note_outage
 from controller.operator.startup import attach_live_tasks, close_deps, open_deps, probe_database, probe_redis
 from controller.orchestration.observing import live_task_entry
 from controller.reconcile.deps import Deps
@@ -76,61 +74,6 @@ class RequeueNoise(logging.Filter):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger().isEnabledFor(logging.DEBUG)
         return True
-
-
-@contextmanager
-def kopf_errors(retry: int | None = None) -> Iterator[None]:
-    """Translate our error vocabulary into Kopf's: `Unavailable` is a delayed retry.
-
-    With Kopf's `retry` count, an `Unavailable` without its own delay and an error meaning PostgreSQL,
-    Redis or the Kubernetes API is down retry after `outages.retry_delay_seconds` (1 s, doubling, ≤ 8 s).
-    """
-    try:
-        yield
-    except kopf.TemporaryError:
-        raise
-    except Unavailable as error:
-        if error.retry_after_seconds is not None:
-            delay = error.retry_after_seconds
-        else:
-            delay = DEFAULT_RETRY_SECONDS if retry is None else outages.retry_delay_seconds(retry)
-        raise kopf.TemporaryError(str(error), delay=delay) from error
-    except Exception as error:
-        if retry is None or outages.dependency_of(error) is None:
-            raise
-        raise kopf.TemporaryError(
-            str(error) or type(error).__name__, delay=outages.retry_delay_seconds(retry)
-        ) from error
-
-
-def note_outage(body: kopf.Body, patch: kopf.Patch, error: BaseException) -> None:
-    """Set `Waiting` naming the dependency behind `error` on the object (with the handler's patch)."""
-    found = outages.dependency_of(error)
-    if found is None:
-        return
-    condition = outages.waiting_condition(dict(body), *found, error, utcnow())
-    patch.fns.append(partial(conditions.merge_into, owned=(condition,)))
-    logger.warning(
-        "%s %s/%s waits: %s", body.get("kind"), body.metadata.namespace, body.metadata.name, condition.message
-    )
-
-
-def clear_outage(body: kopf.Body, patch: kopf.Patch, outcome: Outcome | None = None) -> Outcome | None:
-    """Set `Waiting` False once a reconcile got through an outage; returns `outcome` with it.
-
-    An outcome that writes the whole `status.conditions` list (copied from the body, so still holding
-    the outage's `Waiting`) gets the cleared entry in that list; otherwise it is set by type on the object.
-    """
-    back = outages.cleared(dict(body), utcnow())
-    if back is None:
-        return outcome
-    written = (outcome.status.get("conditions") if outcome is not None else None) or None
-    if outcome is None or not isinstance(written, list):
-        patch.fns.append(partial(conditions.merge_into, owned=(back,)))
-        return outcome
-    holder: dict[str, Any] = {"status": {"conditions": list(written)}}
-    conditions.merge_into(holder, (back,))
-    return replace(outcome, status={**outcome.status, "conditions": holder["status"]["conditions"]})
 
 
 async def _audit(deps: Deps, info: KindInfo, body: kopf.Body, correlation_id: str, note: AuditNote) -> None:

@@ -19,17 +19,11 @@ from kopf._core.engines import posting
 from controller.api.kinds import DEPLOYMENT_TASK
 from controller.api.labels import CORRELATION_LABEL
 from controller.api.policy import load_policy
-from controller.core.errors import Unavailable
+from controller.core.errors import DEFAULT_RETRY_SECONDS, Unavailable
 from controller.core.outcome import AuditNote, EventNote, Outcome
 from controller.operator import handlers
-from controller.operator.handlers import (
-    DEFAULT_RETRY_SECONDS,
-    REQUEUED,
-    RequeueNoise,
-    apply_outcome,
-    kopf_errors,
-    with_correlation,
-)
+from controller.operator.handlers import REQUEUED, RequeueNoise, apply_outcome, with_correlation
+from controller.operator.kopferrors import kopf_errors
 from controller.reconcile.deps import Deps
 from controller.settings import ControllerSettings
 from controller.storage.audit import AuditEvent

@@ -15,7 +15,7 @@ from controller.core.errors import Unavailable
 from controller.core.outcome import Outcome
 from controller.kube.errors import KubeError
 from controller.operator import outages
-from controller.operator.handlers import clear_outage, kopf_errors, note_outage
+from controller.operator.kopferrors import clear_outage, kopf_errors, note_outage
 
 NOW = datetime(2026, 12, 1, 14, 3, 2, tzinfo=UTC)
 
