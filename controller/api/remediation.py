@@ -96,6 +96,9 @@ class Attempt(StatusModel):
     acted_at: datetime | None = Field(None, description="When the execution plane finished the action.")
     result: str | None = Field(None, max_length=1024, description="What the execution plane reported.")
     healthy_since: datetime | None = Field(None, description="Since when the target is in sync and healthy.")
+    resent_at: datetime | None = Field(
+        None, description="When the action was last handed over again because no worker had taken it up."
+    )
 
 
 class RemediationStatus(StatusModel):

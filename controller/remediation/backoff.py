@@ -103,6 +103,17 @@ def poll_seconds(limits: RemediationLimits) -> float:
     return min(5.0, max(0.5, limits.settle_seconds / 4))
 
 
+#: A fix no worker has taken up after this many polls (and at least `MIN_ACT_LEASE_SECONDS`) is sent again:
+#: the message was lost, or it sat in the buffer of a worker that died before it acked.
+ACT_LEASE_POLLS = 20
+MIN_ACT_LEASE_SECONDS = 10.0
+
+
+def act_lease_seconds(limits: RemediationLimits) -> float:
+    """How long a handed-over fix may stay unclaimed before its message is sent again (never past the timeout)."""
+    return min(float(limits.timeout_seconds), max(MIN_ACT_LEASE_SECONDS, ACT_LEASE_POLLS * poll_seconds(limits)))
+
+
 def stale_seconds(limits: RemediationLimits) -> float:
     """An attempt pending longer than this no longer counts against the concurrency limits."""
     return float(limits.timeout_seconds + limits.verify_timeout_seconds + limits.settle_seconds + 60)

@@ -1,8 +1,9 @@
 """The Remediation machine after the fix was handed over: await the worker, then verify the fix.
 
 Pure. Remediating (`await_fix`): the worker's outcome is read from its step claim (`act_key`); a
-refused fix is Failed. Verifying (`verify_fix`): the drift must be gone and the target healthy (rolled
-out, available) for the settle period. A fix that does not verify backs off and is retried, then
+refused fix is Failed; a fix no worker took up within its lease (a lost message, or one a worker
+held when it died) is sent again. Verifying (`verify_fix`): the drift must be gone and the target
+healthy (rolled out, available) for the settle period. A fix that does not verify backs off and is retried, then
 escalates after `maxAttempts`.
 """
 
@@ -17,10 +18,11 @@ from controller.api.meta import ConditionStatus
 from controller.api.policy import RemediationLimits
 from controller.api.remediation import Attempt, RemediationPhase, Verification
 from controller.core.outcome import AuditNote, EventNote
-from controller.remediation.backoff import AttemptOutcome, backoff_seconds, counted, poll_seconds
+from controller.remediation.backoff import AttemptOutcome, act_lease_seconds, backoff_seconds, counted, poll_seconds
 from controller.remediation.deciding import Decision, Verdict
 from controller.remediation.detecting import stamp
 from controller.remediation.outcomes import RemediationTransitions, policy_status, terminal, waiting_for
+from controller.remediation.ports import ActRequest
 from controller.remediation.situation import RemediationFacts, RemediationView
 
 
@@ -37,6 +39,8 @@ def await_fix(
         started_at = attempt.started_at or now
         if now - started_at > timedelta(seconds=limits.timeout_seconds):
             return failed_attempt(view, asg, facts, limits, f"the fix did not finish within {limits.timeout_seconds}s")
+        if claim is None and now - (attempt.resent_at or started_at) >= timedelta(seconds=act_lease_seconds(limits)):
+            return handed_over_again(view, asg, attempt, now, limits)
         return waiting_for(view.status, poll_seconds(limits))
     outcome = claim.outcome or {}
     detail = str(outcome.get("detail", ""))[:1024]
@@ -64,6 +68,24 @@ def await_fix(
         audits=(AuditNote("FixApplied", SYSTEM_USER, text, detail_row),),
         requeue_after_seconds=poll_seconds(limits),
         logs=(text,),
+    )
+
+
+def handed_over_again(
+    view: RemediationView, asg: Assignment, attempt: Attempt, now: datetime, limits: RemediationLimits
+) -> RemediationTransitions:
+    """No worker took the fix up within its lease: send the same message again (its key makes it harmless)."""
+    lease = act_lease_seconds(limits)
+    text = f"No worker took up attempt {attempt.number} within {lease:.0f}s; sent it again"
+    status = view.status.model_copy(update={"current_attempt": attempt.model_copy(update={"resent_at": now})})
+    request = ActRequest(view.namespace, view.name, view.uid, attempt.number, view.correlation_id, asg.metadata.name)
+    return RemediationTransitions(
+        status=status,
+        events=(EventNote("WorkerUnavailable", text, "Warning"),),
+        audits=(AuditNote("FixResent", SYSTEM_USER, text, {"attempt": attempt.number}),),
+        requeue_after_seconds=poll_seconds(limits),
+        logs=(text,),
+        act=request,
     )
 
 

@@ -173,5 +173,8 @@ class Harness:
     def events(self) -> list[str]:
         return [e.reason for o in self.outcomes for e in o.events]
 
+    def events_text(self) -> list[str]:
+        return [e.message for o in self.outcomes for e in o.events]
+
     def audits(self) -> list[str]:
         return [a.action for o in self.outcomes for a in o.audits]

@@ -167,6 +167,44 @@ async def test_a_fix_the_worker_never_finishes_times_out_as_a_failed_attempt() -
     assert status["phase"] == "Pending" and "did not finish within 600s" in status["verification"]["detail"]
 
 
+async def test_a_fix_no_worker_took_up_is_sent_again_once_per_lease_and_acted_on_once() -> None:
+    h = Harness()  # settle 30 s: polls every 5 s, the lease is 20 polls
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    await h.reconcile("fix", NOW)
+    h.enqueued.clear()  # the message is lost (a worker held it when it was killed)
+    quiet = await h.reconcile("fix", NOW + 99 * S)
+    assert h.enqueued == [] and quiet.status == {}
+    await h.reconcile("fix", NOW + 100 * S)
+    assert [r.attempt for r in h.enqueued] == [1] and h.enqueued[0].assignment == "web"
+    status = h.status("fix")
+    assert status["phase"] == "Remediating" and status["currentAttempt"]["resentAt"] == "2026-11-25T12:01:40Z"
+    assert h.outcomes[-1].events[0].type == "Warning" and "within 100s; sent it again" in h.events_text()[-1]
+    await h.reconcile("fix", NOW + 101 * S)
+    await h.reconcile("fix", NOW + 199 * S)
+    assert len(h.enqueued) == 1, "sent again only once per lease"
+    await h.reconcile("fix", NOW + 200 * S)
+    assert [r.attempt for r in h.enqueued] == [1, 1]
+    await h.work(NOW + 201 * S)  # the worker gets both copies; the claim lets one act
+    assert len(h.plane.actions) == 1 and h.workload().version == "1.4.1"
+    await h.reconcile("fix", NOW + 202 * S)
+    assert h.status("fix")["phase"] == "Verifying"
+    assert h.audits() == ["RemediationStarted", "FixResent", "FixResent", "FixApplied"]
+
+
+async def test_a_fix_a_worker_has_claimed_is_not_sent_again_while_it_runs() -> None:
+    h = Harness()
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    await h.reconcile("fix", NOW)
+    h.enqueued.clear()
+    h.claims.claim(f"remediation/{h.body('fix')['metadata']['uid']}/act/1", NOW + S)
+    await h.reconcile("fix", NOW + 300 * S)
+    assert h.enqueued == [] and "FixResent" not in h.audits()
+
+
 async def test_drift_in_a_production_ring_escalates_and_nothing_is_touched() -> None:
     h = Harness()
     h.assignment(ring=3)
