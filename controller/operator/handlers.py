@@ -38,6 +38,7 @@ from controller.operator.driving import TaskDriver
 from controller.operator.kopferrors import clear_outage, kopf_errors, note_outage
 from controller.operator.startup import attach_live_tasks, close_deps, open_deps, probe_database, probe_redis
 from controller.orchestration.observing import live_task_entry
+from controller.reconcile.assignments import wants_reconcile
 from controller.reconcile.deps import Deps
 from controller.reconcile.inflight import in_flight, wants_resume, wants_wake
 from controller.reconcile.reconcilers import reconciler_for
@@ -205,10 +206,13 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
         with kopf_errors():
             await _audit(deps, info, body, correlation_id, AuditNote("Deleted", SYSTEM_USER))
 
-    async def gone(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-        attach_index(memo["deps"], kwargs)  # an Assignment's first event: the sweep reads the index from now on
+    async def watched(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        deps: Deps = memo["deps"]
+        attach_index(deps, kwargs)  # an Assignment's first event: the sweep reads the index from now on
         if event.get("type") == "DELETED":
             await deleted(body=body, memo=memo)
+        elif deps.remediation is not None:
+            deps.remediation.sweeper.notice(dict(body))  # new or changed: checked at the next tick
 
     def live(body: kopf.Body, **_: Any) -> bool:
         return in_flight(info.kind, body)
@@ -216,17 +220,26 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
     def resumable(body: kopf.Body, **_: Any) -> bool:
         return wants_resume(info.kind, body)
 
+    def unswept(body: kopf.Body, memo: kopf.Memo, **_: Any) -> bool:
+        deps: Deps | None = memo.get("deps")
+        return wants_reconcile(body, deps is not None and deps.remediation is not None)
+
     if info.kind == DEPLOYMENT_TASK.kind:
         _register_driven(registry, info, resource, live)
         kopf.on.delete(*resource, registry=registry, id=f"audit-delete-{info.plural}")(deleted)
         return
     hid = f"reconcile-{info.plural}"
+    if info.kind == ASSIGNMENT.kind:
+        # Kopf takes only what the sweep cannot (reconcile/assignments.py); the rest it leaves alone, storing
+        # nothing on them. Every event notices the sweep, and a deletion is audited from the watch.
+        kopf.on.resume(*resource, registry=registry, id=hid, when=unswept)(reconcile)
+        kopf.on.create(*resource, registry=registry, id=hid, when=unswept)(reconcile)
+        kopf.on.update(*resource, registry=registry, id=hid, field="spec", when=unswept)(reconcile)
+        kopf.on.event(*resource, registry=registry, id=f"watch-{info.plural}")(watched)
+        return
     kopf.on.resume(*resource, registry=registry, id=hid, when=resumable)(reconcile)
     kopf.on.create(*resource, registry=registry, id=hid)(reconcile)
     kopf.on.update(*resource, registry=registry, id=hid, field="spec")(reconcile)
-    if info.kind == ASSIGNMENT.kind:
-        kopf.on.event(*resource, registry=registry, id=f"audit-gone-{info.plural}")(gone)
-        return
     if info.kind == CHANGE_REQUEST.kind:
         kopf.on.event(*resource, registry=registry, id=f"wake-task-{info.plural}", when=judged)(wake_task)
     kopf.timer(

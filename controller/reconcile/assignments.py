@@ -3,17 +3,23 @@ or changed Assignment is checked at once.
 
 The drift checks themselves run in the sweep (controller/remediation/sweeping.py), batched per
 namespace, and the sweep is the one writer of `Synced` and `Ready`: this reconcile leaves both alone
-and does no I/O, so its timer stays cheap however many Assignments exist. Without the remediation
-runtime there is no sweep, and the reconcile says so with `Ready=Unknown`.
+and does no I/O. Without the remediation runtime there is no sweep, and the reconcile says so with
+`Ready=Unknown`.
+
+With the sweep running, Kopf reconciles only the Assignments the sweep cannot take
+(`wants_reconcile`): a spec that fails admission (InvalidSpec) or one without a correlation label.
+Every other new or changed Assignment (all those a rollout writes) gets its first status, with
+`observedGeneration`, from the sweep's first check: one status write, and Kopf stores no state on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from controller.api.identity import SYSTEM_USER
-from controller.api.kinds import KindInfo
+from controller.api.kinds import ASSIGNMENT, KindInfo
 from controller.core import conditions
 from controller.core.conditions import accepted_conditions
 from controller.core.outcome import Admitted, AuditNote, Outcome
@@ -44,3 +50,16 @@ async def reconcile_assignment(info: KindInfo, body: dict[str, Any], deps: Deps,
         # an audit row, no Event: a rollout creates Assignments by the dozen, and one Event each was a write each
         audits=(AuditNote("Accepted", SYSTEM_USER, f"{info.kind} accepted"),) if first else (),
     )
+
+
+def wants_reconcile(body: Mapping[str, Any], sweeping: bool) -> bool:
+    """Whether Kopf's reconcile should take this Assignment now (see the module docstring)."""
+    metadata = body.get("metadata") or {}
+    if metadata.get("deletionTimestamp"):
+        return False
+    if (body.get("status") or {}).get("observedGeneration") == metadata.get("generation"):
+        return False
+    if not sweeping:
+        return True
+    admitted = admit(ASSIGNMENT, dict(body))
+    return not isinstance(admitted, Admitted) or bool(admitted.new_labels)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -206,6 +206,17 @@ def assess_drift_check(
         wants_remediation=wants,
         reset_at=reset_at,
     )
+
+
+def first_seen(result: CheckResult, raw_status: dict[str, Any], asg: Assignment) -> CheckResult:
+    """`result` with the Assignment's generation observed: the first check of a new or changed spec writes
+    `observedGeneration` in its one status write, and audits the acceptance of a new Assignment."""
+    generation = asg.metadata.generation
+    seen = raw_status.get("observedGeneration")
+    if seen == generation:
+        return result
+    accepted = (AuditNote("Accepted", SYSTEM_USER, "Assignment accepted"),) if seen is None else ()
+    return replace(result, status={**result.status, "observedGeneration": generation}, audits=accepted + result.audits)
 
 
 def desired_state(asg: Assignment) -> tuple[str, str | None, str | None]:

@@ -34,7 +34,13 @@ from controller.planes.catalog import PlaneSource
 from controller.remediation.checkwriting import AuditSink, CheckWriter
 from controller.remediation.classifying import classify_drift, target_of
 from controller.remediation.cluster import Cluster, ObjectRef, tasks_in_flight
-from controller.remediation.detecting import CheckResult, OpenRemediation, assess_drift_check, find_conflicts
+from controller.remediation.detecting import (
+    CheckResult,
+    OpenRemediation,
+    assess_drift_check,
+    find_conflicts,
+    first_seen,
+)
 from controller.remediation.ledger import Ledger, RecordInfo
 from controller.remediation.opening import open_remediation
 from controller.remediation.provenance import ProvenanceSource, cleared, problem, refused_check
@@ -122,7 +128,7 @@ class DriftSweeper:
     # ---- what the sweep knows ----------------------------------------------------------------
 
     def notice(self, body: dict[str, Any]) -> None:
-        """An Assignment was created, changed or resumed (from the Kopf reconcile): check it soon."""
+        """An Assignment as the watch delivered it: a new one, or a changed spec, is checked at the next tick."""
         try:
             resource = Assignment.from_body(body)
         except ValidationError:
@@ -133,9 +139,11 @@ class DriftSweeper:
         entry = self.entries.get(uid)
         if entry is None:
             self.entries[uid] = Entry(resource, dict(body.get("status") or {}))
-        elif resource.metadata.generation > entry.resource.metadata.generation:
-            entry.resource = entry.resource.model_copy(update={"spec": resource.spec, "metadata": resource.metadata})
-            entry.next_check_at = None
+        elif resource.metadata.generation >= entry.resource.metadata.generation:
+            changed = resource.metadata.generation > entry.resource.metadata.generation
+            entry.resource, entry.raw_status = resource, dict(body.get("status") or {})
+            if changed:
+                entry.next_check_at = None
 
     def expedite(self, uid: str) -> None:
         """Check this Assignment at the next tick (e.g. a Remediation of it just finished)."""
@@ -325,7 +333,7 @@ class DriftSweeper:
             result = verdict(current, name)
         if assessment is not None and assessment.finding is not None:
             report.drifted.append(f"{asg.metadata.namespace}/{asg.metadata.name}")
-        result = cleared(result, entry.raw_status, asg.metadata.generation, now)
+        result = first_seen(cleared(result, entry.raw_status, asg.metadata.generation, now), entry.raw_status, asg)
         if result.status:
             await self._write(entry, result, now, report)
         return result

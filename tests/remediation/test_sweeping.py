@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +91,32 @@ async def test_entries_of_an_observed_namespace_due_soon_ride_along(world: World
     assert {e.resource.metadata.name for e in world.sweeper.due(NOW + timedelta(seconds=60))} == {"fast", "standard"}
 
 
+async def test_the_first_check_of_a_new_assignment_is_its_one_status_write(world: World) -> None:
+    world.add("web")  # as a rollout creates it: no status yet, and no Kopf reconcile
+    await world.cycle(NOW)
+    status = world.status("web")
+    assert status["observedGeneration"] == 1 and status["sync"] == "Synced"
+    assert {c["type"] for c in status["conditions"]} == {"Synced", "Ready"}
+    assert world.cluster.calls.count("patch assignment status") == 1
+    assert [(a.action, a.reason) for a in world.audits][:1] == [("Accepted", "Assignment accepted")]
+    await world.cycle(NOW + timedelta(seconds=60), relist=True)
+    assert world.cluster.calls.count("patch assignment status") == 1, "a settled Assignment is not written again"
+
+
+async def test_a_changed_spec_noticed_from_the_watch_is_checked_and_observed_at_once(world: World) -> None:
+    body = world.add("web")
+    await world.cycle(NOW)
+    stored = world.cluster.assignments[("default", "web")]
+    stored["spec"]["version"] = "1.5.0"
+    stored["metadata"]["generation"] = 2
+    world.sweeper.notice(copy.deepcopy(stored))
+    await world.cycle(NOW + timedelta(seconds=1))  # due at once, long before its interval
+    status = world.status("web")
+    assert status["observedGeneration"] == 2 and status["sync"] == "Drifted"
+    assert [a.action for a in world.audits].count("Accepted") == 1, "accepted once, when it was new"
+    assert body["metadata"]["uid"] in world.sweeper.entries
+
+
 async def test_enforce_opens_one_remediation_for_new_drift(world: World) -> None:
     body = world.add("web")
     await world.cycle(NOW)
@@ -114,7 +141,7 @@ async def test_enforce_opens_one_remediation_for_new_drift(world: World) -> None
     record = world.ledger.records_[key]
     assert record.opened_by_loop and record.assignment_uid == body["metadata"]["uid"]
     assert [e[1] for e in world.cluster.events] == ["DriftDetected", "RemediationOpened"]
-    assert [a.action for a in world.audits] == ["DriftDetected", "RemediationOpened"]
+    assert [a.action for a in world.audits] == ["Accepted", "DriftDetected", "RemediationOpened"]
     assert world.audits[0].correlation_id == "cid-web"
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "VersionMismatch")
