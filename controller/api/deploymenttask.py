@@ -291,16 +291,6 @@ class DeploymentTaskStatus(StatusModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     correlation_id: str | None = Field(None, max_length=63)
-    step_reported: str | None = Field(
-        None,
-        max_length=512,
-        description="The key of the step whose report the worker stored last: its one status field, written to "
-        "wake the controller (never written by the controller).",
-    )
-
-
-#: The status fields the controller never writes (their writer is the worker).
-WORKER_STATUS_FIELDS = ("stepReported",)
 
 
 class DeploymentTask(CustomResource[DeploymentTaskSpec, DeploymentTaskStatus]):

@@ -5,8 +5,8 @@ stops it when the task is finished, deleted, or the operator pauses for a peer. 
 fresh, runs its reconcile and writes the Outcome (`ApiWriter`: audit rows, Events, then labels and status
 through the API, the order of a Kopf handler whose patch lands last). Then the loop sleeps until the Outcome's
 requeue (a soak, a backoff, a review deadline, the lease of a running step) or until `wake` is called:
-for a spec change, when the worker announces a finished step in `status.stepReported`, or when the
-task's ChangeRequest has judged new decisions. So a worker's
+for a spec change (the watch), when the worker announces a finished step (a PostgreSQL NOTIFY naming the
+task, `listen_for_reports`), or when the task's ChangeRequest has judged new decisions. So a worker's
 report is acted on at once, a task waiting on time costs nothing until it is due, and a finished task has
 no loop at all. A restarted controller gets a daemon per task still in flight, which carries on from the
 status (level-based); a lost announcement costs one lease.
@@ -15,8 +15,10 @@ status (level-based); a lost announcement costs one lease.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +31,8 @@ from controller.core.outcome import AuditNote, EventNote, Outcome, OutcomeWriter
 from controller.kube.client import CustomObjects
 from controller.kube.errors import KubeError
 from controller.operator import outages
+from controller.storage import claims
+from controller.storage.listening import listen
 from controller.telemetry import domainmetrics
 from controller.telemetry.scopes import mark_requeue, reconcile_scope
 from controller.telemetry.tracing import bind_correlation
@@ -130,6 +134,11 @@ class TaskDriver:
         event.set()
         return True
 
+    def wake_all(self) -> None:
+        """Wake every loop: announcements may have been missed (the listening connection was lost)."""
+        for event in self.wakes.values():
+            event.set()
+
     async def drive(self, namespace: str, name: str, uid: str, stopped: Awaitable[Any]) -> None:
         """Run rounds until `stopped` resolves (Kopf's daemon stop flag)."""
         wake = self.wakes.setdefault(uid, asyncio.Event())
@@ -198,3 +207,18 @@ class TaskDriver:
         except KubeError as write_error:  # the API may be what is down
             logger.debug("Could not write Waiting on %s: %s", meta.get("name"), write_error)
         return outages.retry_delay_seconds(retry)
+
+
+@asynccontextmanager
+async def listen_for_reports(dsn: str | None, driver: TaskDriver) -> AsyncIterator[None]:
+    """While entered, each step report the worker announces wakes its task's loop (nothing without a database)."""
+    if not dsn:
+        yield
+        return
+    task = asyncio.create_task(listen(dsn, claims.REPORTS_CHANNEL, driver.wake, driver.wake_all), name="step-reports")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -34,7 +34,7 @@ from controller.kube.coreapps import CoreApps, event_manifest
 from controller.kube.errors import KubeError
 from controller.messaging.broker import STEPS_QUEUE, TURNS_QUEUE, queue_key
 from controller.operator.admissionhooks import register_admission
-from controller.operator.driving import TaskDriver
+from controller.operator.driving import TaskDriver, listen_for_reports
 from controller.operator.kopferrors import clear_outage, kopf_errors, note_outage
 from controller.operator.startup import attach_live_tasks, close_deps, open_deps, probe_database, probe_redis
 from controller.orchestration.observing import live_task_entry
@@ -226,7 +226,8 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo, settings: Co
 
     if info.kind == DEPLOYMENT_TASK.kind:
         _register_driven(registry, info, resource, live)
-        kopf.on.delete(*resource, registry=registry, id=f"audit-delete-{info.plural}")(deleted)
+        # a deletion audited from the watch: with no on-delete handler Kopf keeps no diff-base on a task
+        kopf.on.event(*resource, registry=registry, id=f"audit-gone-{info.plural}", when=gone_event)(deleted)
         return
     hid = f"reconcile-{info.plural}"
     if info.kind == ASSIGNMENT.kind:
@@ -271,6 +272,11 @@ async def task_driver(info: KindInfo, deps: Deps, stack: AsyncExitStack) -> Task
         return KopfWriter(deps, info, kopf.Body(cast(kopf.RawBody, body)), kopf.Patch(), correlation_id, events)
 
     return TaskDriver(info, CustomObjects(api_client), run, notes, deps.lock_for)
+
+
+def gone_event(type: str | None = None, **_: Any) -> bool:
+    """The watch says the object is gone (an on-event filter)."""
+    return type == "DELETED"
 
 
 def judged(body: kopf.Body, **_: Any) -> bool:
@@ -345,7 +351,8 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         memo["deps"] = deps = await open_deps(settings)
         memo["events"] = event_poster(deps)
         memo["telemetry"] = stack = AsyncExitStack()
-        memo["driver"] = await task_driver(DEPLOYMENT_TASK, deps, stack)
+        memo["driver"] = driver = await task_driver(DEPLOYMENT_TASK, deps, stack)
+        await stack.enter_async_context(listen_for_reports(settings.database_url, driver))
         await stack.enter_async_context(serve_metrics(settings.metrics_port, refresh=metrics_refresher(deps)))
 
     @kopf.on.login(registry=registry)

@@ -4,8 +4,8 @@ Each actor in controller/worker/actors.py calls `execute` with one of `generate_
 `poll_ring` or `rollback_ring`. `execute` claims the step's key in `step_claims` first and exits
 quietly when another delivery holds it, then runs the body and finishes the claim with the step's
 report (controller/orchestration/steps.py) or a `StepFailure` saying whether a retry may help, then
-wakes the controller by writing the step's key to the task's `status.stepReported` (`announce`); the
-reconcile reads the report back at once. The ring-wide plane calls carry the step's key without its attempt, so a
+wakes the controller with a PostgreSQL NOTIFY naming the task (`announce`); the reconcile reads the
+report back at once. The ring-wide plane calls carry the step's key without its attempt, so a
 replacement attempt never acts twice.
 """
 
@@ -25,7 +25,6 @@ from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import DEPLOYMENT_TASK
 from controller.api.policy import Policy
 from controller.kube.client import ApiClient, ApiException, CustomObjects
-from controller.kube.errors import KubeError
 from controller.orchestration import evidencestore, history
 from controller.orchestration import risk as riskmodel
 from controller.orchestration.assigning import MAX_ASSIGNMENTS_PER_RING, write_assignments
@@ -141,16 +140,14 @@ async def execute(ctx: StepContext, request: StepRequest, body: Body, step: str)
 
 
 async def announce(ctx: StepContext, request: StepRequest) -> None:
-    """Wake the controller for the task: its `status.stepReported` names the key just finished.
+    """Wake the controller for the task: a NOTIFY naming its uid (storage/claims.py `announce`).
 
     Best effort: the report is stored already, and a task the controller is not woken for is
-    reconciled when the step's lease runs out.
+    reconciled when the step's lease runs out. No API write: the task's watch carries no event for it.
     """
     try:
-        await CustomObjects(ctx.api_client).patch_status(
-            DEPLOYMENT_TASK, request.namespace, request.name, {"stepReported": request.key}
-        )
-    except KubeError as error:
+        await claims.announce(ctx.pool, request.uid)
+    except (psycopg.Error, OSError) as error:
         logger.warning("Could not announce step %r on %s: %s", request.key, request.name, error)
 
 

@@ -57,9 +57,10 @@ def wants_reconcile(body: Mapping[str, Any], sweeping: bool) -> bool:
     metadata = body.get("metadata") or {}
     if metadata.get("deletionTimestamp"):
         return False
-    if (body.get("status") or {}).get("observedGeneration") == metadata.get("generation"):
-        return False
+    unobserved = (body.get("status") or {}).get("observedGeneration") != metadata.get("generation")
     if not sweeping:
-        return True
+        return unobserved
     admitted = admit(ASSIGNMENT, dict(body))
-    return not isinstance(admitted, Admitted) or bool(admitted.new_labels)
+    if not isinstance(admitted, Admitted):
+        return unobserved  # the sweep skips it: InvalidSpec is written here, once per generation
+    return bool(admitted.new_labels)  # the sweep may have observed it first; the label is still ours to add

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from controller.api.deploymenttask import WORKER_STATUS_FIELDS, DeploymentTask, DeploymentTaskStatus, TaskPhase
+from controller.api.deploymenttask import DeploymentTask, DeploymentTaskStatus, TaskPhase
 from controller.api.identity import SYSTEM_USER
 from controller.api.kinds import KindInfo
 from controller.api.labels import OBJECT_APP_LABEL
@@ -43,8 +43,6 @@ def status_fields(status: DeploymentTaskStatus) -> dict[str, Any]:
             dumped[alias] = None
     dumped.pop("conditions", None)
     dumped.pop("observedGeneration", None)
-    for worker_field in WORKER_STATUS_FIELDS:
-        dumped.pop(worker_field, None)
     return dumped
 
 

@@ -15,7 +15,6 @@ from typing import Any
 from controller.api.changerequest import ChangePhase
 from controller.api.conversation import REPLYING
 from controller.api.deploymenttask import FINAL_PHASES as TASK_FINAL_PHASES
-from controller.api.deploymenttask import StepState
 from controller.api.remediation import FINAL_PHASES as REMEDIATION_FINAL_PHASES
 
 #: ChangeRequest phases that still wait for something (decisions, expiry, the task's end).
@@ -71,16 +70,9 @@ def wants_resume(kind: str, body: Mapping[str, Any]) -> bool:
 
 
 def wants_wake(body: Mapping[str, Any]) -> bool:
-    """True when a DeploymentTask's loop should run now: its spec changed, or the worker announced the
-    report of the step it runs (`status.stepReported` names that step's key)."""
+    """True when a DeploymentTask's loop should run now for what the watch shows: its spec changed (a step's
+    report wakes it through PostgreSQL instead, operator/driving.py `listen_for_reports`)."""
     metadata = body.get("metadata") or {}
-    status = _status(body)
     if metadata.get("deletionTimestamp"):
         return False
-    if status.get("observedGeneration") != metadata.get("generation"):
-        return True
-    reported = status.get("stepReported")
-    if not reported:
-        return False
-    steps = status.get("steps") or []
-    return any(step.get("key") == reported and step.get("state") == StepState.RUNNING.value for step in steps)
+    return _status(body).get("observedGeneration") != metadata.get("generation")

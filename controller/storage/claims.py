@@ -2,7 +2,8 @@
 
 An actor calls `claim` with a natural key (e.g. `<task uid>/<step>/<attempt>`) before doing work; only
 the first caller gets True. It stores the result with `finish`; a duplicate delivery reads it with
-`get`. `release` gives an unfinished claim back so a retry can take it.
+`get`. `release` gives an unfinished claim back so a retry can take it. `announce` tells the controller,
+by a NOTIFY on `REPORTS_CHANNEL`, that the report of an object's step is stored (storage/listening.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _GET = """
 SELECT key, correlation_id, owner, claimed_at, outcome, finished_at FROM step_claims WHERE key = %s
 """
 _RELEASE = "DELETE FROM step_claims WHERE key = %s AND owner = %s AND finished_at IS NULL"
+_NOTIFY = "SELECT pg_notify(%s, %s)"
+#: The channel a stored step report is announced on; the payload is the uid of the object the step is for.
+REPORTS_CHANNEL = "ringpilot_step_reports"
 
 
 class ClaimNotFoundError(LookupError):
@@ -86,3 +90,9 @@ async def release(pool: Pool, key: str, owner: str) -> bool:
     async with pool.connection() as conn:
         cursor = await conn.execute(_RELEASE, (key, owner))
         return cursor.rowcount == 1
+
+
+async def announce(pool: Pool, uid: str) -> None:
+    """NOTIFY `REPORTS_CHANNEL` that a report for object `uid` is stored (delivered when this commits)."""
+    async with pool.connection() as conn:
+        await conn.execute(_NOTIFY, (REPORTS_CHANNEL, uid))

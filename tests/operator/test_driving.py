@@ -8,6 +8,7 @@ requeue unless woken, and exits when Kopf's stop flag is raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -19,8 +20,10 @@ from controller.core import conditions
 from controller.core.outcome import AuditNote, EventNote, Outcome
 from controller.kube.client import CustomObjects
 from controller.kube.errors import KubeError
-from controller.operator.driving import ApiWriter, TaskDriver
+from controller.operator.driving import ApiWriter, TaskDriver, listen_for_reports
 from controller.reconcile.inflight import wants_wake
+from controller.storage import claims
+from controller.storage.db import Pool
 
 GROUP, VERSION, NAMESPACE = "ringpilot.dev", "v1alpha1", "default"
 
@@ -115,16 +118,40 @@ async def test_a_sleeping_loop_runs_again_when_woken_and_exits_when_stopped(clus
     running = asyncio.create_task(loop_driver.drive(NAMESPACE, "woken", uid, stop.wait()))
     await asyncio.wait_for(recorder.called.wait(), 10)
     assert len(recorder.bodies) == 1  # then asleep for the 600 s requeue
-    client.CustomObjectsApi(cluster).patch_namespaced_custom_object_status(
-        GROUP, VERSION, NAMESPACE, "deploymenttasks", "woken", {"status": {"stepReported": "k/a1"}}
+    client.CustomObjectsApi(cluster).patch_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, "deploymenttasks", "woken", {"metadata": {"annotations": {"seen": "twice"}}}
     )
     recorder.called.clear()
     assert loop_driver.wake_named(NAMESPACE, "woken")  # as a ChangeRequest's judged decision does
     await asyncio.wait_for(recorder.called.wait(), 10)
-    assert recorder.bodies[-1]["status"]["stepReported"] == "k/a1"  # the second round read the task again
+    assert recorder.bodies[-1]["metadata"]["annotations"]["seen"] == "twice"  # the second round read it again
     stop.set()
     await asyncio.wait_for(running, 10)
     assert not loop_driver.wake(uid) and not loop_driver.wake_named(NAMESPACE, "woken")  # no loop any more
+
+
+async def test_a_step_report_announced_through_postgres_wakes_the_tasks_loop_at_once(
+    cluster: Any, database_url: str, db_pool: Pool
+) -> None:
+    created = make_task(cluster, "announced")
+    uid = created["metadata"]["uid"]
+    recorder = Recorder(Outcome(status={}, requeue_after_seconds=600.0))
+    loop_driver = driver(cluster, recorder, [])
+    stop = asyncio.Event()
+    running = asyncio.create_task(loop_driver.drive(NAMESPACE, "announced", uid, stop.wait()))
+    await asyncio.wait_for(recorder.called.wait(), 10)
+    async with listen_for_reports(database_url, loop_driver):
+        recorder.called.clear()
+        for _ in range(50):  # the listening connection opens in the background: announce until it hears
+            await claims.announce(db_pool, "some-other-task")
+            await claims.announce(db_pool, uid)  # as the worker does once the step's report is stored
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(recorder.called.wait(), 0.2)
+                break
+    assert recorder.called.is_set(), "the announcement did not wake the loop asleep for 600 s"
+    assert len(recorder.bodies) == 2
+    stop.set()
+    await asyncio.wait_for(running, 10)
 
 
 async def test_an_outage_is_named_on_the_task_and_retried_soon(cluster: Any) -> None:
@@ -158,34 +185,15 @@ async def test_a_writer_for_a_task_that_is_gone_says_so(cluster: Any) -> None:
         await CustomObjects(cluster).get_raw(DEPLOYMENT_TASK, NAMESPACE, "never-created")
 
 
-def step(key: str, state: str) -> dict[str, Any]:
-    return {"name": "Deploy", "ring": 0, "state": state, "key": key}
-
-
 @pytest.mark.parametrize(
     ("metadata", "status", "woken"),
     [
         ({"generation": 2}, {"observedGeneration": 1}, True),  # a spec change not yet seen
-        (
-            {"generation": 1},
-            {"observedGeneration": 1, "stepReported": "k/a1", "steps": [step("k/a1", "Running")]},
-            True,
-        ),
-        (
-            {"generation": 1},
-            {"observedGeneration": 1, "stepReported": "k/a1", "steps": [step("k/a1", "Succeeded")]},
-            False,
-        ),
-        (
-            {"generation": 1},
-            {"observedGeneration": 1, "stepReported": "k/a1", "steps": [step("k/a2", "Running")]},
-            False,
-        ),
         ({"generation": 1}, {"observedGeneration": 1}, False),  # our own status write
         ({"generation": 2, "deletionTimestamp": utcnow().isoformat()}, {"observedGeneration": 1}, False),
     ],
 )
-def test_the_watch_wakes_a_task_for_a_spec_change_or_the_report_of_the_step_it_runs(
+def test_the_watch_wakes_a_task_for_a_spec_change_it_has_not_seen(
     metadata: dict[str, Any], status: dict[str, Any], woken: bool
 ) -> None:
     assert wants_wake({"metadata": metadata, "status": status}) is woken
