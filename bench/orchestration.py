@@ -121,6 +121,18 @@ def run_batch(
         time.sleep(poll_seconds)
 
 
+def swept(custom: client.CustomObjectsApi, limit_seconds: float) -> None:
+    """Wait until every Assignment in the namespace has its first status (the sweep's first check writes it)."""
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        items = custom.list_namespaced_custom_object(GROUP, VERSION, NS, "assignments")["items"]
+        if items and all((it.get("status") or {}).get("observedGeneration") for it in items):
+            time.sleep(1.0)  # the last status writes and the worker's last announcement land
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the drift sweep did not check the task's Assignments")
+
+
 STATEMENT = re.compile(r"LOG:\s+(statement|execute [^:]*):")
 
 
@@ -178,7 +190,7 @@ def throughput(tasks: int, sizes: dict[int, int]) -> dict[str, float]:
             log_statements(svc.database_url, True)
             writes_before, sql_before = api_writes(workdir / "emulator.log"), sql_statements(logs)
             solo, solo_seconds = run_batch(custom, [tasks], poll_seconds=0.02)
-            time.sleep(1.0)  # the last status writes and the worker's last report land
+            swept(custom, 60.0)  # its Assignments' first status is the drift sweep's: counted with the task's
             writes, sql = api_writes(workdir / "emulator.log") - writes_before, sql_statements(logs) - sql_before
             log_statements(svc.database_url, False)
             items, elapsed = run_batch(custom, list(range(tasks)))

@@ -9,9 +9,14 @@
 2. A full drift check of --sweep-size Assignments by the real DriftSweeper on the in-memory fakes of
    tests/remediation/inmemory.py (the emulator is one Python process and cannot hold 100k objects), next
    to the same check of 10,000, each in a fresh process so its peak RSS is its own.
+3. A task's steps (bench/stepcosts.py): tasks/s and per-step overhead for 1 and --tasks concurrent tasks,
+   API writes, watch events and SQL statements per task against perf.md's floor, next to the same
+   benchmark of --baseline-commit run from a git worktree in this run; then chat p50/p99 at 1 and 20
+   conversations (bench/chat.py).
 
     .venv/bin/python bench/scale.py [--idle-sizes 1000,10000] [--idle-seconds 60] [--sweep-size 100000]
-        [--namespaces 50] [--skip-idle] [--skip-sweep] [--skip-baseline]
+        [--namespaces 50] [--tasks 200] [--baseline-commit 8b3d62f] [--chat-turns 12]
+        [--skip-idle] [--skip-sweep] [--skip-steps] [--skip-baseline]
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from baselines import CRD, HERE, start_emulator, write_requests
 from baselines import GROUP as ITEMS_GROUP
 from drift import CRITICALITIES, populate
 from kubernetes import client
+from stepcosts import print_step_costs
 
 from controller.api.policy import CheckIntervals, load_policy
 from controller.devkit.embedded import EmbeddedServices
@@ -325,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-baseline", action="store_true", help="no bare Kopf operator in part 1")
+    parser.add_argument("--skip-steps", action="store_true", help="no part 3")
+    parser.add_argument("--tasks", type=int, default=200, help="concurrent DeploymentTasks in part 3")
+    parser.add_argument(
+        "--baseline-commit", default="8b3d62f", help="commit whose orchestration bench runs next to ours ('' for none)"
+    )
+    parser.add_argument("--chat-turns", type=int, default=12, help="turns per conversation in part 3 (0: no chat)")
     args = parser.parse_args(argv)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
@@ -343,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             print_idle(size, ours, base)
     if not args.skip_sweep:
         print_sweep(args.sweep_size, args.namespaces)
+    if not args.skip_steps:
+        print_step_costs(args.tasks, args.baseline_commit, args.chat_turns, row)
     return 0
 
 

@@ -2,13 +2,16 @@
 
 Called by the Deploy and Rollback steps in the worker with the plane's observations of the ring's
 targets. Names are deterministic per target (`<namespace>-<name>` for workloads, `<app>-<address>`
-for simulated devices), so a repeated step updates instead of duplicating. Only the desired-state
-fields are written (app, version, artifact, ring, target, config, correlation); criticality and drift
-settings a user chose are left alone. Drift on Assignments is the remediation package's business.
+for simulated devices), so a repeated step updates instead of duplicating. A ring's Assignments are
+written as one batch, `WRITES_AT_ONCE` calls at a time, after one list of the namespace (a target
+someone already assigned, e.g. with kubectl, keeps its Assignment). Only the desired-state fields are
+written (app, version, artifact, ring, target, config, correlation); criticality and drift settings a
+user chose are left alone. The first status is the drift sweep's (remediation/detecting.py `first_seen`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -26,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 #: Rings with more targets than this (simulated fleets) are not mirrored as Assignments.
 MAX_ASSIGNMENTS_PER_RING = 500
+#: Creates or updates of one ring's Assignments in flight at once (one batch; the API server takes no bulk create).
+WRITES_AT_ONCE = 8
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 
@@ -120,8 +125,9 @@ async def write_assignments(
     seen = {o.target.key: o for o in observations}
     # A target someone already assigned (e.g. with kubectl) keeps its Assignment: one per target.
     existing = await existing_by_target(objects, namespace)
-    written = 0
-    for target in targets:
+    limit = asyncio.Semaphore(WRITES_AT_ONCE)
+
+    async def write(target: TargetRef) -> None:
         assignment = assignment_for(
             target,
             seen.get(target.key),
@@ -134,6 +140,8 @@ async def write_assignments(
         if name is not None:
             meta = assignment.metadata.model_copy(update={"name": name})
             assignment = assignment.model_copy(update={"metadata": meta})
-        await _upsert(objects, assignment, namespace, exists=name is not None)
-        written += 1
-    return written
+        async with limit:
+            await _upsert(objects, assignment, namespace, exists=name is not None)
+
+    await asyncio.gather(*(write(t) for t in targets))  # the first error is raised; the step is retried whole
+    return len(targets)

@@ -4,7 +4,8 @@ Level-based: each tick takes the Assignments whose check is due (by criticality,
 groups their targets by plane and namespace (or ring), asks the plane to observe each group once,
 and writes only the statuses that changed, so API calls grow with namespaces, not Assignments. In
 Enforce mode it opens a Remediation for new drift (`detecting.assess_drift_check` decides). The Assignments come
-from a periodic list plus the Kopf reconcile's notices, so a missed event never hides drift.
+from a periodic list plus a notice of every watch event, so a missed event never hides drift. The first
+check of a new or changed spec writes its `observedGeneration` too (`detecting.first_seen`).
 """
 
 from __future__ import annotations
