@@ -15,6 +15,7 @@ An Assignment says what one target must run, but not everything it says is taken
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -128,20 +129,32 @@ def cleared(result: CheckResult, raw_status: dict[str, Any], generation: int, no
 class PgProvenance:
     """`ProvenanceSource` over the API server (namespace labels) and PostgreSQL (history, snapshots, fleet)."""
 
+    #: How long one list of the ring namespaces answers every check (a relabelled namespace is seen after this).
+    RINGS_TTL_SECONDS = 30.0
+
     def __init__(self, api_client: ApiClient, pool: Pool) -> None:
         self.core = CoreApps(api_client)
         self.pool = pool
+        self._rings: tuple[float, dict[str, int | None]] = (float("-inf"), {})
+
+    async def ring_of_namespace(self, namespace: str) -> int | None:
+        """The ring a namespace's label names, from one list of the ring namespaces per `RINGS_TTL_SECONDS`."""
+        at, rings = self._rings
+        if time.monotonic() - at >= self.RINGS_TTL_SECONDS:
+            rings = {}
+            for ns in await self.core.list_namespaces(RING_NAMESPACE_LABEL):
+                meta = ns.get("metadata") or {}
+                label = str((meta.get("labels") or {}).get(RING_NAMESPACE_LABEL, ""))
+                rings[str(meta.get("name"))] = int(label) if label.isdigit() else None
+            self._rings = (time.monotonic(), rings)
+        return rings.get(namespace)
 
     async def __call__(self, spec: AssignmentSpec) -> Provenance:
         target = spec.target
         ring: int | None = None
         previous: str | None = None
         if target.plane is PlaneName.KUBERNETES and target.namespace:
-            for ns in await self.core.list_namespaces(RING_NAMESPACE_LABEL):
-                meta = ns.get("metadata") or {}
-                if meta.get("name") == target.namespace:
-                    label = str((meta.get("labels") or {}).get(RING_NAMESPACE_LABEL, ""))
-                    ring = int(label) if label.isdigit() else None
+            ring = await self.ring_of_namespace(target.namespace)
         async with self.pool.connection() as conn:
             if target.plane is PlaneName.SIMULATED and target.address:
                 row = await (await conn.execute(_DEVICE, (spec.app, target.address))).fetchone()

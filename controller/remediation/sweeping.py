@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -139,7 +140,8 @@ class DriftSweeper:
         uid = resource.metadata.uid or f"{resource.metadata.namespace}/{resource.metadata.name}"
         entry = self.entries.get(uid)
         if entry is None:
-            self.entries[uid] = Entry(resource, dict(body.get("status") or {}))
+            status = dict(body.get("status") or {})
+            self.entries[uid] = Entry(resource, status, self.first_check_at(resource, status, utcnow()))
         elif resource.metadata.generation >= entry.resource.metadata.generation:
             changed = resource.metadata.generation > entry.resource.metadata.generation
             entry.resource, entry.raw_status = resource, dict(body.get("status") or {})
@@ -166,12 +168,27 @@ class DriftSweeper:
             entry = Entry(resource, dict(body.get("status") or {}))
             if old is not None and old.resource.metadata.generation == resource.metadata.generation:
                 entry.next_check_at = old.next_check_at
+            elif old is None:
+                entry.next_check_at = self.first_check_at(resource, entry.raw_status, now)
             seen[entry.uid] = entry
         self.entries = seen
         self.last_relist = now
 
     def interval_for(self, entry: Entry) -> int:
         return self.policy.remediation.check_interval_for(entry.resource.spec.criticality.value)
+
+    def first_check_at(self, resource: Assignment, raw_status: dict[str, Any], now: datetime) -> datetime | None:
+        """When to check an Assignment this sweep has not seen before (None: at once).
+
+        A new or changed one (its generation not yet observed) is checked at once. One already checked at its
+        generation (a restarted controller meets the whole fleet so) is due at a point of its interval fixed
+        by its uid, so a restart spreads the fleet's checks over one interval instead of checking all at once.
+        """
+        if raw_status.get("observedGeneration") != resource.metadata.generation:
+            return None
+        interval = self.policy.remediation.check_interval_for(resource.spec.criticality.value)
+        digest = hashlib.sha256((resource.metadata.uid or resource.metadata.name).encode()).digest()
+        return now + timedelta(seconds=interval * int.from_bytes(digest[:4]) / 2**32)
 
     def due(self, now: datetime) -> list[Entry]:
         """Entries due now, plus those of the same observation groups due within a tenth of their interval."""

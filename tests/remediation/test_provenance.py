@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from controller.api.assignment import Assignment, AssignmentSpec
@@ -130,6 +131,29 @@ async def test_the_provenance_reads_ring_labels_history_recordings_and_the_fleet
         )
     device = spec(target={"plane": "simulated", "address": "sim-web-r3-000001"}, ring=3)
     assert await source(device) == Provenance(ring=3, known_version=True)
+
+
+async def test_one_list_of_the_ring_namespaces_answers_every_check_until_it_is_stale(
+    kube_api: Any, db_pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace({"metadata": {"name": "ring-4-global", "labels": {RING_NAMESPACE_LABEL: "4"}}})
+    source = PgProvenance(kube_api, db_pool)
+    lists = 0
+    real = source.core.list_namespaces
+
+    async def counted(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        nonlocal lists
+        lists += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(source.core, "list_namespaces", counted)
+    for _ in range(20):  # a sweep checking 20 Assignments
+        assert (await source(spec())).ring == 4
+    assert lists == 1
+    core.patch_namespace("ring-4-global", {"metadata": {"labels": {RING_NAMESPACE_LABEL: "3"}}})
+    monkeypatch.setattr(source, "RINGS_TTL_SECONDS", 0.0)
+    assert (await source(spec())).ring == 3 and lists == 2  # a relabelled namespace is seen once the list is stale
 
 
 async def test_the_sweep_opens_nothing_for_a_lying_assignment_and_clears_it_once_confirmed() -> None:

@@ -117,6 +117,25 @@ async def test_a_changed_spec_noticed_from_the_watch_is_checked_and_observed_at_
     assert body["metadata"]["uid"] in world.sweeper.entries
 
 
+async def test_a_restarted_sweep_spreads_the_checks_of_a_checked_fleet_over_one_interval(world: World) -> None:
+    for i in range(40):
+        world.add(f"app{i}", criticality="critical")  # checked every 900 s under the default policy
+    await world.cycle(NOW)
+    writes = world.cluster.calls.count("patch assignment status")
+    assert writes == 40  # each new one checked at once: its first status
+    restarted = World(cluster=world.cluster, plane=world.plane)  # a new controller process, same fleet
+    first = await restarted.cycle(NOW + timedelta(seconds=1))
+    assert first.checked < 10, "a restart checks the whole fleet at once"
+    new = world.add("fresh", criticality="critical")
+    restarted.sweeper.notice(copy.deepcopy(new))
+    await restarted.cycle(NOW + timedelta(seconds=2))
+    assert world.status("fresh").get("observedGeneration") == 1, "a new Assignment is still checked at once"
+    checked = first.checked
+    for minute in range(1, 16):
+        checked += (await restarted.cycle(NOW + timedelta(seconds=1 + 60 * minute))).checked
+    assert checked >= 40, "every Assignment is checked within one interval of the restart"
+
+
 async def test_enforce_opens_one_remediation_for_new_drift(world: World) -> None:
     body = world.add("web")
     await world.cycle(NOW)
