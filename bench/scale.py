@@ -148,13 +148,15 @@ def measure(group: ProcessGroup, child: Child, log: Path, ready: Callable[[], bo
 
 
 def settled(custom: client.CustomObjectsApi, size: int, bare: bool) -> bool:
-    """All `size` objects handled: items have status.done, Assignments status.observedGeneration == generation."""
+    """All `size` objects handled: items have status.done; Assignments status.observedGeneration == generation
+    and a `sync` (the drift sweep's first check of each is done)."""
     if bare:
         items = custom.list_namespaced_custom_object(ITEMS_GROUP, "v1", "default", "items")["items"]
         return sum(1 for it in items if (it.get("status") or {}).get("done")) >= size
     items = custom.list_cluster_custom_object(GROUP, VERSION, "assignments")["items"]
     generations = [((it.get("status") or {}).get("observedGeneration"), it["metadata"]["generation"]) for it in items]
-    return len(items) >= size and all(seen == wanted for seen, wanted in generations)
+    checked = all((it.get("status") or {}).get("sync") for it in items)  # the sweep's first check wrote each
+    return len(items) >= size and checked and all(seen == wanted for seen, wanted in generations)
 
 
 def at_rest(size: int, args: argparse.Namespace, bare: bool) -> Run:
