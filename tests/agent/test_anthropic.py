@@ -114,12 +114,13 @@ async def test_a_timeout_delays_the_turn_and_the_next_try_answers(
         cluster,
         db_pool,
         redis_async,
-        # a second try due 1 s later: "not due yet" holds even on a loaded machine
+        # a second try due 1 s later: "not due yet" holds even on a loaded machine; a 1 s timeout, so the second
+        # answer (no delay) fits it under load too (with 0.3 s it timed out once on a loaded CI machine)
         claude_settings(
-            fake, llm_timeout_seconds=0.3, llm_max_retries=0, turn_min_backoff_ms=1000, turn_max_backoff_ms=2000
+            fake, llm_timeout_seconds=1.0, llm_max_retries=0, turn_min_backoff_ms=1000, turn_max_backoff_ms=2000
         ),
     )
-    fake.add(Reply(delay_seconds=1.0, body=anthropic_text("late").body), anthropic_text("On time now."))
+    fake.add(Reply(delay_seconds=3.0, body=anthropic_text("late").body), anthropic_text("On time now."))
     slow.start("c", "dev-viewer", "hello?")
     status = (await slow.answer("c")).status
     assert status.answered == 0 and status.reply is not None and "delayed" in status.reply
