@@ -1,9 +1,10 @@
 """Benchmark of Ringpilot at scale: the controller at rest, and one full drift check of 100,000 Assignments.
 
-1. At rest, per size in --idle-sizes: the real `ringpilot controller` (default policy and resync, no worker)
+1. At rest, per size in --idle-sizes: the real `ringpilot controller` (the shipped policy with the domain's
+   production drift check intervals unless --check-intervals shipped, default resync, no worker)
    on the API emulator (started with --verbose, so its access log counts every write call), embedded
    PostgreSQL and Redis, holding N Assignments with healthy workloads (drift.populate). Measures the first
-   start (spawn until every Assignment has status.observedGeneration and the controller's CPU stays under
+   start (spawn until every Assignment has status.observedGeneration and a sync, and the controller's CPU stays under
    5 % of a core for 3 one-second windows), CPU and RSS at rest over --idle-seconds, and the catch-up of a
    restart; API writes in each period. Baseline from the same run: a bare Kopf operator holding N items.
 2. A full drift check of --sweep-size Assignments by the real DriftSweeper on the in-memory fakes of
@@ -43,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil
+import yaml
 from baselines import CRD, HERE, start_emulator, write_requests
 from baselines import GROUP as ITEMS_GROUP
 from drift import CRITICALITIES, populate
@@ -159,6 +161,18 @@ def settled(custom: client.CustomObjectsApi, size: int, bare: bool) -> bool:
     return len(items) >= size and checked and all(seen == wanted for seen, wanted in generations)
 
 
+def production_policy(path: Path) -> Path:
+    """The shipped policy with the domain's production check intervals (15 min, 30 min, 1 h, 4 h by criticality).
+
+    The shipped dev policy checks critical Assignments every minute: at 10k that is ~74 drift checks a second,
+    the sweep's work rather than the cost of holding the fleet.
+    """
+    raw = load_policy(None).model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["remediation"]["checkIntervalSeconds"] = CheckIntervals().model_dump(mode="json", by_alias=True)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 def at_rest(size: int, args: argparse.Namespace, bare: bool) -> Run:
     """The Ringpilot controller (with `bare`, the bare Kopf operator) holding `size` objects; see `measure`."""
     with tempfile.TemporaryDirectory(prefix="ringpilot-scale-") as tmp, ExitStack() as stack:
@@ -166,6 +180,8 @@ def at_rest(size: int, args: argparse.Namespace, bare: bool) -> Run:
         env = {**os.environ, "KUBECONFIG": str(workdir / "kubeconfig"), "PYTHONUNBUFFERED": "1"}
         for name in ("RINGPILOT_POLICY_FILE", "RINGPILOT_RESYNC_INTERVAL_SECONDS"):  # the defaults, as shipped
             env.pop(name, None)
+        if not bare and args.check_intervals == "production":
+            env["RINGPILOT_POLICY_FILE"] = str(production_policy(workdir / "policy.yaml"))
         if not bare:
             services = stack.enter_context(EmbeddedServices(workdir / "services", durable=False))
             migrate(services.database_url)
@@ -333,6 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-baseline", action="store_true", help="no bare Kopf operator in part 1")
+    parser.add_argument(
+        "--check-intervals",
+        choices=("production", "shipped"),
+        default="production",
+        help="drift check intervals at rest: the domain's production ones (default) or the shipped dev policy's",
+    )
     parser.add_argument("--skip-steps", action="store_true", help="no part 3")
     parser.add_argument("--tasks", type=int, default=200, help="concurrent DeploymentTasks in part 3")
     parser.add_argument(
@@ -354,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_baseline:
                 print(f"Part 1 at {size}: bare Kopf operator baseline", flush=True)
                 base = at_rest(size, args, bare=True)
+            print(f"  drift check intervals at rest: {args.check_intervals}", flush=True)
             print_idle(size, ours, base)
     if not args.skip_sweep:
         print_sweep(args.sweep_size, args.namespaces)

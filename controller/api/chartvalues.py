@@ -288,7 +288,12 @@ PRODUCTION_SOAK_SECONDS = (86_400, 172_800, 259_200, 604_800, 604_800)
 
 
 def chart_policy() -> Policy:
-    """The chart's default policy: the shipped one with production soaks, no dev users, no identity."""
+    """The chart's default policy: the shipped one with production soaks and remediation timings, no dev users.
+
+    The remediation timings are the model's defaults (docs/domain.md §6): the shipped dev policy checks a
+    critical Assignment every minute and backs off for one, which at 10,000 targets is ~75 drift checks a second.
+    No identity: the chart sets its own.
+    """
     from controller.api.policy import load_policy
 
     shipped = load_policy(None)
@@ -298,4 +303,6 @@ def chart_policy() -> Policy:
     ]
     roles = shipped.roles.model_copy(update={"users": {}})
     identity = type(shipped.identity)()
-    return shipped.model_copy(update={"version": "chart-1", "rings": rings, "roles": roles, "identity": identity})
+    remediation = type(shipped.remediation)()
+    update = {"version": "chart-1", "rings": rings, "roles": roles, "identity": identity, "remediation": remediation}
+    return shipped.model_copy(update=update)

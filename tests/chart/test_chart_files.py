@@ -51,6 +51,8 @@ def test_the_default_values_are_the_models_and_their_policy_loads() -> None:
     assert values == ChartValues().model_dump(by_alias=True, mode="json")
     policy = Policy.model_validate(values["policy"]["config"])
     assert policy.rings[4].min_soak_seconds == 604_800  # production soaks, not the dev policy's
+    assert policy.remediation.check_interval_seconds.critical == 900  # production drift checks: 15 min, not 1
+    assert policy.remediation.initial_backoff_seconds == 3600
     assert policy.roles.users == {}
 
 
