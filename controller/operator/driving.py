@@ -32,6 +32,7 @@ from controller.kube.client import CustomObjects
 from controller.kube.errors import KubeError
 from controller.operator import outages
 from controller.storage import claims
+from controller.storage.db import Pool, revive
 from controller.storage.listening import listen
 from controller.telemetry import domainmetrics
 from controller.telemetry.scopes import mark_requeue, reconcile_scope
@@ -210,12 +211,22 @@ class TaskDriver:
 
 
 @asynccontextmanager
-async def listen_for_reports(dsn: str | None, driver: TaskDriver) -> AsyncIterator[None]:
-    """While entered, each step report the worker announces wakes its task's loop (nothing without a database)."""
+async def listen_for_reports(dsn: str | None, driver: TaskDriver, pool: Pool | None = None) -> AsyncIterator[None]:
+    """While entered, each step report the worker announces wakes its task's loop (nothing without a database).
+
+    Each time the listening connection opens (again, after an outage), every loop is woken and `pool` is
+    revived: PostgreSQL is back, so a task waiting it out resumes now, not after the pool's own backoff.
+    """
     if not dsn:
         yield
         return
-    task = asyncio.create_task(listen(dsn, claims.REPORTS_CHANNEL, driver.wake, driver.wake_all), name="step-reports")
+
+    async def connected() -> None:
+        driver.wake_all()
+        if pool is not None:
+            await revive(pool)
+
+    task = asyncio.create_task(listen(dsn, claims.REPORTS_CHANNEL, driver.wake, connected), name="step-reports")
     try:
         yield
     finally:

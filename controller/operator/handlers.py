@@ -352,7 +352,7 @@ def register(registry: kopf.OperatorRegistry, settings: ControllerSettings) -> N
         memo["events"] = event_poster(deps)
         memo["telemetry"] = stack = AsyncExitStack()
         memo["driver"] = driver = await task_driver(DEPLOYMENT_TASK, deps, stack)
-        await stack.enter_async_context(listen_for_reports(settings.database_url, driver))
+        await stack.enter_async_context(listen_for_reports(settings.database_url, driver, deps.pool))
         await stack.enter_async_context(serve_metrics(settings.metrics_port, refresh=metrics_refresher(deps)))
 
     @kopf.on.login(registry=registry)

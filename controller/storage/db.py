@@ -22,6 +22,10 @@ Pool: TypeAlias = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
 _URI_SCHEMES = ("postgresql://", "postgres://")
 #: A connection back in the pool for less than this is handed out again without a round trip to check it.
 RECENT_SECONDS = 5.0
+#: How long the pool keeps trying to open one lost connection (1 s, then 2 s apart) before the next caller
+#: starts again. psycopg's default keeps one attempt doubling its delay for 5 minutes, so a pool back from a
+#: 30 s outage could wait 16 s more for its next try.
+RECONNECT_SECONDS = 5.0
 
 
 class RecentUse:
@@ -79,11 +83,13 @@ def create_pool(
     timeout_seconds: float = 10.0,
     connect_timeout_seconds: int = 5,
     recent_seconds: float = RECENT_SECONDS,
+    reconnect_seconds: float = RECONNECT_SECONDS,
 ) -> Pool:
     """Build an unopened pool; `await pool.open(wait=True)` (or use `open_pool`) before use.
 
     `timeout_seconds` bounds how long a caller waits for a free connection; a connection that sat idle
-    is checked before it is handed out (`RecentUse`).
+    is checked before it is handed out (`RecentUse`). A lost server is tried again for `reconnect_seconds`
+    at a time; `revive` tries at once when the server is known to be back.
     """
     kwargs: dict[str, Any] = {"row_factory": dict_row, "connect_timeout": connect_timeout_seconds}
     recent = RecentUse(recent_seconds)
@@ -95,10 +101,20 @@ def create_pool(
         max_size=max_size,
         name=name,
         timeout=timeout_seconds,
+        reconnect_timeout=reconnect_seconds,
         open=False,
         check=recent.check,
         reset=recent.reset,
     )
+
+
+async def revive(pool: Pool) -> None:
+    """Open a connection now, for the callers waiting on `pool`: its server has been seen back after an outage.
+
+    Idle connections are checked too (those the outage broke are replaced), so no caller waits out the
+    pool's own backoff.
+    """
+    await pool.check()
 
 
 async def open_pool(dsn: str, **options: Any) -> Pool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import psycopg
 from psycopg import sql
@@ -25,7 +25,7 @@ async def listen(
     dsn: str,
     channel: str,
     on_payload: Callable[[str], object],
-    on_connect: Callable[[], object] | None = None,
+    on_connect: Callable[[], Awaitable[None]] | None = None,
     *,
     reconnect_seconds: float = RECONNECT_SECONDS,
 ) -> None:
@@ -36,7 +36,7 @@ async def listen(
             async with conn:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 if on_connect is not None:
-                    on_connect()
+                    await on_connect()
                 async for note in conn.notifies():
                     on_payload(note.payload)
         except (psycopg.Error, OSError) as error:

@@ -140,7 +140,7 @@ async def test_a_step_report_announced_through_postgres_wakes_the_tasks_loop_at_
     stop = asyncio.Event()
     running = asyncio.create_task(loop_driver.drive(NAMESPACE, "announced", uid, stop.wait()))
     await asyncio.wait_for(recorder.called.wait(), 10)
-    async with listen_for_reports(database_url, loop_driver):
+    async with listen_for_reports(database_url, loop_driver, db_pool):  # revives the pool as it connects
         recorder.called.clear()
         for _ in range(50):  # the listening connection opens in the background: announce until it hears
             await claims.announce(db_pool, "some-other-task")

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import psycopg
 import pytest
 import redis
 import redis.asyncio
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from controller.devkit.embedded import free_port
 from controller.storage.cache import ping, ping_sync, redis_client, redis_client_sync, validate_redis_url
-from controller.storage.db import aconnect, connect, open_pool, validate_database_url, with_database
+from controller.storage.db import (
+    RECONNECT_SECONDS,
+    aconnect,
+    connect,
+    open_pool,
+    revive,
+    validate_database_url,
+    with_database,
+)
 
 
 def test_with_database_keeps_everything_but_the_database() -> None:
@@ -141,3 +153,66 @@ async def test_a_connection_used_moments_ago_is_handed_out_unchecked_and_a_broke
             assert (await (await conn.execute("SELECT 1 AS one")).fetchone()) == {"one": 1}
     finally:
         await pool.close()
+
+
+class Outage:
+    """A TCP port in front of the test's PostgreSQL that can go away and come back: a server outage."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.open: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> None:
+        self.server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+
+    async def down(self) -> None:
+        """Refuse new connections and cut the open ones, as a stopped server does."""
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.open):
+            writer.transport.abort()
+        await self.server.wait_closed()
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        self.open |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self.open -= {writer, upstream_writer}
+
+
+async def test_a_caller_waiting_out_an_outage_is_served_as_soon_as_the_pool_is_revived(database_url: str) -> None:
+    params = conninfo_to_dict(database_url)
+    outage = Outage(str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432))
+    await outage.up()
+    pool = await open_pool(make_conninfo(database_url, host="127.0.0.1", port=outage.port), timeout_seconds=20)
+
+    async def select_one() -> object:
+        async with pool.connection() as conn:
+            row = await (await conn.execute("SELECT 1 AS one")).fetchone()
+            return None if row is None else row["one"]
+
+    try:
+        await outage.down()
+        await pool.check()  # the pooled connection is found broken (as a caller's check would find it)
+        waiting = asyncio.create_task(select_one())
+        await asyncio.sleep(RECONNECT_SECONDS + 2)  # the pool has tried, and given up until it is asked again
+        assert not waiting.done()
+        await outage.up()
+        await asyncio.sleep(1.0)
+        assert not waiting.done(), "the pool tried again on its own: this test no longer shows what revive adds"
+        await revive(pool)  # as the controller does when its listening connection opens again
+        assert await asyncio.wait_for(waiting, 2) == 1
+    finally:
+        await pool.close()
+        with contextlib.suppress(AssertionError):
+            await outage.down()
