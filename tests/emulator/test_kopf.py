@@ -173,7 +173,11 @@ async def test_full_handler_lifecycle(server: EmulatorServer, kube_api: Any) -> 
             return not listing["items"]
 
         await until(all_gone)
-        assert sorted(operator.deleted) == ["flaky", "plain", "timed"]
+        # Without a timer the deletion handler runs once and the finalizer goes in the same patch. A timer
+        # stops over several handling cycles and Kopf purges the handler's progress on the first, so it may
+        # run the handler again before it lets the object go: at least once, as Kopf promises.
+        assert operator.deleted.count("plain") == operator.deleted.count("flaky") == 1
+        assert "timed" in operator.deleted
 
 
 async def test_hundreds_of_objects_are_reconciled(server: EmulatorServer, kube_api: Any) -> None:
