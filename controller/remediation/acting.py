@@ -9,6 +9,7 @@ errors give the claim back and raise, so dramatiq retries; permanent ones are re
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +59,8 @@ class Worker:
     owner: str
     #: An unfinished claim older than this belongs to a worker that died mid-fix.
     stale_claim_seconds: float = 120.0
+    #: Whether a claim's owner is known to be gone (a worker of this host that no longer runs): taken over at once.
+    owner_gone: Callable[[str], bool] = lambda _owner: False
 
 
 async def perform(worker: Worker, request: ActRequest) -> dict[str, Any] | None:
@@ -114,7 +117,7 @@ async def _claim(worker: Worker, key: str, correlation_id: str) -> bool:
     if existing is None or existing.finished:
         return False
     age_seconds = (datetime.now(UTC) - existing.claimed_at).total_seconds()
-    if age_seconds < worker.stale_claim_seconds:
+    if age_seconds < worker.stale_claim_seconds and not worker.owner_gone(existing.owner):
         return False
     logger.warning("Took over remediation step %r from %r after %.0fs", key, existing.owner, age_seconds)
     await claims.release(worker.pool, key, existing.owner)

@@ -1,9 +1,9 @@
 """The Remediation machine after the fix was handed over: await the worker, then verify the fix.
 
 Pure. Remediating (`await_fix`): the worker's outcome is read from its step claim (`act_key`); a
-refused fix is Failed; a fix no worker took up within its lease (a lost message, or one a worker
-held when it died) is sent again. Verifying (`verify_fix`): the drift must be gone and the target
-healthy (rolled out, available) for the settle period. A fix that does not verify backs off and is retried, then
+refused fix is Failed; a fix with no outcome within its lease (a lost message, one a worker held when
+it died, or one whose worker died mid-fix) is sent again. Verifying (`verify_fix`): the drift must be
+gone and the target healthy (rolled out, available) for the settle period. A fix that does not verify backs off and is retried, then
 escalates after `maxAttempts`.
 """
 
@@ -39,8 +39,11 @@ def await_fix(
         started_at = attempt.started_at or now
         if now - started_at > timedelta(seconds=limits.timeout_seconds):
             return failed_attempt(view, asg, facts, limits, f"the fix did not finish within {limits.timeout_seconds}s")
-        if claim is None and now - (attempt.resent_at or started_at) >= timedelta(seconds=act_lease_seconds(limits)):
-            return handed_over_again(view, asg, attempt, now, limits)
+        # lease from the last hand-over, or from the claim: a worker killed mid-fix leaves its claim unfinished,
+        # and its message may come back only after the broker's heartbeat timeout
+        since = max(attempt.resent_at or started_at, claim.claimed_at if claim is not None else started_at)
+        if now - since >= timedelta(seconds=act_lease_seconds(limits)):
+            return handed_over_again(view, asg, attempt, now, limits, claimed=claim is not None)
         return waiting_for(view.status, poll_seconds(limits))
     outcome = claim.outcome or {}
     detail = str(outcome.get("detail", ""))[:1024]
@@ -72,11 +75,24 @@ def await_fix(
 
 
 def handed_over_again(
-    view: RemediationView, asg: Assignment, attempt: Attempt, now: datetime, limits: RemediationLimits
+    view: RemediationView,
+    asg: Assignment,
+    attempt: Attempt,
+    now: datetime,
+    limits: RemediationLimits,
+    *,
+    claimed: bool = False,
 ) -> RemediationTransitions:
-    """No worker took the fix up within its lease: send the same message again (its key makes it harmless)."""
+    """The fix has no outcome within its lease: send the same message again (its key makes it harmless).
+
+    Unclaimed, the message was lost. Claimed, its worker may have died holding it: a worker that gets the
+    message again takes the claim over when its owner is known gone (or the claim is stale), else drops it.
+    """
     lease = act_lease_seconds(limits)
-    text = f"No worker took up attempt {attempt.number} within {lease:.0f}s; sent it again"
+    if claimed:
+        text = f"Attempt {attempt.number} has had no outcome {lease:.0f}s after a worker took it up; sent it again"
+    else:
+        text = f"No worker took up attempt {attempt.number} within {lease:.0f}s; sent it again"
     status = view.status.model_copy(update={"current_attempt": attempt.model_copy(update={"resent_at": now})})
     request = ActRequest(view.namespace, view.name, view.uid, attempt.number, view.correlation_id, asg.metadata.name)
     return RemediationTransitions(

@@ -20,7 +20,7 @@ from controller.remediation.acting import Worker, perform
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
 from controller.remediation.ports import ACT_ACTOR, ActRequest
-from controller.worker.resources import current
+from controller.worker.resources import current, worker_owner_gone
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,12 @@ async def remediation_act(
     resources = current()
     pool = resources.require_pool("remediate")
     worker = Worker(
-        KubeCluster(resources.api_client), resources.plane_set("remediate"), PgLedger(pool), pool, resources.owner
+        KubeCluster(resources.api_client),
+        resources.plane_set("remediate"),
+        PgLedger(pool),
+        pool,
+        resources.owner,
+        owner_gone=worker_owner_gone,
     )
     await perform(worker, ActRequest(namespace, name, uid, attempt, correlation_id, assignment))
 

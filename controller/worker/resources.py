@@ -54,6 +54,24 @@ def worker_owner() -> str:
     return f"worker-{socket.gethostname()}-{os.getpid()}"
 
 
+def worker_owner_gone(owner: str) -> bool:
+    """Whether `owner` (a `worker_owner`) was a worker process of this host that no longer runs.
+
+    A claim's owner on another host, or one whose process still runs (its pid may have been reused), is
+    not known to be gone: its claim is taken over only once stale.
+    """
+    prefix, _, pid = owner.rpartition("-")
+    if prefix != f"worker-{socket.gethostname()}" or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 @dataclass
 class Resources:
     """One per worker process (see the module docstring)."""

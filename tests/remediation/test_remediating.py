@@ -193,16 +193,19 @@ async def test_a_fix_no_worker_took_up_is_sent_again_once_per_lease_and_acted_on
     assert h.audits() == ["RemediationStarted", "FixResent", "FixResent", "FixApplied"]
 
 
-async def test_a_fix_a_worker_has_claimed_is_not_sent_again_while_it_runs() -> None:
-    h = Harness()
+async def test_a_claimed_fix_is_sent_again_only_once_its_claim_is_a_lease_old() -> None:
+    h = Harness()  # the lease is 100 s, counted from the claim once a worker took the fix up
     h.assignment()
     h.workload().version = "1.4.0"
     await h.remediation("fix", requestedBy="dev-operator")
     await h.reconcile("fix", NOW)
     h.enqueued.clear()
-    h.claims.claim(f"remediation/{h.body('fix')['metadata']['uid']}/act/1", NOW + S)
-    await h.reconcile("fix", NOW + 300 * S)
+    h.claims.claim(f"remediation/{h.body('fix')['metadata']['uid']}/act/1", NOW + 50 * S)
+    await h.reconcile("fix", NOW + 149 * S)
     assert h.enqueued == [] and "FixResent" not in h.audits()
+    await h.reconcile("fix", NOW + 150 * S)  # its worker may have died holding it
+    assert [r.attempt for r in h.enqueued] == [1]
+    assert "has had no outcome 100s after a worker took it up; sent it again" in h.events_text()[-1]
 
 
 async def test_drift_in_a_production_ring_escalates_and_nothing_is_touched() -> None:
