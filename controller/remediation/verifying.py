@@ -3,8 +3,8 @@
 Pure. Remediating (`await_fix`): the worker's outcome is read from its step claim (`act_key`); a
 refused fix is Failed; a fix with no outcome within its lease (a lost message, one a worker held when
 it died, or one whose worker died mid-fix) is sent again. Verifying (`verify_fix`): the drift must be
-gone and the target healthy (rolled out, available) for the settle period. A fix that does not verify backs off and is retried, then
-escalates after `maxAttempts`.
+gone and the target healthy (rolled out, available) for the settle period. A fix that does not verify
+backs off and is retried, then escalates after `maxAttempts`.
 """
 
 from __future__ import annotations
