@@ -8,8 +8,6 @@ Both planes wrap every mutating call in `KeyedRunner.run`, which claims a step i
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +26,7 @@ DEFAULT_STALE_CLAIM_SECONDS = 120.0
 
 def default_owner() -> str:
     """Who claims plane steps from this process: `plane-<host>-<pid>`."""
-    return f"plane-{socket.gethostname()}-{os.getpid()}"
+    return claims.process_owner("plane")
 
 
 def correlation_of(key: str) -> str:
@@ -79,7 +77,8 @@ class KeyedRunner:
 
         A failed action gives the claim back (so a retry with the same key acts) and re-raises.
         A claim another worker holds and has not finished raises a transient `PlaneError`, unless it
-        is older than `stale_claim_seconds`, in which case it is taken over.
+        is older than `stale_claim_seconds` or its owner is a process of this host that no longer runs
+        (`claims.owner_gone`), in which case it is taken over.
         """
         try:
             for _ in range(3):
@@ -91,10 +90,10 @@ class KeyedRunner:
                 if existing.finished:
                     return dict(existing.outcome or {}), True
                 age_seconds = (datetime.now(UTC) - existing.claimed_at).total_seconds()
-                if age_seconds < self.stale_claim_seconds:
+                if age_seconds < self.stale_claim_seconds and not claims.owner_gone(existing.owner):
                     raise PlaneError(f"Step {step_key!r} is in progress elsewhere ({existing.owner})", transient=True)
                 logger.warning(
-                    "Took over stale plane step %r from %r after %.0fs", step_key, existing.owner, age_seconds
+                    "Took over plane step %r from %r (stale or gone) after %.0fs", step_key, existing.owner, age_seconds
                 )
                 await claims.release(self.pool, step_key, existing.owner)
         except psycopg.OperationalError as error:

@@ -4,10 +4,16 @@ An actor calls `claim` with a natural key (e.g. `<task uid>/<step>/<attempt>`) b
 the first caller gets True. It stores the result with `finish`; a duplicate delivery reads it with
 `get`. `release` gives an unfinished claim back so a retry can take it. `announce` tells the controller,
 by a NOTIFY on `REPORTS_CHANNEL`, that the report of an object's step is stored (storage/listening.py).
+
+A claim's owner is a process, `<role>-<host>-<pid>` (`process_owner`). A claim left unfinished by a
+process of this host that no longer runs (`owner_gone`) can be taken over at once; one whose owner may
+still run (here, or on another host) only once it is older than its caller's lease.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +38,30 @@ _RELEASE = "DELETE FROM step_claims WHERE key = %s AND owner = %s AND finished_a
 _NOTIFY = "SELECT pg_notify(%s, %s)"
 #: The channel a stored step report is announced on; the payload is the uid of the object the step is for.
 REPORTS_CHANNEL = "ringpilot_step_reports"
+
+
+def process_owner(role: str) -> str:
+    """Who this process is in step claims: `<role>-<host>-<pid>`, e.g. `worker-…` or `plane-…`."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+def owner_gone(owner: str) -> bool:
+    """Whether `owner` (a `process_owner`) was a process of this host that no longer runs.
+
+    An owner on another host, this very process, or one whose pid still runs (it may have been reused)
+    is not known to be gone.
+    """
+    role_and_host, _, pid = owner.rpartition("-")
+    role, _, host = role_and_host.partition("-")
+    if not role or host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0 sends nothing: it only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it runs, as another user
+        pass
+    return False
 
 
 class ClaimNotFoundError(LookupError):

@@ -20,7 +20,8 @@ from controller.remediation.acting import Worker, perform
 from controller.remediation.cluster import KubeCluster
 from controller.remediation.ledger import PgLedger
 from controller.remediation.ports import ACT_ACTOR, ActRequest
-from controller.worker.resources import current, worker_owner_gone
+from controller.storage import claims
+from controller.worker.resources import current
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ async def remediation_act(
         PgLedger(pool),
         pool,
         resources.owner,
-        owner_gone=worker_owner_gone,
+        owner_gone=claims.owner_gone,
     )
     await perform(worker, ActRequest(namespace, name, uid, attempt, correlation_id, assignment))
 

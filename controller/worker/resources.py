@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from controller.orchestration.steps import MIN_LEASE_SECONDS
 from controller.planes.base import PLANE_ACTIONS, ExecutionPlane
 from controller.planes.catalog import PlaneSet
 from controller.settings import WorkerSettings
+from controller.storage import claims
 from controller.storage.db import Pool, open_pool
 from controller.telemetry.tracing import TracedProxy
 
@@ -50,26 +49,8 @@ class ResourcesNotOpen(MiddlewareError):
 
 
 def worker_owner() -> str:
-    """Who this process is in step claims: host and pid."""
-    return f"worker-{socket.gethostname()}-{os.getpid()}"
-
-
-def worker_owner_gone(owner: str) -> bool:
-    """Whether `owner` (a `worker_owner`) was a worker process of this host that no longer runs.
-
-    A claim's owner on another host, or one whose process still runs (its pid may have been reused), is
-    not known to be gone: its claim is taken over only once stale.
-    """
-    prefix, _, pid = owner.rpartition("-")
-    if prefix != f"worker-{socket.gethostname()}" or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    """Who this process is in step claims: `worker-<host>-<pid>`."""
+    return claims.process_owner("worker")
 
 
 @dataclass

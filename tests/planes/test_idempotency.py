@@ -3,6 +3,10 @@ and stale claims, and errors classified as transient or permanent."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import sys
 from typing import Any
 
 import psycopg
@@ -85,6 +89,25 @@ async def test_a_key_in_progress_elsewhere_is_transient_until_it_goes_stale(db_p
     assert stored is not None
     assert stored.owner == "me"
     assert stored.outcome == {"by": "me"}
+
+
+async def test_a_key_whose_owner_process_is_gone_is_taken_over_at_once(db_pool: Pool) -> None:
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()
+    host = socket.gethostname()
+    alive = f"plane-{host}-{os.getppid()}"
+    assert await claims.claim(db_pool, "mid-call", "c", alive)
+
+    async def act() -> dict[str, Any]:
+        return {"by": "me"}
+
+    with pytest.raises(PlaneError, match="in progress elsewhere"):  # its owner still runs
+        await KeyedRunner(db_pool, owner="me").run("mid-call", "c", act)
+    assert await claims.release(db_pool, "mid-call", alive)
+    assert await claims.claim(db_pool, "mid-call", "c", f"plane-{host}-{gone.pid}")  # killed mid-call
+    assert await KeyedRunner(db_pool, owner="me").run("mid-call", "c", act) == ({"by": "me"}, False)
+    stored = await claims.get(db_pool, "mid-call")
+    assert stored is not None and stored.owner == "me"
 
 
 async def test_a_claim_that_cannot_be_taken_is_transient(db_pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:

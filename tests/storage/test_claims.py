@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -59,3 +63,17 @@ async def test_a_released_claim_can_be_taken_again(db_pool: Pool) -> None:
     assert await claims.claim(db_pool, "k", "c-1", "worker-b") is True
     await claims.finish(db_pool, "k", {"ok": True})
     assert await claims.release(db_pool, "k", "worker-b") is False  # finished claims stay
+
+
+def test_only_a_process_of_this_host_that_no_longer_runs_is_a_gone_owner() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    assert claims.owner_gone(f"worker-{host}-{gone.pid}")
+    assert claims.owner_gone(f"plane-{host}-{gone.pid}")
+    assert not claims.owner_gone(claims.process_owner("worker"))  # this process
+    assert not claims.owner_gone(f"worker-{host}-{os.getppid()}")  # runs
+    assert not claims.owner_gone(f"worker-elsewhere-{gone.pid}")  # another host: not known
+    assert not claims.owner_gone(f"{host}-{gone.pid}")  # no role: not one of ours
+    assert not claims.owner_gone("plane-something")
+    assert not claims.owner_gone("dead-worker")
