@@ -3,10 +3,12 @@
 Called by the Deploy and Rollback steps in the worker with the plane's observations of the ring's
 targets. Names are deterministic per target (`<namespace>-<name>` for workloads, `<app>-<address>`
 for simulated devices), so a repeated step updates instead of duplicating. A ring's Assignments are
-written as one batch, `WRITES_AT_ONCE` calls at a time, after one list of the namespace (a target
-someone already assigned, e.g. with kubectl, keeps its Assignment). Only the desired-state fields are
-written (app, version, artifact, ring, target, config, correlation); criticality and drift settings a
-user chose are left alone. The first status is the drift sweep's (remediation/detecting.py `first_seen`).
+written as one batch, `WRITES_AT_ONCE` calls at a time, after listing only the Assignments that can
+be the app's: those labelled with it, and those with no app label at all (a target someone already
+assigned by hand, e.g. with kubectl, keeps its Assignment). The rest of the namespace is not read.
+Only the desired-state fields are written (app, version, artifact, ring, target, config,
+correlation); criticality and drift settings a user chose are left alone. The first status is the
+drift sweep's (remediation/detecting.py `first_seen`).
 """
 
 from __future__ import annotations
@@ -79,10 +81,20 @@ def _target_key(target: dict[str, Any]) -> tuple[Any, ...]:
     return (target.get("plane", "kubernetes"), target.get("namespace"), target.get("name"), target.get("address"))
 
 
-async def existing_by_target(objects: CustomObjects, namespace: str) -> dict[tuple[Any, ...], str]:
-    """Names of the Assignments already in `namespace`, by (app, target): one list call."""
+def app_selectors(apps: set[str]) -> list[str]:
+    """The label selectors that find every Assignment of `apps`: ours are labelled, hand-made ones may not be."""
+    return [f"{OBJECT_APP_LABEL}={app}" for app in sorted(apps)] + [f"!{OBJECT_APP_LABEL}"]
+
+
+async def existing_by_target(objects: CustomObjects, namespace: str, apps: set[str]) -> dict[tuple[Any, ...], str]:
+    """Names of the Assignments of `apps` already in `namespace`, by (app, target).
+
+    One list per app by its label, and one of the unlabelled; the namespace's other apps are not read.
+    """
+    listed = await asyncio.gather(*(objects.list_raw(ASSIGNMENT, namespace, s) for s in app_selectors(apps)))
+    items = {item["metadata"]["name"]: item for batch in listed for item in batch}
     found: dict[tuple[Any, ...], str] = {}
-    for item in sorted(await objects.list_raw(ASSIGNMENT, namespace), key=lambda i: i["metadata"]["name"]):
+    for _, item in sorted(items.items()):
         spec = item.get("spec") or {}
         found.setdefault((spec.get("app"), *_target_key(spec.get("target") or {})), item["metadata"]["name"])
     return found
@@ -124,7 +136,7 @@ async def write_assignments(
     objects = CustomObjects(api_client)
     seen = {o.target.key: o for o in observations}
     # A target someone already assigned (e.g. with kubectl) keeps its Assignment: one per target.
-    existing = await existing_by_target(objects, namespace)
+    existing = await existing_by_target(objects, namespace, {t.app for t in targets})
     limit = asyncio.Semaphore(WRITES_AT_ONCE)
 
     async def write(target: TargetRef) -> None:

@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api.deploymenttask import DeploymentTaskSpec, PlanRecord
 from controller.api.group import GROUP, VERSION
+from controller.api.labels import OBJECT_APP_LABEL
 from controller.api.policy import load_policy
 from controller.orchestration import evidencestore, history, risk
 from controller.orchestration.evidence import plan_digest, sha256_of
@@ -181,12 +182,15 @@ async def test_deploy_poll_and_rollback_on_the_kubernetes_plane_act_once_per_key
     assert trail.count("StepFinished") >= 4 and "StepFailed" in trail
 
 
-async def test_a_target_someone_already_assigned_keeps_its_one_assignment(cluster: Cluster, db_pool: Pool) -> None:
+@pytest.mark.parametrize("labels", [{}, {OBJECT_APP_LABEL: "shop"}], ids=["unlabelled", "labelled-with-its-app"])
+async def test_a_target_someone_already_assigned_keeps_its_one_assignment(
+    cluster: Cluster, db_pool: Pool, labels: dict[str, str]
+) -> None:
     cluster.add_app("shop", range(1))
     mine = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Assignment",
-        "metadata": {"name": "shop-lab-by-hand", "namespace": "default"},
+        "metadata": {"name": "shop-lab-by-hand", "namespace": "default", "labels": labels},
         "spec": {
             "app": "shop",
             "version": "1.0.0",
