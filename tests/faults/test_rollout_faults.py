@@ -42,11 +42,13 @@ def ns(stack: Stack) -> str:
 def test_kill_9_at_each_step_of_a_rollout_still_runs_every_step_once(stack: Stack, ns: str, process: str) -> None:
     app = new_app(stack)
     name = f"killed-{process}"
-    restart: Callable[[signal.Signals], None] = getattr(stack, f"restart_{process}")
+    stop: Callable[[signal.Signals], None] = getattr(stack, f"stop_{process}")
+    start: Callable[[], None] = getattr(stack, f"start_{process}")
     killed_at: list[tuple[str, int | None]] = []
     # A Deploy finishes in milliseconds: hold each one inside the worker (it patches the ring's workloads,
-    # then waits to write its rollout history) so the kill lands mid-step, then let it go. Monitor steps
-    # last their 3 s soak on their own.
+    # then waits to write its rollout history) so the kill lands mid-step, then let it go as soon as the
+    # process is dead, before it starts again: held through a restart that is slow under load, the step
+    # would outlast its lease and be replaced while it still runs. Monitor steps last their 3 s soak.
     holder = psycopg.connect(stack.database_url)
     holder.execute("LOCK TABLE rollout_history IN SHARE MODE")
     try:
@@ -59,11 +61,12 @@ def test_kill_9_at_each_step_of_a_rollout_still_runs_every_step_once(stack: Stac
             for step in running_steps(status):
                 if step not in killed_at:
                     killed_at.append(step)
-                    restart(signal.SIGKILL)
+                    stop(signal.SIGKILL)
                     if step[0] == "Deploy":
                         holder.rollback()  # the kill landed while it was held: let it (or its replacement) finish
                     elif step[0] == "Monitor":
                         holder.execute("LOCK TABLE rollout_history IN SHARE MODE")  # hold the next ring's Deploy
+                    start()
             time.sleep(0.05)
     finally:
         holder.rollback()
