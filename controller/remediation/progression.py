@@ -16,6 +16,7 @@ from datetime import datetime
 from controller.api.assignment import Assignment
 from controller.api.policy import Policy
 from controller.api.remediation import FINAL_PHASES, FixAction, RemediationPhase
+from controller.api.semantics import FIX_FOR_DRIFT
 from controller.remediation.backoff import AttemptOutcome, AttemptRecord, counted
 from controller.remediation.deciding import Decision, Facts, Verdict, decide
 from controller.remediation.ledger import NewAttempt, RecordInfo
@@ -121,7 +122,8 @@ def pending(view: RemediationView, asg: Assignment, facts: RemediationFacts, pol
         close = (replace(other.record, phase="Deleted", closed_at=now),)
     adopted = facts.adopted
     if adopted is not None and not spec.dry_run:
-        action = st.action or FixAction.UPDATE
+        # The attempt resumes with the fix it was started with (the ledger's record), not a default.
+        action = FixAction(adopted.action) if adopted.action else (st.action or FIX_FOR_DRIFT[adopted.drift_type])
         resumed = Decision(Verdict.ACT, "Autonomous", "resumed", adopted.drift_type, action)
         return replace(started(view, asg, adopted.number, resumed, limits, now), close=close)
     assert facts.assessment is not None, "gather observes the target of a Pending Remediation"

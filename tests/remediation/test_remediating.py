@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from controller.reconcile.remediations import reconcile_remediation, reconcile_w
 from controller.remediation.backoff import AttemptOutcome
 from controller.remediation.deciding import RateCounts
 from controller.remediation.ledger import NewAttempt, RecordInfo
-from tests.remediation.inmemory import NOW
+from tests.remediation.inmemory import NOW, Workload
 from tests.remediation.remediation_driver import Harness, short_policy
 
 S = timedelta(seconds=1)
@@ -347,17 +348,31 @@ async def test_rate_limits_are_checked_when_the_attempt_starts() -> None:
     assert h.status("fix")["policy"]["reason"] == "concurrency or hourly limit reached"
 
 
-async def test_a_pending_attempt_is_adopted_after_a_lost_status_write() -> None:
+@pytest.mark.parametrize(
+    ("inject", "action", "operation"),
+    [
+        (lambda w: setattr(w, "version", "1.4.0"), "Update", "apply"),
+        (lambda w: setattr(w, "available", False), "Restart", "restart"),
+    ],
+    ids=["VersionMismatch", "ServiceDown"],
+)
+async def test_a_pending_attempt_is_adopted_after_a_lost_status_write(
+    inject: Callable[[Workload], None], action: str, operation: str
+) -> None:
     h = Harness()
     h.assignment()
-    h.workload().version = "1.4.0"
+    inject(h.workload())
     await h.remediation("fix", requestedBy="dev-operator")
     await h.reconcile("fix", NOW)
     h.set_status("fix", {})  # as if the status write after the start was lost
     h.enqueued.clear()
     await h.reconcile("fix", NOW + S)
-    assert h.status("fix")["phase"] == "Remediating" and [r.attempt for r in h.enqueued] == [1]
+    status = h.status("fix")
+    assert status["phase"] == "Remediating" and [r.attempt for r in h.enqueued] == [1]
+    assert status["action"] == action  # the attempt's own fix, as the ledger recorded it
     assert len(h.ledger.attempts) == 1
+    await h.work(NOW + S)
+    assert [a[0] for a in h.plane.actions] == [operation]
 
 
 async def test_without_a_broker_or_a_plane_the_reconcile_retries_later() -> None:
