@@ -143,6 +143,22 @@ def test_the_memo_replaces_the_status_of_a_body_that_predates_the_last_write() -
     assert list(memo.entries) == ["u2", "u3"]
 
 
+def test_the_memo_sees_through_a_newer_body_whose_status_write_is_still_on_its_way() -> None:
+    """Kopf writes annotations, then status: between the two a body has a new resourceVersion, the old status."""
+    clock = [100.0]
+    memo = StatusMemo(clock=lambda: clock[0])
+    read = {"phase": "Pending"}
+    memo.remember({"metadata": {"uid": "u", "resourceVersion": "10"}, "status": read}, {"phase": "Deploying"})
+    between = {"metadata": {"uid": "u", "resourceVersion": "11"}, "status": dict(read)}
+    assert memo.fresh(between)["status"] == {"phase": "Deploying"}
+    changed = {"metadata": {"uid": "u", "resourceVersion": "12"}, "status": {"phase": "Cancelled"}}
+    assert memo.fresh(changed) is changed  # someone else wrote the status: the body wins
+    memo.remember(changed, {})  # a pass that writes nothing keeps the last write's entry
+    assert memo.fresh(between)["status"] == {"phase": "Deploying"}
+    clock[0] += 10.0
+    assert memo.fresh(between) is between  # that long after, the write was lost: the body is the truth
+
+
 def task_body(**spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",

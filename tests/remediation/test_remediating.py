@@ -483,3 +483,19 @@ async def test_a_fix_reported_once_is_not_reported_again_from_an_older_status() 
     assert [e.reason for e in applied.events] == ["FixApplied"]
     again = await reconcile_with(h.ports, REMEDIATION, older, h.deps, NOW + 2 * S)
     assert (again.status, again.events, again.audits, again.requeue_after_seconds) == ({}, (), (), 0.5)
+
+
+async def test_a_body_with_new_annotations_and_the_status_before_the_start_does_not_start_again() -> None:
+    """Kopf patches annotations, then status: a timer between the two reads a new resourceVersion, old status."""
+    h = Harness()
+    h.assignment()
+    h.workload().version = "1.4.0"
+    await h.remediation("fix", requestedBy="dev-operator")
+    started = await reconcile_remediation(REMEDIATION, h.body("fix"), h.deps, NOW)
+    h.set_status("fix", dict(h.status("fix")))  # the annotations' write: a new resourceVersion, the old status
+    between = await reconcile_remediation(REMEDIATION, h.body("fix"), h.deps, NOW + S / 10)
+    h.apply("fix", started)
+    h.apply("fix", between)
+    assert h.audits().count("RemediationStarted") == 1 and h.events().count("Remediating") == 1
+    assert (between.status, between.events, between.audits) == ({}, (), ())
+    assert h.status("fix")["phase"] == "Remediating" and len(h.ledger.attempts) == 1
