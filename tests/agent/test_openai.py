@@ -91,9 +91,14 @@ async def test_a_timeout_delays_the_turn(
     cluster: Cluster, db_pool: Pool, redis_async: Any, fake: FakeChatCompletions
 ) -> None:
     slow = build_harness(
-        cluster, db_pool, redis_async, openai_settings(fake, llm_timeout_seconds=0.3, llm_max_retries=0)
+        cluster,
+        db_pool,
+        redis_async,
+        # a 1 s timeout, so the second answer (no delay) fits it on a loaded machine too: with 0.3 s this test
+        # failed once in CI beside another run, as test_anthropic's did before it got the same bound
+        openai_settings(fake, llm_timeout_seconds=1.0, llm_max_retries=0),
     )
-    fake.add(Reply(delay_seconds=1.0, body=openai_text("late").body), openai_text("Now."))
+    fake.add(Reply(delay_seconds=3.0, body=openai_text("late").body), openai_text("Now."))
     slow.start("c", "dev-viewer", "hi")
     status = (await slow.answer("c")).status
     assert status.answered == 0 and "delayed" in (status.reply or "")
