@@ -1,4 +1,4 @@
-"""The shared vocabulary the engines use: outcomes, conditions, errors and change windows.
+"""The shared vocabulary the engines use: outcomes, conditions, errors, change windows and write lag.
 
 Pure and small; imported by `reconcile`, `orchestration`, `remediation` and the agent.
 """

@@ -14,9 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: How long after a write a newer body whose status is still the one that write started from is taken
-#: for that write on its way (Kopf's second request), not for a write that was lost.
-IN_FLIGHT_SECONDS = 10.0
+from controller.core.writelag import STATUS_WRITE_LAG_SECONDS
 
 
 @dataclass(frozen=True)
@@ -41,13 +39,13 @@ class StatusMemo:
 
     entries: dict[str, MemoEntry] = field(default_factory=dict)
     limit: int = 10_000
-    in_flight_seconds: float = IN_FLIGHT_SECONDS
+    in_flight_seconds: float = STATUS_WRITE_LAG_SECONDS
     clock: Callable[[], float] = time.monotonic
 
     def fresh(self, body: dict[str, Any]) -> dict[str, Any]:
         meta = body.get("metadata") or {}
         entry = self.entries.get(str(meta.get("uid")))
-        if entry is None or entry.written == entry.read:
+        if entry is None:
             return body
         if entry.resource_version == str(meta.get("resourceVersion")):
             return {**body, "status": entry.written}

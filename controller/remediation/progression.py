@@ -17,6 +17,7 @@ from controller.api.assignment import Assignment
 from controller.api.policy import Policy
 from controller.api.remediation import FINAL_PHASES, FixAction, RemediationPhase
 from controller.api.semantics import FIX_FOR_DRIFT
+from controller.core.writelag import STATUS_WRITE_LAG_SECONDS
 from controller.remediation.backoff import AttemptOutcome, AttemptRecord, counted
 from controller.remediation.deciding import Decision, Facts, Verdict, decide
 from controller.remediation.ledger import NewAttempt, RecordInfo
@@ -47,7 +48,7 @@ def next_step(view: RemediationView, facts: RemediationFacts, policy: Policy) ->
         t = deny(view, facts.refusal)
     elif phase in (RemediationPhase.REMEDIATING, RemediationPhase.VERIFYING):
         lag = status_lag(view, facts)
-        if lag is not None and (facts.now - lag[0]).total_seconds() < STATUS_LAG_SECONDS:
+        if lag is not None and (facts.now - lag[0]).total_seconds() < STATUS_WRITE_LAG_SECONDS:
             return waiting_for(view.status, 0.5)  # the status an earlier pass wrote is on its way
         fix = await_fix if phase is RemediationPhase.REMEDIATING else verify_fix
         t = fix(view, asg, facts, limits)
@@ -56,13 +57,6 @@ def next_step(view: RemediationView, facts: RemediationFacts, policy: Policy) ->
     else:
         t = pending(view, asg, facts, policy)
     return _recorded(view, asg, facts, t)
-
-
-#: How long a status older than the ledger is taken for a write still on its way before it is repaired
-#: as lost. Kopf writes the status after the handler returns (after the annotations, in a second
-#: request), so a timer or retry may read the older status; the pass that wrote it already posted the
-#: Events and audit rows.
-STATUS_LAG_SECONDS = 10.0
 
 
 def closed_attempt(view: RemediationView, facts: RemediationFacts) -> AttemptRecord | None:
